@@ -1,0 +1,31 @@
+"""Consent service: an embeddable consent banner, granular consent records and signed receipts."""
+from pathlib import Path
+
+from flask import Flask
+
+from consent import api, cli, config, db, errors, i18n, widget
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_overrides=None):
+    """Build the application: defaults, environment, then `config_overrides` (tests pass theirs)."""
+    app = Flask(
+        __name__,
+        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    app.config.from_mapping(config.defaults())
+    app.config.from_mapping(config.from_environment())
+    if config_overrides:
+        app.config.from_mapping(config_overrides)
+    config.fill_instance_defaults(app)
+
+    db.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(widget.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,92 @@
+"""Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
+import json
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+
+from consent import receipts
+from consent.consents import origin_is_allowed, record_consent
+from consent.db import get_session
+from consent.errors import InvalidRequest, NotFound, OriginNotAllowed
+from consent.i18n import normalize_language, widget_strings
+from consent.models import Receipt
+from consent.schemas import ConsentRequestSchema, load
+from consent.sites import widget_config
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PREFLIGHT_MAX_AGE = 600
+
+
+@bp.after_request
+def allow_embedding_origins(response):
+    """CORS: answer readable responses only to origins some site allows to embed the widget."""
+    origin = request.headers.get("Origin")
+    if origin and origin_is_allowed(get_session(), origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+    response.vary.add("Origin")
+    return response
+
+
+@bp.route("/consents", methods=["OPTIONS"])
+def consents_preflight():
+    # The site is named in the body, which a preflight does not carry: any embedding origin may
+    # ask, and the POST itself is checked against the named site's own origins.
+    if not origin_is_allowed(get_session(), request.headers.get("Origin")):
+        raise OriginNotAllowed("This origin embeds no site of this service.")
+    return "", 204
+
+
+@bp.post("/consents")
+def create_consent():
+    request.max_content_length = current_app.config["CONSENT_MAX_BODY_BYTES"]
+    data = load(ConsentRequestSchema(), json_body())
+    result, created = record_consent(
+        data,
+        origin=request.headers.get("Origin"),
+        client_ip=request.remote_addr,
+        header_signals={"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"},
+    )
+    result["receipt_url"] = url_for(
+        "api.get_receipt", receipt_id=result["receipt_id"], token=result["receipt_token"], _external=True
+    )
+    return jsonify(result), 201 if created else 200
+
+
+def json_body():
+    """The request's JSON body; InvalidRequest for anything else, however malformed."""
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nesting deep enough to exhaust the parser
+        payload = None
+    if payload is None:
+        raise InvalidRequest("The body must be a JSON object sent with Content-Type: application/json.")
+    return payload
+
+
+@bp.get("/sites/<site_id>/config")
+def site_config(site_id):
+    """Everything the widget needs to render a site's banner in one language."""
+    config = widget_config(get_session(), site_id, normalize_language(request.args.get("lang")))
+    config["strings"] = widget_strings(config["language"])
+    return jsonify(config)
+
+
+@bp.get("/receipts/<receipt_id>")
+def get_receipt(receipt_id):
+    """A visitor's own receipt, opened with the token they were given when they decided."""
+    receipts.check_access_token(receipt_id, request.args.get("token"))
+    receipt = get_session().get(Receipt, receipt_id)
+    if receipt is None:
+        raise NotFound("No such receipt.")
+    return jsonify(
+        {
+            "receipt_id": receipt.receipt_id,
+            "receipt": json.loads(receipt.document),
+            "signature": receipt.hmac_signature,
+            "signature_valid": receipts.verify_receipt_signature(receipt.hmac_signature)
+            == json.loads(receipt.document),
+        }
+    )

@@ -1,0 +1,102 @@
+"""Storage: one SQLAlchemy engine per app, a session per app context, migrations with Alembic.
+
+SQLite runs in WAL mode with synchronous=FULL, so a 201 answered to a visitor means the
+record is on disk. Writes that extend the hash chain take the write lock up front
+(`BEGIN IMMEDIATE` on SQLite, a row lock on PostgreSQL) so two writers never read the same head.
+"""
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from flask import current_app, g
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(database_url):
+    """Create an engine; SQLite gets durable pragmas and explicit transaction control."""
+    if not database_url.startswith("sqlite"):
+        return create_engine(database_url, pool_pre_ping=True)
+
+    engine = create_engine(database_url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def set_sqlite_pragmas(dbapi_connection, _record):
+        # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin_sqlite_transaction(connection):
+        write = connection.get_execution_options().get("write_lock", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def init_app(app):
+    """Bind storage to `app`: engine, per-context session, teardown and the CLI command."""
+    app.extensions["consent.db"] = sessionmaker(make_engine(app.config["DATABASE_URL"]), expire_on_commit=False)
+    app.teardown_appcontext(close_session)
+
+
+def get_engine(app):
+    return app.extensions["consent.db"].kw["bind"]
+
+
+def dispose(app):
+    """Close every pooled connection (tests, and forked workers, start from none)."""
+    get_engine(app).dispose()
+
+
+def get_session() -> Session:
+    """The session of the current app context, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["consent.db"]()
+    return g.db_session
+
+
+def close_session(_exc=None):
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+@contextmanager
+def write_transaction():
+    """A session of its own whose transaction holds the write lock from its first statement."""
+    session = current_app.extensions["consent.db"]()
+    try:
+        session.connection(execution_options={"write_lock": True})
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def upgrade(app, revision="head"):
+    """Apply Alembic migrations up to `revision` on the app's database."""
+    alembic_config = AlembicConfig()
+    alembic_config.set_main_option("script_location", str(MIGRATIONS))
+    with get_engine(app).begin() as connection:
+        alembic_config.attributes["connection"] = connection
+        command.upgrade(alembic_config, revision)
+
+
+@click.command("upgrade")
+def upgrade_command():
+    """Create or migrate the database to the newest schema."""
+    upgrade(current_app)
+    click.echo("database is at the newest schema")

@@ -1,0 +1,128 @@
+"""Tables. Consent events and receipts are append-only: no code path updates or deletes them."""
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Site(Base):
+    """A website that embeds the widget, as its operator configured it."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[dict] = mapped_column(JSON)  # {"zh-CN": ..., "en": ...}
+    controller: Mapped[dict] = mapped_column(JSON)  # name, contact, address, phone
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    default_language: Mapped[str] = mapped_column(String(8))
+    texts: Mapped[dict] = mapped_column(JSON)  # banner title and intro, per language
+    current_policy_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    origins: Mapped[list["SiteOrigin"]] = relationship(
+        cascade="all, delete-orphan", order_by="SiteOrigin.position"
+    )
+    purposes: Mapped[list["Purpose"]] = relationship(cascade="all, delete-orphan", order_by="Purpose.position")
+
+    @property
+    def allowed_origins(self):
+        return [origin.origin for origin in self.origins]
+
+
+class SiteOrigin(Base):
+    """An origin allowed to embed a site's widget; its own table so CORS checks are one indexed lookup."""
+
+    __tablename__ = "site_origins"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Purpose(Base):
+    """One thing a visitor can consent to, as currently configured. Receipts snapshot it."""
+
+    __tablename__ = "purposes"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # cookie, marketing, profiling, other
+    required: Mapped[bool] = mapped_column(Boolean)
+    tracking: Mapped[bool] = mapped_column(Boolean)
+    sensitive: Mapped[bool] = mapped_column(Boolean)
+    title: Mapped[dict] = mapped_column(JSON)
+    description: Mapped[dict] = mapped_column(JSON)
+    cookies: Mapped[list] = mapped_column(JSON, default=list)
+    recipients: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class PolicyVersion(Base):
+    """A published privacy policy: full text and purposes exactly as shown. Never changed once stored."""
+
+    __tablename__ = "policy_versions"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    text: Mapped[dict] = mapped_column(JSON)
+    changes: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    texts: Mapped[dict] = mapped_column(JSON)
+    purposes: Mapped[list] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsentEvent(Base):
+    """One decision by one visitor, as a canonical JSON document linked into its site's hash chain.
+
+    `document` is the exact text that was hashed; the other columns repeat parts of it for queries.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        UniqueConstraint("site_id", "seq"),
+        UniqueConstraint("site_id", "idempotency_key"),
+        Index("ix_consent_events_site_subject", "site_id", "subject_id"),
+        Index("ix_consent_events_site_visitor", "site_id", "visitor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    subject_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_hash: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    document: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64))
+
+    receipt: Mapped["Receipt"] = relationship(back_populates="event", uselist=False)
+
+
+class Receipt(Base):
+    """The consent receipt handed to the visitor for an event, with its HMAC signature."""
+
+    __tablename__ = "receipts"
+
+    receipt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("consent_events.event_id"), unique=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    document: Mapped[str] = mapped_column(Text)  # canonical JSON of the receipt
+    hmac_signature: Mapped[str] = mapped_column(Text)  # itsdangerous token over `document`
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    event: Mapped[ConsentEvent] = relationship(back_populates="receipt")

@@ -1,0 +1,102 @@
+"""Consent receipts: built in the Kantara Consent Receipt v1.1 shape, signed with itsdangerous.
+
+Two signers with two salts, because they mean two different things: one vouches for a receipt's
+content, the other lets a visitor fetch their own receipt by id without an account.
+"""
+import json
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from consent.errors import Forbidden
+
+RECEIPT_VERSION = "KI-CR-v1.1.0"
+SIGNATURE_SALT = "consent.receipt.signature"
+ACCESS_SALT = "consent.receipt.access"
+
+
+def canonical_json(document):
+    """The one byte form of a document that hashes and signatures are computed over."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _serializer(salt):
+    # Sign with the newest key; accept the fallbacks too, so rotating the secret keeps old receipts valid.
+    keys = [*(current_app.config.get("SECRET_KEY_FALLBACKS") or []), current_app.config["SECRET_KEY"]]
+    return URLSafeSerializer(keys, salt=salt)
+
+
+def build_receipt(site, policy, event):
+    """The receipt for one consent event (a dict as stored in the event document)."""
+    choices = event["choices"]
+    purposes = [
+        {
+            "purpose": purpose["title"][event["language"]],
+            "purposeId": purpose["id"],
+            "purposeCategory": [purpose["kind"]],
+            "consentType": "EXPLICIT",
+            "primaryPurpose": purpose["required"],
+            "termination": "Until withdrawn by the PII principal or until the policy version changes",
+            "thirdPartyDisclosure": bool(purpose["recipients"]),
+            "thirdPartyName": [recipient["name"][event["language"]] for recipient in purpose["recipients"]],
+            "sensitive": purpose["sensitive"],
+            "consentGiven": choices[purpose["id"]],
+        }
+        for purpose in policy.purposes
+    ]
+    controller = site.controller
+    return {
+        "version": RECEIPT_VERSION,
+        "jurisdiction": site.jurisdiction,
+        "consentTimestamp": event["timestamp"],
+        "collectionMethod": f"consent.js {event['collection_method']}",
+        "consentReceiptID": event["receipt_id"],
+        "language": event["language"],
+        "piiPrincipalId": event["principal"],
+        "piiControllers": [
+            {
+                "piiController": controller["name"][event["language"]],
+                "contact": controller["contact"],
+                "email": controller["contact"],
+                "address": controller.get("address", {}).get(event["language"], ""),
+                "phone": controller.get("phone", ""),
+                "piiControllerUrl": policy.url,
+            }
+        ],
+        "policyUrl": policy.url,
+        "services": [{"service": site.name[event["language"]], "purposes": purposes}],
+        "sensitive": any(purpose["sensitive"] for purpose in policy.purposes),
+        "spiCat": [],
+        # Extensions beyond Kantara v1.1, needed to prove what was shown and how the visitor chose.
+        "siteId": site.id,
+        "eventId": event["event_id"],
+        "policyVersion": policy.version,
+        "signals": event["signals"],
+        "doNotTrack": event["do_not_track"],
+    }
+
+
+def sign_receipt(receipt):
+    return _serializer(SIGNATURE_SALT).dumps(receipt)
+
+
+def verify_receipt_signature(signature):
+    """The receipt a signature vouches for; Forbidden if any byte of it was changed."""
+    try:
+        return _serializer(SIGNATURE_SALT).loads(signature)
+    except BadSignature as error:
+        raise Forbidden("The receipt signature does not verify.") from error
+
+
+def access_token(receipt_id):
+    return _serializer(ACCESS_SALT).dumps(receipt_id)
+
+
+def check_access_token(receipt_id, token):
+    """Refuse unless `token` was issued by us for exactly this receipt."""
+    try:
+        granted_id = _serializer(ACCESS_SALT).loads(token or "")
+    except BadSignature as error:
+        raise Forbidden("The receipt token is not valid.") from error
+    if granted_id != receipt_id:
+        raise Forbidden("The receipt token is for another receipt.")

@@ -1,0 +1,144 @@
+"""Every input shape the service accepts, validated in one place. Unknown keys are refused."""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from consent.config import LANGUAGES
+from consent.errors import InvalidRequest
+
+SITE_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="Use 1-64 lowercase letters, digits or '-'.")
+PURPOSE_ID = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Use 1-64 lowercase letters, digits or '_'.")
+ORIGIN = validate.Regexp(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."
+)
+TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false only: "yes", 1 or "on" would make a consent ambiguous."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Localized(fields.Dict):
+    """A text given in every supported language: {"zh-CN": "...", "en": "..."}."""
+
+    default_error_messages = {"languages": f"Give this text in exactly these languages: {', '.join(LANGUAGES)}."}
+
+    def __init__(self, max_length=2000, **kwargs):
+        super().__init__(keys=fields.String(), values=fields.String(validate=validate.Length(1, max_length)), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if set(result) != set(LANGUAGES):
+            raise self.make_error("languages")
+        return result
+
+
+# --- Site configuration (the YAML an operator imports) -----------------------------------------
+
+
+class ControllerSchema(Schema):
+    name = Localized(max_length=200, required=True)
+    contact = fields.Email(required=True)
+    address = Localized(max_length=500)
+    phone = fields.String(validate=validate.Length(1, 40))
+
+
+class RecipientSchema(Schema):
+    name = Localized(max_length=200, required=True)
+    contact = fields.String(required=True, validate=validate.Length(1, 200))
+    purpose = Localized(max_length=500, required=True)
+    country = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="An ISO 3166 country code."))
+
+
+class PurposeSchema(Schema):
+    id = fields.String(required=True, validate=PURPOSE_ID)
+    kind = fields.String(required=True, validate=validate.OneOf(["cookie", "marketing", "profiling", "other"]))
+    required = StrictBoolean(load_default=False)
+    tracking = StrictBoolean(load_default=False)
+    sensitive = StrictBoolean(load_default=False)
+    title = Localized(max_length=100, required=True)
+    description = Localized(max_length=1000, required=True)
+    cookies = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
+    recipients = fields.List(fields.Nested(RecipientSchema), load_default=list)
+
+    @validates_schema
+    def required_purposes_do_not_track(self, data, **_kwargs):
+        if data.get("required") and (data.get("tracking") or data.get("sensitive")):
+            raise ValidationError("A required purpose can be neither tracking nor sensitive.", "required")
+
+
+class PolicySchema(Schema):
+    version = fields.String(required=True, validate=validate.Length(1, 64))
+    url = fields.URL(required=True, schemes={"http", "https"})
+    text = Localized(max_length=200_000, required=True)
+    changes = Localized(max_length=2000)
+
+
+class BannerTextsSchema(Schema):
+    title = Localized(max_length=100, required=True)
+    intro = Localized(max_length=1000, required=True)
+
+
+class SiteConfigSchema(Schema):
+    id = fields.String(required=True, validate=SITE_ID)
+    name = Localized(max_length=200, required=True)
+    controller = fields.Nested(ControllerSchema, required=True)
+    jurisdiction = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    default_language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    allowed_origins = fields.List(fields.String(validate=ORIGIN), required=True, validate=validate.Length(1, 50))
+    policy = fields.Nested(PolicySchema, required=True)
+    texts = fields.Nested(BannerTextsSchema, required=True)
+    purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
+
+    @validates_schema
+    def purposes_are_coherent(self, data, **_kwargs):
+        purpose_ids = [purpose["id"] for purpose in data.get("purposes", [])]
+        if len(set(purpose_ids)) != len(purpose_ids):
+            raise ValidationError("Purpose ids must be unique.", "purposes")
+        if not any(purpose["required"] for purpose in data.get("purposes", [])):
+            raise ValidationError("Declare the strictly necessary purpose (required: true).", "purposes")
+        origins = data.get("allowed_origins", [])
+        if len(set(origins)) != len(origins):
+            raise ValidationError("Allowed origins must be unique.", "allowed_origins")
+
+
+# --- Public API -------------------------------------------------------------------------------
+
+
+class SignalsSchema(Schema):
+    dnt = StrictBoolean(load_default=False)
+    gpc = StrictBoolean(load_default=False)
+
+
+class ConsentRequestSchema(Schema):
+    """POST /api/v1/consents."""
+
+    site_id = fields.String(required=True, validate=SITE_ID)
+    subject_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 128))
+    visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN)
+    choices = fields.Dict(
+        keys=fields.String(validate=PURPOSE_ID), values=StrictBoolean(), required=True, validate=validate.Length(1, 30)
+    )
+    policy_version = fields.String(required=True, validate=validate.Length(1, 64))
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    signals = fields.Nested(SignalsSchema, load_default=lambda: {"dnt": False, "gpc": False})
+    do_not_track = StrictBoolean(load_default=False)
+    collection_method = fields.String(
+        load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "api"])
+    )
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
+
+
+def load(schema, data):
+    """Validate `data` against `schema`, turning every error into one InvalidRequest."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise InvalidRequest("The request does not match the schema; see `errors`.", error.normalized_messages())

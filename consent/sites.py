@@ -1,0 +1,136 @@
+"""Site configuration: import from and export to the YAML an operator keeps under version control."""
+import yaml
+from sqlalchemy import select
+
+from consent.errors import InvalidRequest, NotFound
+from consent.models import PolicyVersion, Purpose, Site, SiteOrigin
+from consent.schemas import SiteConfigSchema, load
+
+PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
+
+
+def parse_yaml(text):
+    """Read and validate a site YAML document."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InvalidRequest(f"The file is not valid YAML: {error}") from error
+    return validate_config(document)
+
+
+def validate_config(document):
+    """A site configuration checked against SiteConfigSchema; InvalidRequest lists every problem."""
+    return load(SiteConfigSchema(), document)
+
+
+def import_site(session, config):
+    """Create or update a site from a validated config; publish its policy version if new.
+
+    A policy version, once published, is archived as it was: importing the same version with
+    other text or purposes is refused, so what a receipt points to can never change.
+    """
+    purposes_snapshot = [{key: purpose[key] for key in PURPOSE_FIELDS} for purpose in config["purposes"]]
+    policy = config["policy"]
+    site = session.get(Site, config["id"])
+    published = session.get(PolicyVersion, (config["id"], policy["version"]))
+    if published is not None and (
+        published.text != policy["text"]
+        or published.purposes != purposes_snapshot
+        or published.texts != config["texts"]
+        or published.url != policy["url"]
+    ):
+        raise InvalidRequest(
+            f"Policy version {policy['version']!r} of site {config['id']!r} is already published with "
+            "other content. Publish the change under a new version."
+        )
+    if site is None:
+        site = Site(id=config["id"])
+        session.add(site)
+    site.name = config["name"]
+    site.controller = config["controller"]
+    site.jurisdiction = config["jurisdiction"]
+    site.default_language = config["default_language"]
+    site.texts = config["texts"]
+    site.current_policy_version = policy["version"]
+    site.origins = [
+        SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
+    ]
+    site.purposes = [Purpose(position=position, **purpose) for position, purpose in enumerate(purposes_snapshot)]
+    if published is None:
+        session.flush()  # the site row first: the policy version refers to it
+        session.add(
+            PolicyVersion(
+                site_id=config["id"],
+                version=policy["version"],
+                url=policy["url"],
+                text=policy["text"],
+                changes=policy.get("changes"),
+                texts=config["texts"],
+                purposes=purposes_snapshot,
+            )
+        )
+    session.flush()
+    return site
+
+
+def get_site(session, site_id, for_update=False):
+    site = session.get(Site, site_id, with_for_update=for_update)
+    if site is None:
+        raise NotFound(f"No site {site_id!r} is configured here.")
+    return site
+
+
+def current_policy(session, site):
+    return session.get(PolicyVersion, (site.id, site.current_policy_version))
+
+
+def export_site(session, site_id):
+    """The site's configuration in the shape `import_site` takes; import(export(x)) changes nothing."""
+    site = get_site(session, site_id)
+    policy = current_policy(session, site)
+    policy_config = {"version": policy.version, "url": policy.url, "text": policy.text}
+    if policy.changes:
+        policy_config["changes"] = policy.changes
+    return {
+        "id": site.id,
+        "name": site.name,
+        "controller": site.controller,
+        "jurisdiction": site.jurisdiction,
+        "default_language": site.default_language,
+        "allowed_origins": site.allowed_origins,
+        "policy": policy_config,
+        "texts": site.texts,
+        "purposes": policy.purposes,
+    }
+
+
+def widget_config(session, site_id, language=None):
+    """What the widget needs to show a site's current policy in `language` (default: the site's)."""
+    site = get_site(session, site_id)
+    policy = current_policy(session, site)
+    language = language or site.default_language
+
+    def localized(purpose):
+        return {
+            **{key: purpose[key] for key in ("id", "kind", "required", "tracking", "sensitive")},
+            "title": purpose["title"][language],
+            "description": purpose["description"][language],
+        }
+
+    return {
+        "site_id": site.id,
+        "language": language,
+        "name": site.name[language],
+        "controller": site.controller["name"][language],
+        "policy": {"version": policy.version, "url": policy.url},
+        "texts": {key: text[language] for key, text in policy.texts.items()},
+        "purposes": [localized(purpose) for purpose in policy.purposes],
+    }
+
+
+def list_sites(session):
+    return session.scalars(select(Site).order_by(Site.id)).all()
+
+
+def dump_yaml(config):
+    return yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=100)

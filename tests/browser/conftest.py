@@ -1,0 +1,94 @@
+"""Browser fixtures: Debian's Chromium through Playwright, our service and a host page on another origin."""
+import threading
+
+import pytest
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from tests.conftest import import_site, load_site_config
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+class BackgroundServer:
+    """A WSGI app served on a free loopback port from a thread, for the length of one test."""
+
+    def __init__(self, wsgi_app):
+        self.server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HostSite:
+    """A customer's website: pages by path, each a complete HTML document, with optional headers."""
+
+    def __init__(self):
+        self.pages = {}
+
+    def page(self, path, html, headers=None):
+        self.pages[path] = (html, headers or {})
+
+    @Request.application
+    def __call__(self, request):
+        if request.path not in self.pages:
+            return Response("not found", status=404)
+        html, headers = self.pages[request.path]
+        return Response(html, mimetype="text/html", headers=headers)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def service(app):
+    with BackgroundServer(app) as server:
+        yield server
+
+
+@pytest.fixture
+def host(app):
+    """The host site on another port (another origin), allowed to embed the `shop` widget."""
+    site = HostSite()
+    with BackgroundServer(site) as server:
+        site.url = server.url
+        import_site(app, load_site_config(allowed_origins=["https://shop.example", server.url]))
+        yield site
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
+
+
+def host_html(service, lang="zh-CN", site="shop", body="", head=""):
+    """A host page embedding the widget with the one documented tag."""
+    return (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Host</title>{head}</head>'
+        f"<body><h1>Host page</h1>{body}"
+        f'<script src="{service.url}/static/consent.js" data-site="{site}" async></script></body></html>'
+    )

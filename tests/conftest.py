@@ -1,0 +1,125 @@
+"""Fixtures shared by every test: an app on each storage backend, its client, and consent helpers.
+
+Every test that uses `app` runs once on SQLite and once on a real PostgreSQL server, each time on
+a fresh database copied from one migrated template (CONSENT_TEST_BACKENDS=sqlite limits the run).
+"""
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from consent import create_app, db, sites
+from consent.models import ConsentEvent, Receipt
+from tests.postgres import TemporaryCluster
+
+DATA = Path(__file__).parent / "data"
+BACKENDS = os.environ.get("CONSENT_TEST_BACKENDS", "sqlite,postgresql").split(",")
+SHOP_ORIGIN = "https://shop.example"
+_database_numbers = itertools.count()
+
+
+def make_app(database_url, **overrides):
+    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret", **overrides})
+
+
+def migrate(database_url):
+    app = make_app(database_url)
+    db.upgrade(app)
+    db.dispose(app)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "consent.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    cluster = TemporaryCluster().start()
+    cluster.execute("CREATE DATABASE consent_template")
+    migrate(cluster.url("consent_template"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "consent.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    cluster = request.getfixturevalue("postgres_cluster")
+    name = f"test_{next(_database_numbers)}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE consent_template")
+    return cluster.url(name)
+
+
+def load_site_config(name="shop", **changes):
+    config = yaml.safe_load((DATA / f"{name}.yaml").read_text(encoding="utf-8"))
+    config.update(changes)
+    return config
+
+
+def import_site(app, config):
+    """Import a site config (a dict in the YAML shape) the way `flask consent site import` does."""
+    with app.app_context(), db.write_transaction() as session:
+        sites.import_site(session, sites.validate_config(config))
+
+
+@pytest.fixture
+def app(database_url):
+    app = make_app(database_url)
+    import_site(app, load_site_config())
+    yield app
+    db.dispose(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class ConsentActions:
+    """What a widget does against the API, with overridable parts for hostile variations."""
+
+    def __init__(self, client, app):
+        self.client = client
+        self.app = app
+
+    def body(self, **changes):
+        body = {
+            "site_id": "shop",
+            "choices": {"necessary": True, "analytics": False, "advertising": False, "marketing_sms": False,
+                        "personalized_recommendation": False},
+            "policy_version": "v1",
+            "language": "zh-CN",
+            "signals": {"dnt": False, "gpc": False},
+        }
+        body.update(changes)
+        return body
+
+    def post(self, body=None, origin=SHOP_ORIGIN, headers=None, **changes):
+        headers = {"Origin": origin, **(headers or {})} if origin else dict(headers or {})
+        return self.client.post("/api/v1/consents", json=body if body is not None else self.body(**changes), headers=headers)
+
+    def stored_events(self):
+        with self.app.app_context():
+            session = db.get_session()
+            query = select(ConsentEvent).options(joinedload(ConsentEvent.receipt))
+            return session.scalars(query.order_by(ConsentEvent.site_id, ConsentEvent.seq)).all()
+
+    def stored_receipts(self):
+        with self.app.app_context():
+            return db.get_session().scalars(select(Receipt)).all()
+
+
+@pytest.fixture
+def consent(client, app):
+    return ConsentActions(client, app)

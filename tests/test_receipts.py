@@ -1,0 +1,96 @@
+"""Receipts: the Kantara shape, the HMAC signature, and the visitor's access token."""
+import json
+
+import pytest
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import select, text
+
+from consent import db, receipts
+from consent.models import ConsentEvent, Receipt
+
+KANTARA_FIELDS = {
+    "version", "jurisdiction", "consentTimestamp", "collectionMethod", "consentReceiptID", "language",
+    "piiPrincipalId", "piiControllers", "policyUrl", "services", "sensitive", "spiCat",
+}
+
+
+@pytest.fixture
+def recorded(consent):
+    response = consent.post(choices={"necessary": True, "analytics": True}, signals={"dnt": True, "gpc": False})
+    assert response.status_code == 201
+    return response.get_json()
+
+
+def test_receipt_has_kantara_shape_and_our_extensions(recorded):
+    receipt = recorded["receipt"]
+    assert KANTARA_FIELDS <= set(receipt)
+    assert receipt["version"] == "KI-CR-v1.1.0"
+    assert receipt["jurisdiction"] == "CN"
+    assert receipt["policyUrl"] == "https://shop.example/privacy" and receipt["policyVersion"] == "v1"
+    assert receipt["piiPrincipalId"].startswith("visitor:")
+    assert receipt["piiControllers"][0]["piiController"] == "示例商城有限公司"
+    assert receipt["signals"] == {"dnt": True, "gpc": False}
+    given = {p["purposeId"]: p["consentGiven"] for p in receipt["services"][0]["purposes"]}
+    assert given == {"necessary": True, "analytics": True, "advertising": False, "marketing_sms": False,
+                     "personalized_recommendation": False}
+    advertising = next(p for p in receipt["services"][0]["purposes"] if p["purposeId"] == "advertising")
+    assert advertising["thirdPartyDisclosure"] is True and advertising["thirdPartyName"] == ["示例广告网络"]
+
+
+def test_visitor_fetches_receipt_and_signature_checks(client, app, recorded):
+    response = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": recorded["receipt_token"]})
+    assert response.status_code == 200
+    fetched = response.get_json()
+    assert fetched["receipt"] == recorded["receipt"] and fetched["signature_valid"] is True
+    # Anyone holding the service's secret checks the signature independently of our code.
+    signed = URLSafeSerializer("test-secret", salt=receipts.SIGNATURE_SALT).loads(fetched["signature"])
+    assert signed == recorded["receipt"]
+
+
+def test_tampered_signature_does_not_verify(app, recorded):
+    payload, signature = recorded["signature"].rsplit(".", 1)
+    forged = json.dumps({**recorded["receipt"], "signals": {"dnt": False, "gpc": False}})
+    with app.app_context():
+        assert receipts.verify_receipt_signature(recorded["signature"]) == recorded["receipt"]
+        for tampered in (f"{payload}x.{signature}", f"{payload}.{signature[:-2]}AA", f"{forged}.{signature}"):
+            with pytest.raises(receipts.Forbidden):
+                receipts.verify_receipt_signature(tampered)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "garbage", "flipped", "other-receipt"],
+)
+def test_bad_access_token_is_refused(client, app, consent, recorded, token):
+    if token == "flipped":
+        token = recorded["receipt_token"][:-1] + ("A" if recorded["receipt_token"][-1] != "A" else "B")
+    if token == "other-receipt":
+        token = consent.post().get_json()["receipt_token"]
+    response = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": token})
+    assert response.status_code == 403 and response.mimetype == "application/problem+json"
+
+
+def test_rotated_secret_still_verifies_old_receipts(database_url, recorded):
+    from tests.conftest import make_app
+
+    rotated = make_app(database_url, SECRET_KEY="new-secret", SECRET_KEY_FALLBACKS=["test-secret"])
+    response = rotated.test_client().get(
+        f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": recorded["receipt_token"]}
+    )
+    assert response.status_code == 200 and response.get_json()["signature_valid"] is True
+    db.dispose(rotated)
+
+
+def test_no_raw_ip_is_stored(app, consent):
+    consent.client.post(
+        "/api/v1/consents", json=consent.body(), headers={"Origin": "https://shop.example"},
+        environ_base={"REMOTE_ADDR": "203.0.113.77"},
+    )
+    with app.app_context():
+        session = db.get_session()
+        [event] = session.scalars(select(ConsentEvent)).all()
+        assert event.client_hash and len(event.client_hash) == 32
+        for table in ("consent_events", "receipts"):
+            for row in session.execute(text(f"SELECT * FROM {table}")):
+                assert "203.0.113.77" not in " ".join(map(str, row))
+        assert session.scalars(select(Receipt)).one().receipt_id
