@@ -13,13 +13,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from consent import receipts
+from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
 from consent.models import ConsentEvent, Receipt, SiteOrigin
 from consent.sites import current_policy, get_site
-
-GENESIS_HASH = "0" * 64
-
 
 def origin_is_allowed(session, origin, site_id=None):
     """Whether `origin` may embed the widget of `site_id` (or of any site, for CORS preflight)."""
@@ -29,10 +27,6 @@ def origin_is_allowed(session, origin, site_id=None):
     if site_id is not None:
         query = query.where(SiteOrigin.site_id == site_id)
     return session.execute(query.limit(1)).first() is not None
-
-
-def event_hash(document):
-    return hashlib.sha256(receipts.canonical_json(document).encode()).hexdigest()
 
 
 def client_hash(client_ip):

@@ -1,7 +1,8 @@
 """The per-site hash chain that every recorded event joins."""
 import json
 
-from consent.consents import GENESIS_HASH, event_hash
+from consent import db
+from consent.chain import GENESIS_HASH, event_hash, verify_chain
 
 
 def test_events_form_a_hash_chain(consent):
@@ -24,3 +25,12 @@ def test_refused_posts_do_not_break_the_chain(consent):
     assert consent.post().status_code == 201
     first, second = consent.stored_events()
     assert second.seq == 2 and second.prev_hash == first.event_hash
+
+
+def test_verify_chain_accepts_an_intact_chain(app, consent):
+    for _ in range(5):
+        consent.post()
+    with app.app_context():
+        report = verify_chain(db.get_session(), "shop")
+    assert report.intact and report.events_checked == 5
+    assert report.head_hash == consent.stored_events()[-1].event_hash
