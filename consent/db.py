@@ -86,7 +86,7 @@ def write_transaction():
         session.close()
 
 
-def upgrade(app, revision="head"):
+def upgrade(app, revision="heads"):
     """Apply Alembic migrations up to `revision` on the app's database."""
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(MIGRATIONS))
