@@ -3,7 +3,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import api, cli, config, db, errors, i18n, widget
+from consent import api, cli, clients, config, db, errors, i18n, limits, logs, security, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,10 @@ def create_app(config_overrides=None):
     i18n.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    clients.init_app(app)
+    limits.init_app(app)
+    security.init_app(app)
+    logs.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
     return app

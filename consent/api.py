@@ -3,7 +3,7 @@ import json
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from consent import receipts
+from consent import limits, receipts
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed
@@ -15,6 +15,12 @@ from consent.sites import widget_config
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PREFLIGHT_MAX_AGE = 600
+
+
+@bp.before_request
+def limit_body_size():
+    # Before anything reads the body (the per-site rate limit does): every API body is small JSON.
+    request.max_content_length = current_app.config["CONSENT_MAX_BODY_BYTES"]
 
 
 @bp.after_request
@@ -40,8 +46,9 @@ def consents_preflight():
 
 
 @bp.post("/consents")
+@limits.client_writes
+@limits.site_writes
 def create_consent():
-    request.max_content_length = current_app.config["CONSENT_MAX_BODY_BYTES"]
     data = load(ConsentRequestSchema(), json_body())
     result, created = record_consent(
         data,

@@ -3,21 +3,20 @@
 Every decision becomes one append-only event. Each event's document carries the hash of the
 previous event of the same site, so an auditor can detect any edited, removed or reordered record.
 """
-import hashlib
-import hmac
 import json
 import uuid
 from datetime import datetime, timezone
 
-from flask import current_app
 from sqlalchemy import select
 
 from consent import receipts
 from consent.chain import GENESIS_HASH, event_hash
+from consent.clients import client_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
 from consent.models import ConsentEvent, Receipt, SiteOrigin
 from consent.sites import current_policy, get_site
+
 
 def origin_is_allowed(session, origin, site_id=None):
     """Whether `origin` may embed the widget of `site_id` (or of any site, for CORS preflight)."""
@@ -27,14 +26,6 @@ def origin_is_allowed(session, origin, site_id=None):
     if site_id is not None:
         query = query.where(SiteOrigin.site_id == site_id)
     return session.execute(query.limit(1)).first() is not None
-
-
-def client_hash(client_ip):
-    """A keyed, truncated hash of the client address: enough to spot abuse, useless to identify anyone."""
-    if not client_ip:
-        return None
-    key = hashlib.sha256(b"consent.client-ip" + current_app.config["SECRET_KEY"].encode()).digest()
-    return hmac.new(key, client_ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def complete_choices(purposes, choices):

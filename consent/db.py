@@ -19,10 +19,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def make_engine(database_url):
     """Create an engine; SQLite gets durable pragmas and explicit transaction control."""
+    # hide_parameters: a failed statement's error text never carries a subject id into the logs.
     if not database_url.startswith("sqlite"):
-        return create_engine(database_url, pool_pre_ping=True)
+        return create_engine(database_url, pool_pre_ping=True, hide_parameters=True)
 
-    engine = create_engine(database_url, connect_args={"timeout": 30})
+    engine = create_engine(database_url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def set_sqlite_pragmas(dbapi_connection, _record):
