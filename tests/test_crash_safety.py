@@ -10,10 +10,9 @@ from sqlalchemy import func, select, text
 from consent import db
 from consent.chain import verify_chain
 from consent.models import ConsentEvent, Receipt
-from tests.conftest import SHOP_ORIGIN, ConsentActions, import_site, load_site_config, make_app
+from tests.conftest import ROOMY_LIMITS, SHOP_ORIGIN, ConsentActions, import_site, load_site_config, make_app
 from tests.server import GunicornServer
 
-ROOMY_LIMITS = {"CONSENT_RATELIMIT_CLIENT": "100000 per minute", "CONSENT_RATELIMIT_SITE": "100000 per minute"}
 POSTERS = 4
 ACKNOWLEDGED_BEFORE_KILL = 40
 

@@ -1,27 +1,8 @@
 """Rate limits: per client address, per site, on reads; refusals are 429 problems and store nothing."""
 import pytest
 
-from consent import config, db, limits
-from tests.conftest import SHOP_ORIGIN, ConsentActions, import_site, load_site_config, make_app
-
-ROOMY = "1000 per minute"
-
-
-@pytest.fixture
-def app_with(database_url):
-    """An app with the given rate limits, the `shop` site imported; closed after the test."""
-    apps = []
-
-    def build(**limits_config):
-        app = make_app(database_url, **{"CONSENT_RATELIMIT_CLIENT": ROOMY, "CONSENT_RATELIMIT_SITE": ROOMY,
-                                        "CONSENT_RATELIMIT_READS": ROOMY, **limits_config})
-        import_site(app, load_site_config())
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        db.dispose(app)
+from consent import config, limits
+from tests.conftest import SHOP_ORIGIN, ConsentActions, import_site, load_site_config
 
 
 def post_from(app, address, **changes):
