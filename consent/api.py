@@ -1,7 +1,7 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
 import json
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from consent import limits, receipts
 from consent.consents import origin_is_allowed, record_consent
@@ -15,6 +15,7 @@ from consent.sites import widget_config
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PREFLIGHT_MAX_AGE = 600
+CONSENT_REQUEST = ConsentRequestSchema()  # schemas keep no state between loads: build once
 
 
 @bp.before_request
@@ -27,7 +28,8 @@ def limit_body_size():
 def allow_embedding_origins(response):
     """CORS: answer readable responses only to origins some site allows to embed the widget."""
     origin = request.headers.get("Origin")
-    if origin and origin_is_allowed(get_session(), origin):
+    # A decision just recorded has proved its origin already: no need to ask the database again.
+    if origin and (g.get("origin_proved") == origin or origin_is_allowed(get_session(), origin)):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -49,13 +51,14 @@ def consents_preflight():
 @limits.client_writes
 @limits.site_writes
 def create_consent():
-    data = load(ConsentRequestSchema(), json_body())
+    data = load(CONSENT_REQUEST, json_body())
     result, created = record_consent(
         data,
         origin=request.headers.get("Origin"),
         client_ip=request.remote_addr,
         header_signals={"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"},
     )
+    g.origin_proved = request.headers.get("Origin")
     result["receipt_url"] = url_for(
         "api.get_receipt", receipt_id=result["receipt_id"], token=result["receipt_token"], _external=True
     )
