@@ -21,6 +21,11 @@ from consent.models import ConsentEvent, Receipt, Site, SiteOrigin
 from consent.sites import current_policy
 
 
+# Plain table inserts, built once: storing a decision needs none of the ORM's unit of work.
+INSERT_EVENT = insert(ConsentEvent.__table__)
+INSERT_RECEIPT = insert(Receipt.__table__)
+
+
 def origin_is_allowed(session, origin, site_id=None):
     """Whether `origin` may embed the widget of `site_id` (or of any site, for CORS preflight)."""
     if not origin:
@@ -146,14 +151,14 @@ def _append_to_chain(document, event_row, receipt_row):
             .limit(1)
         ).first()
         document["seq"], document["prev_hash"] = (head.seq + 1, head.event_hash) if head else (1, GENESIS_HASH)
-        session.execute(insert(ConsentEvent.__table__).values(
+        session.execute(INSERT_EVENT, {
             **event_row,
-            seq=document["seq"],
-            prev_hash=document["prev_hash"],
-            document=receipts.canonical_json(document),
-            event_hash=event_hash(document),
-        ))
-        session.execute(insert(Receipt.__table__).values(**receipt_row))
+            "seq": document["seq"],
+            "prev_hash": document["prev_hash"],
+            "document": receipts.canonical_json(document),
+            "event_hash": event_hash(document),
+        })
+        session.execute(INSERT_RECEIPT, receipt_row)
 
 
 @dataclass(frozen=True)
