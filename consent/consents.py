@@ -16,8 +16,9 @@ from consent import receipts
 from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, SiteOrigin
+from consent.models import ConsentEvent, Receipt, SiteOrigin, Subject
 from consent.sites import current_policy, get_site
+
 
 def origin_is_allowed(session, origin, site_id=None):
     """Whether `origin` may embed the widget of `site_id` (or of any site, for CORS preflight)."""
@@ -37,30 +38,81 @@ def client_hash(client_ip):
     return hmac.new(key, client_ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def complete_choices(purposes, choices):
-    """Every purpose of the policy with its decision; refuses unknown, missing-required and refused-required."""
-    purpose_ids = {purpose["id"] for purpose in purposes}
-    unknown = sorted(set(choices) - purpose_ids)
+def _refusal(detail, purpose_ids, message):
+    return InvalidRequest(detail, {"choices": {purpose_id: [message] for purpose_id in purpose_ids}})
+
+
+def checked_choices(purposes, data):
+    """Every purpose of the policy with its decision, or InvalidRequest naming what is wrong.
+
+    Refuses unknown purposes, required purposes missing or refused, tracking granted together with
+    Do-Not-Track, sensitive purposes granted without their separate step, and optional purposes
+    granted by someone who said they are under 14.
+    """
+    by_id = {purpose["id"]: purpose for purpose in purposes}
+    choices = data["choices"]
+    unknown = sorted(set(choices) - set(by_id))
     if unknown:
-        raise InvalidRequest(
-            "Unknown purposes for this site's policy.", {"choices": {pid: ["Unknown purpose."] for pid in unknown}}
-        )
+        raise _refusal("Unknown purposes for this site's policy.", unknown, "Unknown purpose.")
     refused_required = [p["id"] for p in purposes if p["required"] and choices.get(p["id"]) is not True]
     if refused_required:
-        raise InvalidRequest(
+        raise _refusal(
             "Required purposes must be present and true: the site cannot work without them.",
-            {"choices": {pid: ["Required purpose missing or refused."] for pid in refused_required}},
+            refused_required,
+            "Required purpose missing or refused.",
         )
     # An optional purpose left out was not agreed to: silence is never consent.
-    return {purpose["id"]: choices.get(purpose["id"], False) for purpose in purposes}
+    complete = {purpose["id"]: choices.get(purpose["id"], False) for purpose in purposes}
+    granted = [purpose_id for purpose_id, given in complete.items() if given and not by_id[purpose_id]["required"]]
+
+    tracking = [purpose_id for purpose_id in granted if by_id[purpose_id]["tracking"]]
+    if data["do_not_track"] and tracking:
+        raise _refusal("Do-Not-Track was chosen, yet tracking purposes are granted.", tracking, "Contradicts do_not_track.")
+    separate = set(data["separate_consents"])
+    misplaced = sorted(separate - {pid for pid in granted if by_id[pid]["sensitive"]})
+    if misplaced:
+        raise _refusal(
+            "separate_consents may only list sensitive purposes that are granted.", misplaced, "Not a granted sensitive purpose."
+        )
+    bundled = [pid for pid in granted if by_id[pid]["sensitive"] and pid not in separate]
+    if bundled:
+        raise _refusal(
+            "Sensitive purposes need their own, separate consent and cannot be granted with the others.",
+            bundled,
+            "Granted without separate consent.",
+        )
+    if data["age_statement"] == "under_14" and granted:
+        raise _refusal(
+            "A visitor under 14 needs a guardian's consent: no optional purpose can be granted yet.",
+            granted,
+            "Needs guardian consent.",
+        )
+    return complete
 
 
-def classify(purposes, choices):
-    optional = [purpose["id"] for purpose in purposes if not purpose["required"]]
+def classify(purposes, choices, age_statement):
+    """The kind of decision, for queries and reports; the choices themselves are the record.
+
+    Sensitive purposes are decided in their own step, so they do not count towards "all".
+    """
+    if age_statement == "under_14":
+        return "pending_guardian"
+    optional = [purpose["id"] for purpose in purposes if not purpose["required"] and not purpose["sensitive"]]
     granted = [purpose_id for purpose_id in optional if choices[purpose_id]]
     if optional and len(granted) == len(optional):
         return "accept_all"
     return "reject_all" if not granted else "custom"
+
+
+def subject_pseudonym(session, site_id, subject_id):
+    """The pseudonym events of this site's user carry; created on their first decision."""
+    if subject_id is None:
+        return None
+    subject = session.get(Subject, (site_id, subject_id))
+    if subject is None:
+        subject = Subject(site_id=site_id, subject_id=subject_id, pseudonym=str(uuid.uuid4()))
+        session.add(subject)
+    return subject.pseudonym
 
 
 def record_consent(data, origin, client_ip=None, header_signals=None):
@@ -81,13 +133,9 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
                 f"Policy version {data['policy_version']!r} is not the current one ({policy.version!r}); "
                 "show the visitor the current policy and ask again."
             )
-        choices = complete_choices(policy.purposes, data["choices"])
-        tracking_granted = [p["id"] for p in policy.purposes if p["tracking"] and choices[p["id"]]]
-        if data["do_not_track"] and tracking_granted:
-            raise InvalidRequest(
-                "Do-Not-Track was chosen, yet tracking purposes are granted.",
-                {"choices": {pid: ["Contradicts do_not_track."] for pid in tracking_granted}},
-            )
+        if site.age_gate and data["age_statement"] is None:
+            raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
+        choices = checked_choices(policy.purposes, data)
 
         if data["idempotency_key"]:
             existing = session.scalars(
@@ -98,52 +146,20 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
             if existing is not None:
                 return _result(existing), False
 
-        head = session.execute(
-            select(ConsentEvent.seq, ConsentEvent.event_hash)
-            .where(ConsentEvent.site_id == site.id)
-            .order_by(ConsentEvent.seq.desc())
-            .limit(1)
-        ).first()
-        seq, prev_hash = (head.seq + 1, head.event_hash) if head else (1, GENESIS_HASH)
-
-        now = datetime.now(timezone.utc)
-        visitor_id = data["visitor_id"] or uuid.uuid4().hex
-        header_signals = header_signals or {}
-        document = {
-            "event_id": str(uuid.uuid4()),
-            "receipt_id": str(uuid.uuid4()),
-            "site_id": site.id,
-            "seq": seq,
-            "prev_hash": prev_hash,
-            "recorded_at": now.isoformat(),
-            "timestamp": int(now.timestamp()),
-            "subject_id": data["subject_id"],
-            "visitor_id": visitor_id,
-            "principal": data["subject_id"] or f"visitor:{visitor_id}",
-            "policy_version": policy.version,
-            "language": data["language"],
-            "choices": choices,
-            "action": classify(policy.purposes, choices),
-            "collection_method": data["collection_method"],
-            "do_not_track": data["do_not_track"],
-            # A signal counts when the page reported it or the browser sent it with this request.
-            "signals": {
-                name: bool(data["signals"][name] or header_signals.get(name)) for name in ("dnt", "gpc")
-            },
-        }
+        document = _event_document(session, site, policy, data, choices, header_signals or {})
         event = ConsentEvent(
             site_id=site.id,
-            seq=seq,
+            seq=document["seq"],
             event_id=document["event_id"],
-            subject_id=document["subject_id"],
-            visitor_id=visitor_id,
+            subject_ref=document["subject_ref"],
+            visitor_id=document["visitor_id"],
             policy_version=policy.version,
             action=document["action"],
             idempotency_key=data["idempotency_key"],
             client_hash=client_hash(client_ip),
-            created_at=now,
+            created_at=datetime.fromisoformat(document["recorded_at"]),
             document=receipts.canonical_json(document),
-            prev_hash=prev_hash,
+            prev_hash=document["prev_hash"],
             event_hash=event_hash(document),
         )
         receipt_document = receipts.build_receipt(site, policy, document)
@@ -153,10 +169,46 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
             site_id=site.id,
             document=receipts.canonical_json(receipt_document),
             hmac_signature=receipts.sign_receipt(receipt_document),
-            created_at=now,
+            created_at=event.created_at,
         )
         session.add_all([event, receipt])
         return _result(receipt), True
+
+
+def _event_document(session, site, policy, data, choices, header_signals):
+    """The event as it is hashed into the chain: everything needed to prove the decision later."""
+    head = session.execute(
+        select(ConsentEvent.seq, ConsentEvent.event_hash)
+        .where(ConsentEvent.site_id == site.id)
+        .order_by(ConsentEvent.seq.desc())
+        .limit(1)
+    ).first()
+    now = datetime.now(timezone.utc)
+    subject_ref = subject_pseudonym(session, site.id, data["subject_id"])
+    visitor_id = data["visitor_id"] or uuid.uuid4().hex
+    return {
+        "event_id": str(uuid.uuid4()),
+        "receipt_id": str(uuid.uuid4()),
+        "site_id": site.id,
+        "seq": head.seq + 1 if head else 1,
+        "prev_hash": head.event_hash if head else GENESIS_HASH,
+        "recorded_at": now.isoformat(),
+        "timestamp": int(now.timestamp()),
+        "subject_ref": subject_ref,
+        "visitor_id": visitor_id,
+        "principal": f"subject:{subject_ref}" if subject_ref else f"visitor:{visitor_id}",
+        "policy_version": policy.version,
+        "language": data["language"],
+        "choices": choices,
+        "separate_consents": sorted(data["separate_consents"]),
+        "action": classify(policy.purposes, choices, data["age_statement"]),
+        "age_statement": data["age_statement"],
+        "guardian_consent": "pending" if data["age_statement"] == "under_14" else None,
+        "collection_method": data["collection_method"],
+        "do_not_track": data["do_not_track"],
+        # A signal counts when the page reported it or the browser sent it with this request.
+        "signals": {name: bool(data["signals"][name] or header_signals.get(name)) for name in ("dnt", "gpc")},
+    }
 
 
 def _result(receipt):

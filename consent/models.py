@@ -24,6 +24,8 @@ class Site(Base):
     jurisdiction: Mapped[str] = mapped_column(String(8))
     default_language: Mapped[str] = mapped_column(String(8))
     texts: Mapped[dict] = mapped_column(JSON)  # banner title and intro, per language
+    # Ask visitors to state their age; under 14 (PIPL art. 31) needs a guardian's consent.
+    age_gate: Mapped[bool] = mapped_column(Boolean, default=False)
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -81,6 +83,21 @@ class PolicyVersion(Base):
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Subject(Base):
+    """The link from a site's own user id to the pseudonym its consent events carry.
+
+    Events never hold the site's user id, so erasing a subject is deleting this row: the events
+    and their hash chain stay intact as proof, yet no longer point to a person.
+    """
+
+    __tablename__ = "subjects"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ConsentEvent(Base):
     """One decision by one visitor, as a canonical JSON document linked into its site's hash chain.
 
@@ -91,7 +108,7 @@ class ConsentEvent(Base):
     __table_args__ = (
         UniqueConstraint("site_id", "seq"),
         UniqueConstraint("site_id", "idempotency_key"),
-        Index("ix_consent_events_site_subject", "site_id", "subject_id"),
+        Index("ix_consent_events_site_subject", "site_id", "subject_ref"),
         Index("ix_consent_events_site_visitor", "site_id", "visitor_id"),
     )
 
@@ -99,7 +116,7 @@ class ConsentEvent(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
     seq: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
-    subject_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    subject_ref: Mapped[str | None] = mapped_column(String(36), nullable=True)  # Subject.pseudonym
     visitor_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))

@@ -5,7 +5,7 @@ content, the other lets a visitor fetch their own receipt by id without an accou
 """
 import json
 
-from flask import current_app
+from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from consent.errors import Forbidden
@@ -41,6 +41,7 @@ def build_receipt(site, policy, event):
             "thirdPartyName": [recipient["name"][event["language"]] for recipient in purpose["recipients"]],
             "sensitive": purpose["sensitive"],
             "consentGiven": choices[purpose["id"]],
+            "separateConsent": purpose["id"] in event["separate_consents"],
         }
         for purpose in policy.purposes
     ]
@@ -71,8 +72,11 @@ def build_receipt(site, policy, event):
         "siteId": site.id,
         "eventId": event["event_id"],
         "policyVersion": policy.version,
+        "policyArchiveUrl": url_for("widget.policy_version", site_id=site.id, version=policy.version, _external=True),
         "signals": event["signals"],
         "doNotTrack": event["do_not_track"],
+        "ageStatement": event["age_statement"],
+        "guardianConsent": event["guardian_consent"],
     }
 
 

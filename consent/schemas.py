@@ -94,6 +94,7 @@ class SiteConfigSchema(Schema):
     policy = fields.Nested(PolicySchema, required=True)
     texts = fields.Nested(BannerTextsSchema, required=True)
     purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
+    age_gate = StrictBoolean(load_default=False)
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -132,6 +133,10 @@ class ConsentRequestSchema(Schema):
         load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "api"])
     )
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
+    # Sensitive purposes the visitor granted in their own, separate step (never via "Accept all").
+    separate_consents = fields.List(fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30))
+    # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
+    age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
 
 
 def load(schema, data):

@@ -1,5 +1,6 @@
 """Site configuration: import from and export to the YAML an operator keeps under version control."""
 import yaml
+from flask import url_for
 from sqlalchemy import select
 
 from consent.errors import InvalidRequest, NotFound
@@ -51,6 +52,7 @@ def import_site(session, config):
     site.jurisdiction = config["jurisdiction"]
     site.default_language = config["default_language"]
     site.texts = config["texts"]
+    site.age_gate = config["age_gate"]
     site.current_policy_version = policy["version"]
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
@@ -101,6 +103,7 @@ def export_site(session, site_id):
         "policy": policy_config,
         "texts": site.texts,
         "purposes": policy.purposes,
+        "age_gate": site.age_gate,
     }
 
 
@@ -110,11 +113,20 @@ def widget_config(session, site_id, language=None):
     policy = current_policy(session, site)
     language = language or site.default_language
 
-    def localized(purpose):
+    def localized_recipient(recipient):
+        return {
+            "name": recipient["name"][language],
+            "contact": recipient["contact"],
+            "purpose": recipient["purpose"][language],
+            "country": recipient.get("country"),
+        }
+
+    def localized_purpose(purpose):
         return {
             **{key: purpose[key] for key in ("id", "kind", "required", "tracking", "sensitive")},
             "title": purpose["title"][language],
             "description": purpose["description"][language],
+            "recipients": [localized_recipient(recipient) for recipient in purpose["recipients"]],
         }
 
     return {
@@ -122,9 +134,15 @@ def widget_config(session, site_id, language=None):
         "language": language,
         "name": site.name[language],
         "controller": site.controller["name"][language],
-        "policy": {"version": policy.version, "url": policy.url},
+        "policy": {
+            "version": policy.version,
+            "url": policy.url,
+            "changes": policy.changes[language] if policy.changes else None,
+            "archive_url": url_for("widget.policy_version", site_id=site.id, version=policy.version, _external=True),
+        },
         "texts": {key: text[language] for key, text in policy.texts.items()},
-        "purposes": [localized(purpose) for purpose in policy.purposes],
+        "purposes": [localized_purpose(purpose) for purpose in policy.purposes],
+        "age_gate": site.age_gate,
     }
 
 

@@ -1,7 +1,10 @@
-"""Pages for visitors: the demo host page. The widget itself is static/consent.js."""
+"""Pages for visitors: the demo host page and the policy archive. The widget itself is static/consent.js."""
 from flask import Blueprint, render_template, request
 
-from consent.i18n import normalize_language
+from consent.db import get_session
+from consent.errors import NotFound
+from consent.i18n import normalize_language, request_language
+from consent.models import PolicyVersion
 
 bp = Blueprint("widget", __name__)
 
@@ -11,3 +14,12 @@ def demo_page():
     """A host page embedding the widget exactly as a customer site would, for the demo site."""
     language = normalize_language(request.args.get("lang")) or "zh-CN"
     return render_template("demo.html", language=language, site_id=request.args.get("site", "demo"))
+
+
+@bp.get("/policies/<site_id>/<version>")
+def policy_version(site_id, version):
+    """A published policy version, exactly as visitors were shown it; this URL never changes."""
+    policy = get_session().get(PolicyVersion, (site_id, version))
+    if policy is None:
+        raise NotFound(f"Site {site_id!r} has published no policy version {version!r}.")
+    return render_template("policy.html", policy=policy, language=request_language())

@@ -76,10 +76,15 @@
     return /^zh/i.test(tag) ? "zh-CN" : "en";
   }
 
+  // "Accept all" never grants a sensitive purpose: those need their own, separate consent.
   function allChoices(grantOptional) {
     const choices = {};
-    for (const purpose of state.config.purposes) choices[purpose.id] = purpose.required || grantOptional;
+    for (const purpose of state.config.purposes) choices[purpose.id] = purpose.required || (grantOptional && !purpose.sensitive);
     return choices;
+  }
+
+  function separateConsents(choices) {
+    return state.config.purposes.filter((purpose) => purpose.sensitive && choices[purpose.id]).map((purpose) => purpose.id);
   }
 
   async function decide(choices, method) {
@@ -102,6 +107,7 @@
       policy_version: decision.v,
       language: state.language,
       signals,
+      separate_consents: separateConsents(choices),
       collection_method: method,
       idempotency_key: randomId(),
     });

@@ -97,7 +97,7 @@ class ConsentActions:
         body = {
             "site_id": "shop",
             "choices": {"necessary": True, "analytics": False, "advertising": False, "marketing_sms": False,
-                        "personalized_recommendation": False},
+                        "personalized_recommendation": False, "cross_border_transfer": False},
             "policy_version": "v1",
             "language": "zh-CN",
             "signals": {"dnt": False, "gpc": False},
