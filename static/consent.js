@@ -339,7 +339,7 @@
       input.disabled = purpose.required;
       const confirm = purpose.sensitive && element(
         "div",
-        { class: "confirm", role: "group", "aria-label": purpose.title, hidden: true },
+        { class: "confirm", role: "group", "aria-label": `${strings.separate_badge}: ${purpose.title}`, hidden: true },
         element("p", { text: strings.separate_intro }),
         element(
           "div",
