@@ -1,8 +1,4 @@
-/*! consent.js: the embeddable consent banner and preference centre. One file, no dependencies,
- * everything inside a Shadow DOM. Embed:
- * <script src="https://HOST/static/consent.js" data-site="SITE_ID" [data-subject="USER_ID"] async></script>
- * API: Consent.get(), Consent.on("change", fn), Consent.showPreferences(), Consent.setSubject(id).
- */
+/*! consent.js: consent banner and preference centre in a Shadow DOM. No dependencies. README.md, "The widget". */
 (() => {
   "use strict";
 
@@ -86,7 +82,7 @@
   async function loadConfig(language) {
     if (!state.configs[language]) {
       const response = await fetch(`${API}sites/${encodeURIComponent(SITE)}/config?lang=${language}`, { credentials: "omit" });
-      if (!response.ok) throw new Error(`consent.js: config for site ${SITE} failed (${response.status})`);
+      if (!response.ok) throw new Error(`consent.js: no config (${response.status})`);
       state.configs[language] = await response.json();
     }
     state.language = language;
@@ -108,10 +104,10 @@
           credentials: "omit",
           keepalive: true,
         });
-        if (response.status >= 500 || response.status === 429) throw new Error(`consent.js: service answered ${response.status}`);
+        if (response.status >= 500 || response.status === 429) throw response.status;
         writeQueue(readQueue().filter((pending) => pending.idempotency_key !== body.idempotency_key));
         if (!response.ok) {
-          report(new Error(`consent.js: the decision was refused (${response.status})`));
+          report(`consent.js: decision refused (${response.status})`);
           continue;
         }
         const result = await response.json();
@@ -137,8 +133,6 @@
     return /^zh/i.test(document.documentElement.lang || navigator.language || "") ? "zh-CN" : "en";
   }
 
-  const optional = () => state.config.purposes.filter((purpose) => !purpose.required);
-
   // "Accept all" never grants a sensitive purpose (those need their own step), nor a tracking one
   // when the browser or the visitor asked not to be tracked: those must be turned on one by one.
   function allChoices(grant, doNotTrack) {
@@ -149,9 +143,9 @@
     return choices;
   }
 
-  function decide(choices, method, doNotTrack, age) {
+  function decide(choices, doNotTrack, method, age) {
     const now = Date.now();
-    const refused = !optional().some((purpose) => choices[purpose.id]);
+    const refused = !state.config.purposes.some((purpose) => !purpose.required && choices[purpose.id]);
     const decision = {
       v: state.config.policy.version,
       c: choices,
@@ -165,7 +159,8 @@
     if (refused) decision.x = now;
     // Apply at once on this device; the record follows, now or when the service is reachable.
     writeStored(decision);
-    apply();
+    runGatedScripts();
+    emitChange();
     writeQueue(readQueue().concat({
       site_id: SITE,
       subject_id: state.subject,
@@ -188,9 +183,7 @@
     return !stored || stored.v !== state.config.policy.version || (stored.x && Date.now() - stored.x >= ASK_AGAIN_AFTER_REFUSAL);
   }
 
-  function granted(purposeId) {
-    return !!(state.stored && state.stored.c[purposeId] === true);
-  }
+  const granted = (purposeId) => !!state.stored && state.stored.c[purposeId] === true;
 
   // Host scripts written as <script type="text/plain" data-consent="analytics [more]"> run once every
   // purpose they name is granted; single-page apps adding such scripts later are watched for.
@@ -207,11 +200,6 @@
     }
   }
 
-  function apply() {
-    runGatedScripts();
-    emitChange();
-  }
-
   function emitChange() {
     const detail = api.get();
     window.dispatchEvent(new CustomEvent("consent:change", { detail }));
@@ -220,21 +208,23 @@
 
   // ---- Rendering: everything inside a Shadow DOM, every text set as text, never as HTML ---------
   const STYLES = `
-    :host { all: initial; --bg: #fff; --fg: #1a1a1a; --muted: #4b5563; --line: #d1d5db; --accent: #1f3a8a; --on-accent: #fff;
+    :host { all: initial; line-height: 1.5; font-size: 15px;
+      font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif;
+      --bg: #fff; --fg: #1a1a1a; --muted: #4b5563; --line: #d1d5db; --accent: #1f3a8a; --on-accent: #fff;
       --link: #0b57d0; --note: #fef3c7; --on-note: #3b2f00; --focus: #b45309; }
     @media (prefers-color-scheme: dark) { :host { --bg: #1f2937; --fg: #f3f4f6; --muted: #d1d5db; --line: #4b5563;
       --accent: #bfdbfe; --on-accent: #111827; --link: #93c5fd; --note: #422006; --on-note: #fde68a; --focus: #fbbf24; } }
     .box { position: fixed; z-index: 2147483647; box-sizing: border-box; overflow: auto; padding: 1.25rem; border-radius: .75rem;
-      background: var(--bg); color: var(--fg); box-shadow: 0 .5rem 2rem rgba(0,0,0,.35); line-height: 1.5; font-size: 15px;
-      font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; }
-    .banner { left: 50%; bottom: 1rem; transform: translateX(-50%); width: min(40rem, calc(100vw - 2rem)); max-height: calc(100vh - 2rem); }
-    .modal { left: 50%; top: 50%; transform: translate(-50%, -50%); width: min(44rem, calc(100vw - 2rem)); max-height: calc(100vh - 2rem); }
+      background: var(--bg); color: var(--fg); box-shadow: 0 .5rem 2rem rgba(0,0,0,.35); left: 50%; max-height: calc(100vh - 2rem); }
+    .banner { bottom: 1rem; transform: translateX(-50%); width: min(40rem, calc(100vw - 2rem)); }
+    .modal { top: 50%; transform: translate(-50%, -50%); width: min(44rem, calc(100vw - 2rem)); }
     .overlay { position: fixed; inset: 0; z-index: 2147483646; background: rgba(0,0,0,.5); }
     @media (prefers-reduced-motion: no-preference) { .box { animation: rise .2s ease-out; } }
     @keyframes rise { from { opacity: 0; } }
-    h2 { margin: 0 0 .5rem; font-size: 1.15rem; } h3 { margin: 0; font-size: 1rem; }
+    h2 { margin: 0 0 .5rem; font-size: 1.15rem; }
     p { margin: 0 0 .75rem; } a { color: var(--link); }
-    .head { display: flex; justify-content: space-between; gap: .5rem; align-items: start; }
+    .head { display: flex; justify-content: space-between; gap: .5rem; align-items: center; margin-bottom: .5rem; }
+    .head h2, .head .row { margin: 0; }
     .row { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .75rem; }
     button { flex: 1 1 8rem; font: inherit; padding: .55rem 1rem; border-radius: .5rem; cursor: pointer;
       border: 2px solid var(--accent); background: var(--accent); color: var(--on-accent); }
@@ -250,13 +240,12 @@
     .note a { color: inherit; }
     .confirm { padding: .75rem; border: 2px solid var(--accent); border-radius: .5rem; color: var(--fg); }
     .fab { position: fixed; left: 1rem; bottom: 1rem; z-index: 2147483645; font-size: 13px; border-radius: 2rem;
-      font-family: system-ui, "Noto Sans CJK SC", sans-serif; box-shadow: 0 .25rem 1rem rgba(0,0,0,.3); }
+      box-shadow: 0 .25rem 1rem rgba(0,0,0,.3); }
     [hidden] { display: none !important; }
   `;
 
   let host = null;
   let root = null;
-  let statusLine = null;
 
   function element(tag, attributes, ...children) {
     const node = document.createElement(tag);
@@ -270,6 +259,7 @@
   }
 
   const button = (text, onclick, attributes) => element("button", Object.assign({ type: "button", text, onclick }, attributes));
+  const link = (href, text) => element("a", { href, text, target: "_blank", rel: "noopener" });
 
   function mount() {
     host = element("div", { "data-consent-widget": SITE });
@@ -288,18 +278,16 @@
   function show(...nodes) {
     if (!host.isConnected) document.body.append(host);
     root.replaceChildren(...nodes.filter(Boolean));
-    statusLine = root.querySelector("[role=status]");
+    const first = root.querySelector("[data-focus]"); // focus moves into each dialog as it opens
+    if (first) first.focus({ preventScroll: true });
   }
 
   function setStatus(key) {
-    if (statusLine) statusLine.textContent = state.config.strings[key];
+    const line = root && root.querySelector("[role=status]");
+    if (line) line.textContent = state.config.strings[key];
   }
 
-  async function switchLanguage(view) {
-    await loadConfig(state.language === "en" ? "zh-CN" : "en");
-    view();
-  }
-
+  // The dialog's title with the language switch, which re-renders `view` in the other language.
   function header(id, title, view, closer) {
     const other = state.language === "en" ? "zh-CN" : "en";
     return element(
@@ -309,7 +297,7 @@
       element(
         "div",
         { class: "row" },
-        button(state.config.strings.switch_language, () => switchLanguage(view).catch(report), { lang: other, "data-action": "language" }),
+        button(state.config.strings.switch_language, () => loadConfig(other).then(view, report), { lang: other }),
         closer
       )
     );
@@ -324,161 +312,130 @@
         "p",
         { class: "note", role: "note" },
         `${config.strings.policy_changed} ${config.policy.changes || ""} `,
-        element("a", { href: config.policy.archive_url, target: "_blank", rel: "noopener", text: config.strings.what_changed })
+        link(config.policy.archive_url, config.strings.what_changed)
       ),
     ];
   }
 
-  // One toggle per purpose. `onChange` runs after every effective change; a sensitive purpose is only
-  // turned on through its own confirmation, which names every recipient before the visitor agrees.
-  function purposeList(choices, onChange) {
-    const { strings } = state.config;
-    const items = state.config.purposes.map((purpose) => {
-      const input = element("input", { type: "checkbox", "data-purpose": purpose.id, "aria-describedby": "d-" + purpose.id });
-      input.checked = purpose.required || choices[purpose.id] === true;
+  // One toggle per purpose, then the visitor's own Do-Not-Track. `onChange` runs after every effective
+  // change. A sensitive purpose turns on only through its own step; recipients are listed beforehand.
+  function choiceList(onChange) {
+    const { strings, purposes } = state.config;
+    const stored = state.stored || { c: {} };
+    const toggle = (id, title, help, checked) => {
+      const input = element("input", { type: "checkbox", "data-purpose": id, "aria-describedby": "d-" + id });
+      input.checked = checked;
+      return [input, element("label", {}, input, element("span", { text: title })), element("p", { id: "d-" + id, text: help })];
+    };
+    const [dnt, ...dntItem] = toggle("", strings.do_not_track, strings.do_not_track_help, !!stored.d);
+    const syncTracking = () => {
+      for (const purpose of purposes.filter((each) => each.tracking)) {
+        const input = list.querySelector(`[data-purpose="${purpose.id}"]`);
+        if (dnt.checked) input.checked = false;
+        input.disabled = dnt.checked;
+      }
+    };
+    const items = purposes.map((purpose) => {
+      const help = [purpose.required && strings.always_on, purpose.sensitive && strings.separate_badge, purpose.description];
+      const [input, ...parts] = toggle(purpose.id, purpose.title, help.filter(Boolean).join(" · "), purpose.required || stored.c[purpose.id] === true);
       input.disabled = purpose.required;
-      const confirm = purpose.sensitive && element(
+      const close = (agreed) => () => {
+        step.hidden = true;
+        input.checked = agreed;
+        input.focus();
+        if (agreed) onChange();
+      };
+      const step = purpose.sensitive && element(
         "div",
         { class: "confirm", role: "group", "aria-label": `${strings.separate_badge}: ${purpose.title}`, hidden: true },
         element("p", { text: strings.separate_intro }),
-        element(
-          "div",
-          { class: "row" },
-          button(strings.separate_agree, () => {
-            confirm.hidden = true;
-            input.checked = true;
-            input.focus();
-            onChange();
-          }, { "data-action": "separate-agree" }),
-          button(strings.cancel, () => {
-            confirm.hidden = true;
-            input.focus();
-          })
-        )
+        element("div", { class: "row" }, button(strings.separate_agree, close(true)), button(strings.cancel, close(false)))
       );
       input.addEventListener("change", () => {
-        if (confirm && input.checked) {
-          input.checked = false;
-          confirm.hidden = false;
-          confirm.querySelector("button").focus();
-        } else {
-          onChange();
-        }
+        if (!step || !input.checked) return onChange();
+        input.checked = false;
+        step.hidden = false;
+        step.querySelector("button").focus();
       });
       const recipients = purpose.recipients.map((recipient) =>
         element("li", { text: `${strings.recipient}: ${recipient.name} (${recipient.country || "—"}) · ${recipient.purpose} · ${recipient.contact}` })
       );
-      return element(
-        "li",
-        {},
-        element("label", {}, input, element("span", { text: purpose.title })),
-        element("p", {
-          id: "d-" + purpose.id,
-          text: [purpose.required && strings.always_on, purpose.sensitive && strings.separate_badge, purpose.description].filter(Boolean).join(" · "),
-        }),
-        recipients.length && element("ul", {}, ...recipients),
-        confirm
-      );
+      return element("li", {}, ...parts, recipients.length && element("ul", {}, ...recipients), step);
     });
-    return element("ul", { "data-purposes": "" }, ...items);
+    dnt.addEventListener("change", () => {
+      syncTracking();
+      onChange();
+    });
+    const list = element("ul", {}, ...items, element("li", {}, ...dntItem));
+    syncTracking();
+    return list;
   }
 
   function readChoices(list) {
     const choices = {};
-    for (const input of list.querySelectorAll("input[data-purpose]")) choices[input.dataset.purpose] = input.checked;
-    return choices;
+    for (const input of list.querySelectorAll("input[data-purpose]")) if (input.dataset.purpose) choices[input.dataset.purpose] = input.checked;
+    return [choices, list.querySelector('[data-purpose=""]').checked];
   }
 
-  // The visitor's own Do-Not-Track: turns every tracking purpose off and keeps it off while chosen.
-  function doNotTrackToggle(list, checked, onChange) {
-    const { strings } = state.config;
-    const input = element("input", { type: "checkbox", "data-action": "do-not-track", "aria-describedby": "dnt-help" });
-    input.checked = checked;
-    const sync = () => {
-      for (const purpose of state.config.purposes.filter((each) => each.tracking)) {
-        const toggle = list.querySelector(`[data-purpose="${purpose.id}"]`);
-        if (input.checked) toggle.checked = false;
-        toggle.disabled = input.checked;
-      }
-    };
-    sync();
-    input.addEventListener("change", () => {
-      sync();
-      onChange();
-    });
-    return [input, element("li", {}, element("label", {}, input, element("span", { text: strings.do_not_track })), element("p", { id: "dnt-help", text: strings.do_not_track_help }))];
-  }
-
-  function ageStep() {
-    const { config } = state;
-    const strings = config.strings;
-    const underAge = () => {
-      decide(allChoices(false), "banner", false, "under_14");
-      show(element(
-        "section",
-        { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", lang: state.language },
-        element("h2", { id: "cw-title", text: config.texts.title }),
-        element("p", { class: "note", text: strings.guardian_needed }),
-        element("div", { class: "row" }, button(strings.close, renderButton, { "data-action": "close" }))
-      ));
-      root.querySelector("button").focus();
-    };
+  // A banner: a non-modal dialog under the site's banner title.
+  function bannerBox(describedBy, ...children) {
     return element(
       "section",
-      { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", "aria-describedby": "cw-age", lang: state.language },
-      header("cw-title", config.texts.title, renderBanner),
-      element("p", { id: "cw-age", text: strings.age_question }),
-      element(
-        "div",
-        { class: "row" },
-        button(strings.age_adult, () => {
-          state.age = "adult";
-          renderBanner();
-        }, { "data-action": "adult" }),
-        button(strings.age_under_14, underAge, { "data-action": "under-14" })
-      )
+      { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", "aria-describedby": describedBy, lang: state.language },
+      header("cw-title", state.config.texts.title, renderBanner),
+      ...children
     );
   }
 
   function renderBanner() {
     const { config } = state;
     const strings = config.strings;
-    if (config.age_gate && !state.age && !(state.stored && state.stored.a === "adult")) {
-      show(ageStep());
-      root.querySelector("button[data-action=adult]").focus({ preventScroll: true });
-      return;
+    // Sites with an age gate ask first, at every prompt, unless an adult said so before; under 14,
+    // nothing optional is granted until a guardian consents.
+    const age = state.age || (state.stored && state.stored.a === "adult" ? "adult" : null);
+    const answer = (given) => () => {
+      state.age = given;
+      if (given !== "adult") decide(allChoices(false), false, "banner", given);
+      renderBanner();
+    };
+    if (config.age_gate && age === "under_14") {
+      return show(bannerBox("cw-age", element("p", { id: "cw-age", class: "note", text: strings.guardian_needed }), button(strings.close, renderButton, { "data-focus": 1 })));
     }
-    const age = state.age || "adult";
-    const list = purposeList(state.stored ? state.stored.c : {}, () => {});
-    const [dnt, dntItem] = doNotTrackToggle(list, !!(state.stored && state.stored.d), () => {});
-    list.append(dntItem);
-    list.hidden = true;
-    const save = button(strings.save, () => decide(readChoices(list), "banner", dnt.checked, age), { "data-action": "save", hidden: true });
+    if (config.age_gate && !age) {
+      return show(bannerBox(
+        "cw-age",
+        element("p", { id: "cw-age", text: strings.age_question }),
+        element("div", { class: "row" }, button(strings.age_adult, answer("adult"), { "data-focus": 1 }), button(strings.age_under_14, answer("under_14")))
+      ));
+    }
+    const list = choiceList(() => {});
+    const choose = (choices) => () => {
+      const [picked, doNotTrack] = readChoices(list);
+      decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
+      renderButton(); // the banner gives way to the floating button
+    };
+    const save = button(strings.save, choose(), { hidden: true });
     const customize = button(strings.customize, () => {
       list.hidden = save.hidden = false;
       customize.hidden = true;
       list.querySelector("input:not([disabled])").focus();
-    }, { "data-action": "customize" });
-    show(element(
-      "section",
-      { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", "aria-describedby": "cw-intro", lang: state.language },
-      header("cw-title", config.texts.title, renderBanner),
+    });
+    list.hidden = true;
+    show(bannerBox(
+      "cw-intro",
       element("p", { id: "cw-intro", text: config.texts.intro }),
       ...notices(),
-      element("p", {}, element("a", { href: config.policy.url, target: "_blank", rel: "noopener", text: strings.policy_link })),
+      element("p", {}, link(config.policy.url, strings.policy_link)),
       list,
       element(
         "div",
         { class: "row" },
-        button(strings.accept_all, () => decide(allChoices(true, dnt.checked), "banner", dnt.checked, age), { "data-action": "accept-all" }),
-        button(strings.reject_all, () => decide(allChoices(false), "banner", dnt.checked, age), { "data-action": "reject-all" }),
+        button(strings.accept_all, choose((doNotTrack) => allChoices(true, doNotTrack)), { "data-focus": 1 }),
+        button(strings.reject_all, choose(() => allChoices(false))),
         customize,
         save
       )
     ));
-    root.querySelector("button[data-action=accept-all]").focus({ preventScroll: true });
-    // After the decision the banner gives way to the floating button.
-    for (const action of ["accept-all", "reject-all", "save"]) root.querySelector(`[data-action=${action}]`).addEventListener("click", renderButton);
   }
 
   // The preference centre: every toggle records at once, so withdrawing is one click per purpose.
@@ -488,69 +445,61 @@
     const stored = state.stored;
     const age = (stored && stored.a) || "adult";
     const underAge = age === "under_14";
-    const record = () => decide(readChoices(list), "preference_centre", dnt.checked, age);
-    const list = purposeList(stored ? stored.c : {}, record);
-    const [dnt, dntItem] = doNotTrackToggle(list, !!(stored && stored.d), record);
-    list.append(dntItem);
-    if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
+    const record = () => decide(...readChoices(list), "preference_centre", age);
+    const list = choiceList(record);
     const setAll = (grant) => {
-      for (const input of list.querySelectorAll("input[data-purpose]")) input.checked = allChoices(grant, dnt.checked)[input.dataset.purpose];
+      const choices = allChoices(grant, readChoices(list)[1]);
+      for (const input of list.querySelectorAll("input[data-purpose]")) if (input.dataset.purpose) input.checked = choices[input.dataset.purpose];
       record();
     };
+    if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
     const query = stored && stored.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
-    const dialog = element(
-      "section",
-      { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-prefs", lang: state.language, onkeydown: trapFocus },
-      header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-action": "close" })),
-      ...notices(),
-      underAge && element("p", { class: "note", text: strings.guardian_needed }),
-      list,
+    show(
+      element("div", { class: "overlay", onclick: closePreferences }),
       element(
-        "div",
-        { class: "row" },
-        !underAge && button(strings.accept_all, () => setAll(true), { "data-action": "accept-all" }),
-        button(strings.withdraw_all, () => setAll(false), { "data-action": "withdraw-all" })
-      ),
-      element("p", { role: "status" }),
-      element(
-        "p",
-        { class: "row" },
-        element("a", { href: config.policy.url, target: "_blank", rel: "noopener", text: strings.policy_link }),
-        query && element("a", { href: `${SERVICE}/receipts/${encodeURIComponent(stored.r)}?token=${encodeURIComponent(stored.k)}&lang=${state.language}`, target: "_blank", rel: "noopener", text: strings.receipt_link }),
-        query && element("a", { href: `${SERVICE}/me/${encodeURIComponent(SITE)}${query}`, target: "_blank", rel: "noopener", text: strings.history_link })
+        "section",
+        { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-prefs", lang: state.language, onkeydown: trapFocus },
+        header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-focus": 1 })),
+        ...notices(),
+        underAge && element("p", { class: "note", text: strings.guardian_needed }),
+        list,
+        element(
+          "div",
+          { class: "row" },
+          !underAge && button(strings.accept_all, () => setAll(true)),
+          button(strings.withdraw_all, () => setAll(false))
+        ),
+        element("p", { role: "status" }),
+        element(
+          "p",
+          { class: "row" },
+          link(config.policy.url, strings.policy_link),
+          query && link(`${SERVICE}/receipts/${encodeURIComponent(stored.r)}${query}`, strings.receipt_link),
+          query && link(`${SERVICE}/me/${encodeURIComponent(SITE)}${query}`, strings.history_link)
+        )
       )
     );
-    show(element("div", { class: "overlay", onclick: closePreferences }), dialog);
-    dialog.querySelector("input:not([disabled]), button").focus();
   }
 
   function trapFocus(event) {
-    if (event.key === "Escape") {
-      event.stopPropagation();
-      closePreferences();
-      return;
-    }
+    if (event.key === "Escape") return closePreferences();
     if (event.key !== "Tab") return;
-    const focusable = [...event.currentTarget.querySelectorAll("button, input:not([disabled]), a[href]")].filter((node) => node.offsetParent);
-    const first = focusable[0];
-    const last = focusable[focusable.length - 1];
-    if (event.shiftKey && root.activeElement === first) {
-      last.focus();
-      event.preventDefault();
-    } else if (!event.shiftKey && root.activeElement === last) {
-      first.focus();
+    const focusable = [...event.currentTarget.querySelectorAll("button, input:not([disabled]), a")].filter((node) => node.offsetParent);
+    const edge = focusable[event.shiftKey ? 0 : focusable.length - 1];
+    if (root.activeElement === edge) {
+      focusable[event.shiftKey ? focusable.length - 1 : 0].focus();
       event.preventDefault();
     }
   }
 
   function closePreferences() {
     renderButton();
-    root.querySelector(".fab").focus();
+    root.querySelector("button").focus();
   }
 
   // The small floating button that reopens the preference centre at any time.
   function renderButton() {
-    show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", "data-action": "preferences", lang: state.language }));
+    show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", lang: state.language }));
   }
 
   function report(error) {

@@ -4,10 +4,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import banner, open_host, recorded, recording, wait_for_decision
+from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording, wait_for_decision
 from tests.conftest import import_site, load_site_config
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+pytestmark = SQLITE_ONLY
 
 
 def floating_button(page, name="Privacy settings"):
@@ -79,7 +81,7 @@ def test_modal_traps_focus_and_escape_closes_it(decided):
         assert page.evaluate("() => document.activeElement.shadowRoot.activeElement.closest('[role=dialog]') !== null")
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
-    assert page.evaluate("() => document.activeElement.shadowRoot.activeElement.dataset.action") == "preferences"
+    assert page.evaluate("() => document.activeElement.shadowRoot.activeElement.className") == "fab"
 
 
 def test_preferences_in_chinese(page, service, host):

@@ -5,11 +5,13 @@ from sqlalchemy import select
 
 from consent import db
 from consent.models import Subject
-from tests.browser.conftest import banner, open_host, recorded, recording
+from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording
 from tests.conftest import import_site, load_site_config
 
 OPTIONAL = ["analytics", "advertising", "marketing_sms", "personalized_recommendation", "cross_border_transfer"]
 NOTHING = {"necessary": True, **{purpose: False for purpose in OPTIONAL}}
+
+pytestmark = SQLITE_ONLY
 
 
 @pytest.mark.parametrize(

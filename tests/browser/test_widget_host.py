@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import banner, host_html, open_host, recorded, recording, wait_for_decision
+from tests.browser.conftest import SQLITE_ONLY, banner, host_html, open_host, recorded, recording, wait_for_decision
 
 TRACKING = ("analytics", "advertising", "personalized_recommendation")
 SIGNAL_NOTICE = "Your browser asked sites not to track you"
@@ -13,6 +13,8 @@ SET_SIGNALS = """
   Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => %(dnt)s});
   Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => %(gpc)s});
 """
+
+pytestmark = SQLITE_ONLY
 
 
 @pytest.mark.parametrize(
