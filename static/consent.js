@@ -5,7 +5,7 @@
   const script = document.currentScript || document.querySelector("script[data-site][src*='consent.js']");
   if (!script || window.Consent) return;
 
-  // ---- Settings ------------------------------------------------------------------------------
+  // ---- Settings
   const SITE = script.dataset.site;
   const SERVICE = new URL(script.src).origin;
   const API = SERVICE + "/api/v1/";
@@ -15,12 +15,12 @@
   const ASK_AGAIN_AFTER_REFUSAL = 48 * 3600 * 1000;
   const RETRY_MAX = 60000;
 
-  // ---- State: one object; everything rendered or stored derives from it -----------------------
+  // ---- State: one object; everything rendered or stored derives from it
   const state = {
     config: null,
     configs: {}, // by language, so switching back and forth fetches once
     language: null,
-    stored: null, // the decision kept in the first-party cookie, see writeStored()
+    stored: null, // the decision in the first-party cookie
     subject: script.dataset.subject || null,
     listeners: [],
     wantsPreferences: false, // showPreferences() called before the config arrived
@@ -28,14 +28,14 @@
     flushing: false,
   };
 
-  // ---- Signals: what the browser says before the visitor does ---------------------------------
+  // ---- Signals: what the browser says before the visitor does
   const signals = {
     dnt: navigator.doNotTrack === "1" || window.doNotTrack === "1",
     gpc: navigator.globalPrivacyControl === true,
   };
   const browserOptsOut = signals.dnt || signals.gpc;
 
-  // ---- Storage -------------------------------------------------------------------------------
+  // ---- Storage
   // The cookie holds the decision: v policy version, c choices, id visitor, t time, l language,
   // x refusal time (48-hour rule), d visitor's own Do-Not-Track, a age statement,
   // q idempotency key of the newest record, r/k its receipt id and access token.
@@ -67,8 +67,7 @@
   function writeQueue(queue) {
     memoryQueue = queue;
     try {
-      if (queue.length) localStorage.setItem(PENDING, JSON.stringify(queue));
-      else localStorage.removeItem(PENDING);
+      localStorage.setItem(PENDING, JSON.stringify(queue));
     } catch (error) {
       /* memory only */
     }
@@ -78,7 +77,7 @@
     return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
   }
 
-  // ---- Network -------------------------------------------------------------------------------
+  // ---- Network
   async function loadConfig(language) {
     if (!state.configs[language]) {
       const response = await fetch(`${API}sites/${encodeURIComponent(SITE)}/config?lang=${language}`, { credentials: "omit" });
@@ -128,11 +127,7 @@
   }
   window.addEventListener("online", flush);
 
-  // ---- Decisions -----------------------------------------------------------------------------
-  function pageLanguage() {
-    return /^zh/i.test(document.documentElement.lang || navigator.language || "") ? "zh-CN" : "en";
-  }
-
+  // ---- Decisions
   // "Accept all" never grants a sensitive purpose (those need their own step), nor a tracking one
   // when the browser or the visitor asked not to be tracked: those must be turned on one by one.
   function allChoices(grant, doNotTrack) {
@@ -206,7 +201,7 @@
     for (const listener of state.listeners) listener(detail);
   }
 
-  // ---- Rendering: everything inside a Shadow DOM, every text set as text, never as HTML ---------
+  // ---- Rendering: everything inside a Shadow DOM, every text set as text, never as HTML
   const STYLES = `
     :host { all: initial; line-height: 1.5; font-size: 15px;
       font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif;
@@ -221,10 +216,10 @@
     .overlay { position: fixed; inset: 0; z-index: 2147483646; background: rgba(0,0,0,.5); }
     @media (prefers-reduced-motion: no-preference) { .box { animation: rise .2s ease-out; } }
     @keyframes rise { from { opacity: 0; } }
-    h2 { margin: 0 0 .5rem; font-size: 1.15rem; }
-    p { margin: 0 0 .75rem; } a { color: var(--link); }
+    h2 { margin: 0; font-size: 1.15rem; }
+    p { margin: 0 0 .75rem; } a { color: var(--link); } [role=status] { margin: .5rem 0 0; }
     .head { display: flex; justify-content: space-between; gap: .5rem; align-items: center; margin-bottom: .5rem; }
-    .head h2, .head .row { margin: 0; }
+    .head .row { margin: 0; }
     .row { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .75rem; }
     button { flex: 1 1 8rem; font: inherit; padding: .55rem 1rem; border-radius: .5rem; cursor: pointer;
       border: 2px solid var(--accent); background: var(--accent); color: var(--on-accent); }
@@ -237,7 +232,6 @@
     li p, li ul, .confirm { margin: .25rem 0 0 1.6rem; font-size: .9em; color: var(--muted); }
     li li { padding: .25rem 0; border: 0; }
     .note { padding: .5rem .75rem; border-radius: .5rem; background: var(--note); color: var(--on-note); }
-    .note a { color: inherit; }
     .confirm { padding: .75rem; border: 2px solid var(--accent); border-radius: .5rem; color: var(--fg); }
     .fab { position: fixed; left: 1rem; bottom: 1rem; z-index: 2147483645; font-size: 13px; border-radius: 2rem;
       box-shadow: 0 .25rem 1rem rgba(0,0,0,.3); }
@@ -462,7 +456,7 @@
         header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-focus": 1 })),
         ...notices(),
         underAge && element("p", { class: "note", text: strings.guardian_needed }),
-        list,
+        // "Withdraw all" sits at the top, as easy to reach as any grant.
         element(
           "div",
           { class: "row" },
@@ -470,6 +464,7 @@
           button(strings.withdraw_all, () => setAll(false))
         ),
         element("p", { role: "status" }),
+        list,
         element(
           "p",
           { class: "row" },
@@ -503,10 +498,10 @@
   }
 
   function report(error) {
-    console.warn(error); // eslint-disable-line no-console
+    console.warn(error);
   }
 
-  // ---- Public API: the only global this script defines ----------------------------------------
+  // ---- Public API: the only global this script defines
   const api = {
     /** The decision in force on this device, or null before the visitor made one. */
     get() {
@@ -537,13 +532,13 @@
   };
   window.Consent = api;
 
-  // ---- Start ---------------------------------------------------------------------------------
+  // ---- Start
   async function start() {
     state.stored = readStored();
     runGatedScripts(); // the stored decision applies before any network round trip
     new MutationObserver(runGatedScripts).observe(document.documentElement, { childList: true, subtree: true });
     mount();
-    await loadConfig(pageLanguage());
+    await loadConfig(/^zh/i.test(document.documentElement.lang || navigator.language) ? "zh-CN" : "en"); // page, then browser
     if (state.stored) emitChange();
     if (state.wantsPreferences) renderPreferences();
     else if (needsAsking()) renderBanner();
