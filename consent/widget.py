@@ -2,7 +2,6 @@
 from flask import Blueprint, render_template, request, url_for
 
 from consent import receipts
-
 from consent.db import get_session
 from consent.errors import NotFound
 from consent.i18n import normalize_language, request_language

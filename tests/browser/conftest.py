@@ -10,14 +10,14 @@ from werkzeug.wrappers import Request, Response
 from tests.conftest import import_site, load_site_config
 
 CHROMIUM = "/usr/bin/chromium"
-
-# The widget's behaviour does not depend on the storage backend (tests/test_*.py cover both), so
-# most browser modules run on SQLite only: `pytestmark = SQLITE_ONLY`. test_banner.py runs on both.
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]
+
+# The widget's behaviour does not depend on the storage backend (tests/test_*.py cover both), so
+# most browser modules run on SQLite only: `pytestmark = SQLITE_ONLY`. test_banner.py runs on both.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 class BackgroundServer:
