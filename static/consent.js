@@ -406,7 +406,7 @@
     const choose = (choices) => () => {
       const [picked, doNotTrack] = readChoices(list);
       decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
-      renderButton(); // the banner gives way to the floating button
+      renderButton(true); // the banner gives way to the floating button, focus too
     };
     const save = button(strings.save, choose(), { hidden: true });
     const customize = button(strings.customize, () => {
@@ -487,14 +487,11 @@
     }
   }
 
-  function closePreferences() {
-    renderButton();
-    root.querySelector("button").focus();
-  }
+  const closePreferences = () => renderButton(true);
 
   // The small floating button that reopens the preference centre at any time.
-  function renderButton() {
-    show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", lang: state.language }));
+  function renderButton(focus) {
+    show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", lang: state.language, "data-focus": !!focus }));
   }
 
   function report(error) {

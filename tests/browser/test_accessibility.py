@@ -3,7 +3,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recording
+from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording
 
 AXE = Axe()
 LABELS = {"zh-CN": ("自定义设置", "全部拒绝", "隐私设置"), "en": ("Customize", "Reject all", "Privacy settings")}
@@ -43,5 +43,42 @@ def test_banner_and_preference_centre_pass_axe(browser, service, host, lang, sch
         expect(page.get_by_role("dialog")).to_have_attribute("aria-modal", "true")
         page.get_by_role("dialog").locator("[data-purpose=cross_border_transfer]").click()  # the separate step
         assert_no_violations(page)
+    finally:
+        context.close()
+
+
+def focused_text(page):
+    return page.evaluate("() => document.activeElement.shadowRoot?.activeElement?.textContent ?? null")
+
+
+def test_keyboard_alone_reaches_and_makes_every_choice(page, service, host, consent):
+    open_host(page, service, host, lang="en")
+    expect(banner(page)).to_be_visible()
+    assert focused_text(page) == "Accept all"  # focus moved into the banner
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert focused_text(page) == "Customize"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.shadowRoot.activeElement.dataset.purpose") == "analytics"
+    page.keyboard.press("Space")
+    for _ in range(20):  # on through the purposes to the save button
+        if focused_text(page) == "Save my choices":
+            break
+        page.keyboard.press("Tab")
+    with recording(page):
+        page.keyboard.press("Enter")
+    [event] = recorded(consent)
+    assert event["choices"]["analytics"] is True and event["choices"]["advertising"] is False
+    assert focused_text(page) == "Privacy settings"  # focus is not dropped when the banner goes
+
+
+@pytest.mark.parametrize(("motion", "animations"), [("reduce", 0), ("no-preference", 1)])
+def test_the_fade_in_plays_only_without_reduced_motion(browser, service, host, motion, animations):
+    context = browser.new_context(reduced_motion=motion)
+    try:
+        page = context.new_page()
+        open_host(page, service, host, lang="en")
+        expect(banner(page)).to_be_visible()
+        assert page.evaluate("() => document.querySelector('[data-consent-widget]').shadowRoot.getAnimations().length") == animations
     finally:
         context.close()

@@ -190,3 +190,21 @@ def test_a_pending_choice_is_sent_after_a_reload(page, service, host, consent):
     assert posted.value.status == 201
     [event] = recorded(consent)
     assert event["action"] == "reject_all"
+
+
+# ---- Isolation ----------------------------------------------------------------------------------
+
+HOSTILE_STYLES = "<style>* { color: red !important; font-size: 40px; } button { display: none !important; }</style>"
+GLOBALS_BEFORE = "window.globalsBefore = new Set(Object.getOwnPropertyNames(window));"
+
+
+def test_no_css_or_global_names_cross_the_shadow_boundary(page, service, host):
+    page.add_init_script(GLOBALS_BEFORE)
+    open_host(page, service, host, lang="en", head=HOSTILE_STYLES, body='<p class="box banner">host text</p>')
+    accept = banner(page).get_by_role("button", name="Accept all")
+    expect(accept).to_be_visible()  # the host's `button { display: none }` does not reach in
+    assert accept.evaluate("node => getComputedStyle(node).color") != "rgb(255, 0, 0)"
+    # ...and the widget's `.box` / `.banner` rules do not reach out.
+    assert page.locator("main p.box").evaluate("node => getComputedStyle(node).position") == "static"
+    added = page.evaluate("() => Object.getOwnPropertyNames(window).filter((name) => !globalsBefore.has(name))")
+    assert added == ["globalsBefore", "Consent"]  # the test's own, and the widget's one
