@@ -13,7 +13,6 @@
   const PENDING = COOKIE + "_pending"; // localStorage: decisions not yet acknowledged by the service
   const COOKIE_MAX_AGE = 365 * 24 * 3600;
   const ASK_AGAIN_AFTER_REFUSAL = 48 * 3600 * 1000;
-  const RETRY_MAX = 60000;
 
   // ---- State: one object; everything rendered or stored derives from it
   const state = {
@@ -25,6 +24,7 @@
     listeners: [],
     wantsPreferences: false, // showPreferences() called before the config arrived
     retryDelay: 1000,
+    retryTimer: null,
     flushing: false,
   };
 
@@ -119,8 +119,9 @@
       state.retryDelay = 1000;
     } catch (error) {
       setStatus("save_failed");
-      setTimeout(flush, state.retryDelay);
-      state.retryDelay = Math.min(state.retryDelay * 2, RETRY_MAX);
+      clearTimeout(state.retryTimer);
+      state.retryTimer = setTimeout(flush, state.retryDelay);
+      state.retryDelay = Math.min(state.retryDelay * 2, 60000);
     } finally {
       state.flushing = false;
     }
@@ -317,7 +318,7 @@
     const { strings, purposes } = state.config;
     const stored = state.stored || { c: {} };
     const toggle = (id, title, help, checked) => {
-      const input = element("input", { type: "checkbox", "data-purpose": id, "aria-describedby": "d-" + id });
+      const input = element("input", { type: "checkbox", "data-purpose": id || null, "aria-describedby": "d-" + id });
       input.checked = checked;
       return [input, element("label", {}, input, element("span", { text: title })), element("p", { id: "d-" + id, text: help })];
     };
@@ -367,8 +368,8 @@
 
   function readChoices(list) {
     const choices = {};
-    for (const input of list.querySelectorAll("input[data-purpose]")) if (input.dataset.purpose) choices[input.dataset.purpose] = input.checked;
-    return [choices, list.querySelector('[data-purpose=""]').checked];
+    for (const input of list.querySelectorAll("[data-purpose]")) choices[input.dataset.purpose] = input.checked;
+    return [choices, list.querySelector("input:not([data-purpose])").checked]; // and Do-Not-Track
   }
 
   // A banner: a non-modal dialog under the site's banner title.
@@ -437,13 +438,14 @@
     const { config } = state;
     const strings = config.strings;
     const stored = state.stored;
-    const age = (stored && stored.a) || "adult";
+    if (config.age_gate && !state.age && !(stored && stored.a)) return renderBanner(); // age first
+    const age = state.age || (stored && stored.a) || "adult";
     const underAge = age === "under_14";
     const record = () => decide(...readChoices(list), "preference_centre", age);
     const list = choiceList(record);
     const setAll = (grant) => {
       const choices = allChoices(grant, readChoices(list)[1]);
-      for (const input of list.querySelectorAll("input[data-purpose]")) if (input.dataset.purpose) input.checked = choices[input.dataset.purpose];
+      for (const input of list.querySelectorAll("[data-purpose]")) input.checked = choices[input.dataset.purpose];
       record();
     };
     if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;

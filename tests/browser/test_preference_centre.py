@@ -63,9 +63,9 @@ def test_preferences_open_from_the_api_and_link_the_latest_receipt_and_history(d
         preferences(page).get_by_role("link", name="View my consent receipt").click()
     receipt_page = opened.value
     receipt_page.wait_for_load_state()
-    assert receipt_page.get_by_role("heading", name="Consent receipt").is_visible()
+    expect(receipt_page.get_by_role("heading", name="Consent receipt")).to_be_visible()
     assert event["receipt_id"] in receipt_page.content()
-    assert receipt_page.get_by_role("row", name="Analytics Granted").is_visible()
+    expect(receipt_page.get_by_role("row", name="Analytics Granted")).to_be_visible()
 
 
 def test_modal_traps_focus_and_escape_closes_it(decided):

@@ -76,7 +76,7 @@ def test_sensitive_purpose_needs_its_own_step_naming_recipients_first(page, serv
     open_host(page, service, host, lang="en")
     banner(page).get_by_role("button", name="Customize").click()
     recipient = "Example Support Pte. Ltd. (SG) · Handling support tickets · privacy@support.example"
-    assert banner(page).get_by_text(recipient).is_visible()  # before any consent
+    expect(banner(page).get_by_text(recipient)).to_be_visible()  # before any consent
 
     toggle = banner(page).get_by_role("checkbox", name="Transfer abroad")
     toggle.click()
@@ -146,7 +146,7 @@ def age_gated(app, host):
 
 def test_age_gate_under_14_records_a_pending_guardian_decision(page, service, host, consent, age_gated):
     open_host(page, service, host, lang="zh-CN")
-    assert banner(page).get_by_text("在选择之前：您是否已满 14 周岁？").is_visible()
+    expect(banner(page).get_by_text("在选择之前：您是否已满 14 周岁？")).to_be_visible()
     with recording(page) as posted:
         banner(page).get_by_role("button", name="我未满 14 周岁").click()
     assert posted.value.status == 201
@@ -163,3 +163,11 @@ def test_age_gate_adult_goes_on_to_the_choices(page, service, host, consent, age
         banner(page).get_by_role("button", name="Accept all").click()
     [event] = recorded(consent)
     assert event["age_statement"] == "adult" and event["action"] == "accept_all"
+
+
+def test_age_gate_comes_before_the_preference_centre_too(page, service, host, age_gated):
+    open_host(page, service, host, lang="en")
+    expect(banner(page).get_by_text("Before you choose: are you 14 or older?")).to_be_visible()
+    page.evaluate("() => window.Consent.showPreferences()")
+    expect(page.get_by_role("dialog", name="Privacy preferences")).to_have_count(0)
+    expect(banner(page).get_by_text("Before you choose: are you 14 or older?")).to_be_visible()
