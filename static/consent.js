@@ -155,8 +155,6 @@
     if (refused) decision.x = now;
     // Apply at once on this device; the record follows, now or when the service is reachable.
     writeStored(decision);
-    runGatedScripts();
-    emitChange();
     writeQueue(readQueue().concat({
       site_id: SITE,
       subject_id: state.subject,
@@ -171,6 +169,8 @@
       separate_consents: state.config.purposes.filter((purpose) => purpose.sensitive && choices[purpose.id]).map((purpose) => purpose.id),
       age_statement: state.config.age_gate ? decision.a : null,
     }));
+    runGatedScripts();
+    emitChange();
     flush();
   }
 

@@ -117,9 +117,15 @@ def test_marketing_sms_is_bound_to_the_sites_subject(page, service, host, consen
 @pytest.mark.parametrize(("button", "personalized"), [("Reject all", False), ("Accept all", True)])
 def test_page_learns_whether_to_personalize(page, service, host, button, personalized):
     open_host(page, service, host, lang="en")
+    page.evaluate("() => { window.seen = []; window.Consent.on('change', (detail) => window.seen.push(detail)); }")
     with recording(page):
         banner(page).get_by_role("button", name=button).click()
     assert page.evaluate("() => window.Consent.get().personalized") is personalized
+    # Listeners hear the decision at once (applied locally), then again with its receipt.
+    page.wait_for_function("() => window.seen.length === 2")
+    first, second = page.evaluate("() => window.seen")
+    assert first["personalized"] is personalized and first["receiptId"] is None and first["pending"] is True
+    assert second["receiptId"] and second["pending"] is False
 
 
 def test_visitors_own_do_not_track_turns_tracking_off_and_is_recorded(page, service, host, consent):

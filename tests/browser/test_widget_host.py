@@ -117,6 +117,9 @@ def test_single_page_app_scripts_added_later_are_gated_too(gated_page):
     )
     page.wait_for_function("() => window.routeScriptRan === true")
     assert ran(page) == [1, 1]
+    # A router that rebuilds <body> takes the widget with it; the next call brings it back.
+    page.evaluate("() => { document.body.replaceChildren(); window.Consent.showPreferences(); }")
+    expect(page.get_by_role("dialog", name="Privacy preferences")).to_be_visible()
 
 
 # ---- Strict Content-Security-Policy -------------------------------------------------------------
