@@ -3,6 +3,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SQLITE_ONLY, banner, host_html, open_host, recorded, recording, wait_for_decision
+from tests.conftest import import_site, load_site_config
 
 TRACKING = ("analytics", "advertising", "personalized_recommendation")
 SIGNAL_NOTICE = "Your browser asked sites not to track you"
@@ -211,3 +212,17 @@ def test_no_css_or_global_names_cross_the_shadow_boundary(page, service, host):
     assert page.locator("main p.box").evaluate("node => getComputedStyle(node).position") == "static"
     added = page.evaluate("() => Object.getOwnPropertyNames(window).filter((name) => !globalsBefore.has(name))")
     assert added == ["globalsBefore", "Consent"]  # the test's own, and the widget's one
+
+
+def test_site_texts_are_rendered_as_text_never_as_html(page, service, host, app):
+    config = load_site_config(allowed_origins=[host.url])
+    config["policy"] = {**config["policy"], "version": "v2"}
+    config["texts"] = {**config["texts"], "intro": {"zh-CN": "介绍", "en": '<img src="x" onerror="window.pwned = 1">Intro'}}
+    config["purposes"][1]["title"] = {"zh-CN": "统计", "en": "<b>Analytics</b>"}
+    import_site(app, config)
+    open_host(page, service, host, lang="en")
+    expect(banner(page).get_by_text('<img src="x" onerror="window.pwned = 1">Intro')).to_be_visible()
+    banner(page).get_by_role("button", name="Customize").click()
+    expect(banner(page).get_by_role("checkbox", name="<b>Analytics</b>")).to_be_visible()
+    assert banner(page).locator("img, b").count() == 0
+    assert page.evaluate("() => window.pwned") is None
