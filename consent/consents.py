@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from flask import current_app
 from sqlalchemy import select
 
-from consent import receipts
+from consent import receipts, webhooks
 from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
@@ -172,6 +172,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
             created_at=event.created_at,
         )
         session.add_all([event, receipt])
+        webhooks.enqueue(session, site.id, event.event_id, event.created_at)
         return _result(receipt), True
 
 

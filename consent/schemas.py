@@ -84,6 +84,13 @@ class BannerTextsSchema(Schema):
     intro = Localized(max_length=1000, required=True)
 
 
+class WebhookSchema(Schema):
+    """Where consent changes are POSTed; the secret is generated when left out and never exported."""
+
+    url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+    secret = fields.String(validate=validate.Length(16, 128))
+
+
 class SiteConfigSchema(Schema):
     id = fields.String(required=True, validate=SITE_ID)
     name = Localized(max_length=200, required=True)
@@ -95,6 +102,7 @@ class SiteConfigSchema(Schema):
     texts = fields.Nested(BannerTextsSchema, required=True)
     purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
     age_gate = StrictBoolean(load_default=False)
+    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -137,6 +145,23 @@ class ConsentRequestSchema(Schema):
     separate_consents = fields.List(fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30))
     # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
     age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
+
+
+# --- Site backend API (authenticated with the site's API key) ------------------------------------
+
+SUBJECT_ID = validate.Length(1, 128)
+MAX_BATCH_SUBJECTS = 1000
+
+
+class ConsentQuerySchema(Schema):
+    """POST /api/v1/sites/<site>/consents/query: which of these users may be contacted for a purpose."""
+
+    subjects = fields.List(
+        fields.String(validate=SUBJECT_ID),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH_SUBJECTS, error=f"Send 1 to {MAX_BATCH_SUBJECTS} subjects per query."),
+    )
+    purpose = fields.String(required=True, validate=PURPOSE_ID)
 
 
 def load(schema, data):

@@ -3,8 +3,9 @@ import yaml
 from flask import url_for
 from sqlalchemy import select
 
+from consent import webhooks
 from consent.errors import InvalidRequest, NotFound
-from consent.models import PolicyVersion, Purpose, Site, SiteOrigin
+from consent.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
 from consent.schemas import SiteConfigSchema, load
 
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
@@ -72,6 +73,8 @@ def import_site(session, config):
             )
         )
     session.flush()
+    webhooks.configure(session, site.id, config["webhook"])
+    session.flush()
     return site
 
 
@@ -93,7 +96,7 @@ def export_site(session, site_id):
     policy_config = {"version": policy.version, "url": policy.url, "text": policy.text}
     if policy.changes:
         policy_config["changes"] = policy.changes
-    return {
+    config = {
         "id": site.id,
         "name": site.name,
         "controller": site.controller,
@@ -105,6 +108,10 @@ def export_site(session, site_id):
         "purposes": policy.purposes,
         "age_gate": site.age_gate,
     }
+    webhook = session.get(SiteWebhook, site.id)
+    if webhook is not None:
+        config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share
+    return config
 
 
 def widget_config(session, site_id, language=None):

@@ -123,3 +123,20 @@ class ConsentActions:
 @pytest.fixture
 def consent(client, app):
     return ConsentActions(client, app)
+
+
+def create_api_key(app, site_id="shop", label="test"):
+    """A fresh API key for `site_id`, as `flask consent apikey create` makes one; returns the token."""
+    from consent import apikeys
+
+    with app.app_context(), db.write_transaction() as session:
+        return apikeys.create_key(session, site_id, label)[1]
+
+
+@pytest.fixture
+def shop_key(app):
+    return create_api_key(app)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
