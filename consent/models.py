@@ -198,7 +198,7 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     log: Mapped[list["WebhookAttempt"]] = relationship(
-        cascade="all, delete-orphan", order_by="WebhookAttempt.id"
+        cascade="all, delete-orphan", order_by="WebhookAttempt.id", lazy="selectin"
     )
 
 
