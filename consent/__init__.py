@@ -3,7 +3,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import api, backend_api, cli, config, db, errors, i18n, widget
+from consent import admin, api, backend_api, cli, config, db, errors, i18n, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,4 +29,5 @@ def create_app(config_overrides=None):
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)
+    app.register_blueprint(admin.bp)
     return app

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField, FieldList, FormField, PasswordField, SelectField, StringField, SubmitField, TextAreaField,
 )
+from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, Optional
 
 
@@ -29,7 +30,7 @@ class SiteSettingsForm(FlaskForm):
     controller_zh = StringField(_l("Controller (Chinese)"), validators=[DataRequired(), Length(max=200)])
     controller_en = StringField(_l("Controller (English)"), validators=[DataRequired(), Length(max=200)])
     contact = StringField(_l("Privacy contact e-mail"), validators=[DataRequired(), Length(max=200)])
-    default_language = SelectField(_l("Default language"), choices=[("zh-CN", "中文"), ("en", "English")])
+    default_language = SelectField(_l("Default language"), choices=[SelectChoice("zh-CN", "中文"), SelectChoice("en", "English")])
     allowed_origins = TextAreaField(_l("Allowed origins, one per line"), validators=[DataRequired(), Length(max=5000)])
     age_gate = BooleanField(_l("Ask visitors for an age statement (under 14 needs a guardian)"))
     webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), URL(require_tld=False), Length(max=2048)])
@@ -46,8 +47,7 @@ class PurposeForm(FlaskForm):
         csrf = False  # nested in PolicyForm, which carries the token
 
     id = StringField(_l("Purpose id"), validators=[Optional(), Length(max=64)])
-    kind = SelectField(_l("Kind"), choices=[("cookie", "cookie"), ("marketing", "marketing"),
-                                            ("profiling", "profiling"), ("other", "other")])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind) for kind in ("cookie", "marketing", "profiling", "other")])
     required = BooleanField(_l("Required"))
     tracking = BooleanField(_l("Tracking"))
     sensitive = BooleanField(_l("Sensitive or cross-border (separate consent)"))

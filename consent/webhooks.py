@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from consent.db import get_session, write_transaction
+from consent.errors import NotFound
 from consent.models import ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
 
 SIGNATURE_HEADER = "X-Consent-Signature"
@@ -36,6 +37,15 @@ def configure(session, site_id, webhook):
     if webhook.get("secret"):
         current.secret = webhook["secret"]
     return current
+
+
+def rotate_secret(session, site_id):
+    """Give a site's webhook a new secret (after a leak); NotFound if it has no webhook."""
+    webhook = session.get(SiteWebhook, site_id)
+    if webhook is None:
+        raise NotFound(f"Site {site_id!r} has no webhook.")
+    webhook.secret = new_secret()
+    return webhook
 
 
 def new_secret():
