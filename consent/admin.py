@@ -99,7 +99,7 @@ def sites_index():
 @login_required
 def new_site():
     settings = NewSiteForm(prefix="site")
-    policy = PolicyForm(prefix="policy", data={"purposes": [{"id": "necessary", "kind": "cookie", "required": True}]})
+    policy = PolicyForm(prefix="policy", data=site_console.NEW_SITE_POLICY)
     problems = []
     if request.method == "POST" and settings.validate() & policy.validate():
         try:

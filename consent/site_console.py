@@ -11,6 +11,12 @@ from consent.errors import InvalidRequest
 from consent.models import PolicyVersion, Site, SiteWebhook
 
 
+BLANK_PURPOSE_ROWS = 4
+# A new site starts with the strictly necessary purpose and empty rows for the others.
+NEW_SITE_POLICY = {"purposes": [{"id": "necessary", "kind": "cookie", "required": True}]
+                   + [{"kind": "other"}] * BLANK_PURPOSE_ROWS}
+
+
 def _pair(zh, en):
     return {"zh-CN": (zh or "").strip(), "en": (en or "").strip()}
 
@@ -72,7 +78,7 @@ def parse_recipients(text, purpose_id):
     return recipients
 
 
-def policy_data(config, blank_purposes=2):
+def policy_data(config, blank_purposes=BLANK_PURPOSE_ROWS):
     """Form data for publishing a new version, prefilled from the current one (the version left empty)."""
     policy, texts = config["policy"], config["texts"]
     purposes = [

@@ -165,7 +165,7 @@ def test_publishing_archives_the_old_version(app, client, operator):
     fields.update({name: "y" for name in re.findall(r'<input checked[^>]*name="([^"]+)"', form)})
     fields.update({name: value for name, value in re.findall(
         r'<select[^>]*name="([^"]+)"[^>]*>(?:.|\n)*?<option selected value="([^"]+)"', form)})
-    fields.update({"version": "v2", "text_en": "Version 2.", "purposes-6-id": "", "purposes-7-id": ""})
+    fields.update({"version": "v2", "text_en": "Version 2.", **{f"purposes-{row}-id": "" for row in range(6, 10)}})
     response = operator.submit("/admin/sites/shop/publish", fields)
     assert response.status_code == 303, response.get_data(as_text=True)
     assert client.get("/api/v1/sites/shop/config").get_json()["policy"]["version"] == "v2"
