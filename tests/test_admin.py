@@ -201,3 +201,28 @@ def test_preview_shows_both_languages_and_unknown_site_is_404(client, operator):
     assert 'data-site="shop"' in frame and '<html lang="en">' in frame
     assert client.get("/admin/sites/nope").status_code == 404
     assert client.get("/admin/sites/shop/preview/fr").status_code == 404
+
+
+SETTINGS = {"name_zh": "示例商城", "name_en": "Example Shop", "controller_zh": "示例商城有限公司",
+            "controller_en": "Example Shop Ltd.", "contact": "privacy@shop.example", "default_language": "zh-CN",
+            "allowed_origins": "https://shop.example"}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"webhook_url": "ftp://shop.example/hook"}, {"webhook_url": "not a url"}, {"allowed_origins": ""},
+     {"allowed_origins": "javascript:alert(1)"}, {"default_language": "fr"}, {"name_en": ""},
+     {"allowed_origins": "\n".join(f"https://o{i}.example" for i in range(51))}],
+)
+def test_bad_settings_change_nothing(app, client, operator, changes):
+    response = operator.submit("/admin/sites/shop", {**SETTINGS, **changes})
+    assert response.status_code == 422
+    with app.app_context():
+        session = db.get_session()
+        assert session.get(Site, "shop").allowed_origins == ["https://shop.example"]
+        assert session.get(SiteWebhook, "shop") is None
+
+
+def test_console_speaks_chinese_and_keeps_the_language(client, operator):
+    page = client.get("/admin/?lang=zh-CN").get_data(as_text=True)
+    assert "创建网站" in page and "/admin/sites/shop?lang=zh-CN" in page
