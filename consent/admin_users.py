@@ -12,8 +12,8 @@ _DUMMY_HASH = generate_password_hash("not a password")
 
 def set_password(session, username, password):
     """Create `username` or give it a new password."""
-    if not 1 <= len(username) <= 64:
-        raise InvalidRequest("The user name must be 1-64 characters.")
+    if not 1 <= len(username) <= 64 or not username.isprintable():
+        raise InvalidRequest("The user name must be 1-64 printable characters.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
     user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
@@ -26,7 +26,9 @@ def set_password(session, username, password):
 
 def authenticate(session, username, password):
     """The user with these credentials, or None."""
-    user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+    user = None
+    if "\x00" not in username:  # PostgreSQL refuses NUL in text; no such user can exist
+        user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None

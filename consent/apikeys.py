@@ -1,5 +1,6 @@
 """Per-site API keys for site backends: random tokens, stored only as SHA-256, shown once, revocable."""
 import hashlib
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -10,6 +11,7 @@ from consent.models import ApiKey
 
 # "csk_" (consent site key) + 8 visible characters + "_" + the secret part.
 TOKEN_PREFIX = "csk_"
+VISIBLE_PREFIX = re.compile(r"csk_[0-9a-f]{8}")
 
 
 def token_hash(token):
@@ -32,7 +34,9 @@ def list_keys(session, site_id):
 
 def revoke_key(session, site_id, prefix):
     """Revoke the key of `site_id` that starts with `prefix`; revoking twice changes nothing."""
-    key = session.scalars(select(ApiKey).where(ApiKey.site_id == site_id, ApiKey.prefix == prefix)).first()
+    key = None
+    if VISIBLE_PREFIX.fullmatch(prefix):
+        key = session.scalars(select(ApiKey).where(ApiKey.site_id == site_id, ApiKey.prefix == prefix)).first()
     if key is None:
         raise NotFound(f"Site {site_id!r} has no API key {prefix!r}.")
     if key.revoked_at is None:

@@ -11,6 +11,8 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, Optional
 
+from consent.schemas import PURPOSE_KINDS
+
 
 class WithdrawForm(FlaskForm):
     submit = SubmitField(_l("Withdraw all my consents"))
@@ -30,7 +32,9 @@ class SiteSettingsForm(FlaskForm):
     controller_zh = StringField(_l("Controller (Chinese)"), validators=[DataRequired(), Length(max=200)])
     controller_en = StringField(_l("Controller (English)"), validators=[DataRequired(), Length(max=200)])
     contact = StringField(_l("Privacy contact e-mail"), validators=[DataRequired(), Length(max=200)])
-    default_language = SelectField(_l("Default language"), choices=[SelectChoice("zh-CN", "中文"), SelectChoice("en", "English")])
+    default_language = SelectField(
+        _l("Default language"), choices=[SelectChoice("zh-CN", "中文"), SelectChoice("en", "English")]
+    )
     allowed_origins = TextAreaField(_l("Allowed origins, one per line"), validators=[DataRequired(), Length(max=5000)])
     age_gate = BooleanField(_l("Ask visitors for an age statement (under 14 needs a guardian)"))
     webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), URL(require_tld=False), Length(max=2048)])
@@ -47,7 +51,7 @@ class PurposeForm(FlaskForm):
         csrf = False  # nested in PolicyForm, which carries the token
 
     id = StringField(_l("Purpose id"), validators=[Optional(), Length(max=64)])
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind) for kind in ("cookie", "marketing", "profiling", "other")])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind) for kind in PURPOSE_KINDS])
     required = BooleanField(_l("Required"))
     tracking = BooleanField(_l("Tracking"))
     sensitive = BooleanField(_l("Sensitive or cross-border (separate consent)"))
@@ -63,7 +67,9 @@ class PolicyForm(FlaskForm):
     """A new policy version: its text, the banner texts and the purposes, published together."""
 
     version = StringField(_l("New version"), validators=[DataRequired(), Length(max=64)])
-    url = StringField(_l("Policy URL on the site"), validators=[DataRequired(), URL(require_tld=False), Length(max=2048)])
+    url = StringField(
+        _l("Policy URL on the site"), validators=[DataRequired(), URL(require_tld=False), Length(max=2048)]
+    )
     text_zh = TextAreaField(_l("Policy text (Chinese)"), validators=[DataRequired(), Length(max=200_000)])
     text_en = TextAreaField(_l("Policy text (English)"), validators=[DataRequired(), Length(max=200_000)])
     changes_zh = TextAreaField(_l("What changed (Chinese)"), validators=[Length(max=2000)])

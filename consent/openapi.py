@@ -4,12 +4,12 @@ Kept true by tests: one compares it with the app's routes, and schemathesis chec
 responses against it.
 """
 from consent.config import LANGUAGES
-from consent.schemas import MAX_BATCH_SUBJECTS
+from consent.schemas import MAX_BATCH_SUBJECTS, PURPOSE_KINDS
 
 SITE_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}
 PURPOSE_ID = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"}
 TOKEN = {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"}
-SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 128}
+SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f]+$"}
 NULLABLE_STRING = {"type": ["string", "null"]}
 
 
@@ -54,7 +54,7 @@ SCHEMAS = {
         "required": ["site_id", "choices", "policy_version", "language"],
         "properties": {
             "site_id": SITE_ID,
-            "subject_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+            "subject_id": {"anyOf": [SUBJECT_ID, {"type": "null"}]},
             "visitor_id": {"anyOf": [TOKEN, {"type": "null"}]},
             "choices": {"type": "object", "minProperties": 1, "maxProperties": 30,
                         "propertyNames": PURPOSE_ID, "additionalProperties": {"type": "boolean"}},
@@ -115,7 +115,7 @@ SCHEMAS = {
         "type": "object",
         "required": ["id", "kind", "required", "tracking", "sensitive", "title", "description", "recipients"],
         "properties": {
-            "id": {"type": "string"}, "kind": {"enum": ["cookie", "marketing", "profiling", "other"]},
+            "id": {"type": "string"}, "kind": {"enum": list(PURPOSE_KINDS)},
             "required": {"type": "boolean"}, "tracking": {"type": "boolean"}, "sensitive": {"type": "boolean"},
             "title": {"type": "string"}, "description": {"type": "string"},
             "recipients": {"type": "array", "items": {
@@ -129,7 +129,8 @@ SCHEMAS = {
         "required": ["granted", "receipt_id", "recorded_at", "separate_consent"],
         "properties": {
             "granted": {"type": "boolean"},
-            "receipt_id": {"type": ["string", "null"], "description": "The receipt proving the answer; null without a record."},
+            "receipt_id": {"type": ["string", "null"],
+                           "description": "The receipt proving the answer; null without a record."},
             "recorded_at": NULLABLE_STRING,
             "separate_consent": {"type": "boolean"},
         },
@@ -170,7 +171,8 @@ SCHEMAS = {
     "Erasure": {
         "type": "object",
         "required": ["site_id", "erased", "requested_at"],
-        "properties": {"site_id": {"type": "string"}, "erased": {"type": "boolean"}, "requested_at": {"type": "string"}},
+        "properties": {"site_id": {"type": "string"}, "erased": {"type": "boolean"},
+                       "requested_at": {"type": "string"}},
     },
 }
 
@@ -201,7 +203,8 @@ PATHS = {
         "get": {
             "summary": "What the widget needs to show a site's banner in one language.",
             "operationId": "siteConfig",
-            "parameters": [SITE_PARAMETER, {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "parameters": [SITE_PARAMETER,
+                           {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "The configuration.", **_json(_ref("SiteConfig"))}, **_problems(404)},
         },
     },
@@ -213,7 +216,8 @@ PATHS = {
                 {"name": "receipt_id", "in": "path", "required": True, "schema": {"type": "string"}},
                 {"name": "token", "in": "query", "required": True, "schema": {"type": "string"}},
             ],
-            "responses": {"200": {"description": "The receipt.", **_json(_ref("StoredReceipt"))}, **_problems(403, 404)},
+            "responses": {"200": {"description": "The receipt.", **_json(_ref("StoredReceipt"))},
+                          **_problems(403, 404)},
         },
     },
     "/api/v1/sites/{site_id}/subjects/{subject_id}/consents": {
@@ -257,7 +261,8 @@ def document():
         "info": {
             "title": "Consent service API",
             "version": "1",
-            "description": "Public endpoints for the widget and visitors; site-backend endpoints need the site's API key.",
+            "description": "Public endpoints for the widget and visitors; "
+                           "site-backend endpoints need the site's API key.",
         },
         "paths": PATHS,
         "components": {

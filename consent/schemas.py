@@ -9,6 +9,10 @@ PURPOSE_ID = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Use 1-64 lowercas
 ORIGIN = validate.Regexp(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."
 )
+PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
+# Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL).
+NO_CONTROL_CHARACTERS = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="No control characters.")
+SUBJECT_ID = validate.And(validate.Length(1, 128), NO_CONTROL_CHARACTERS)
 TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
 
 
@@ -57,7 +61,7 @@ class RecipientSchema(Schema):
 
 class PurposeSchema(Schema):
     id = fields.String(required=True, validate=PURPOSE_ID)
-    kind = fields.String(required=True, validate=validate.OneOf(["cookie", "marketing", "profiling", "other"]))
+    kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
     required = StrictBoolean(load_default=False)
     tracking = StrictBoolean(load_default=False)
     sensitive = StrictBoolean(load_default=False)
@@ -73,7 +77,7 @@ class PurposeSchema(Schema):
 
 
 class PolicySchema(Schema):
-    version = fields.String(required=True, validate=validate.Length(1, 64))
+    version = fields.String(required=True, validate=validate.And(validate.Length(1, 64), NO_CONTROL_CHARACTERS))
     url = fields.URL(required=True, schemes={"http", "https"})
     text = Localized(max_length=200_000, required=True)
     changes = Localized(max_length=2000)
@@ -128,7 +132,7 @@ class ConsentRequestSchema(Schema):
     """POST /api/v1/consents."""
 
     site_id = fields.String(required=True, validate=SITE_ID)
-    subject_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 128))
+    subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID)
     visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     choices = fields.Dict(
         keys=fields.String(validate=PURPOSE_ID), values=StrictBoolean(), required=True, validate=validate.Length(1, 30)
@@ -149,7 +153,7 @@ class ConsentRequestSchema(Schema):
 
 # --- Site backend API (authenticated with the site's API key) ------------------------------------
 
-SUBJECT_ID = validate.Length(1, 128)
+
 MAX_BATCH_SUBJECTS = 1000
 
 

@@ -42,8 +42,11 @@ def with_settings(config, form):
     """`config` with the settings form applied; the policy and purposes stay as they are."""
     changed = dict(config)
     changed["name"] = _pair(form.name_zh.data, form.name_en.data)
-    changed["controller"] = {**config.get("controller", {}), "name": _pair(form.controller_zh.data, form.controller_en.data),
-                             "contact": (form.contact.data or "").strip()}
+    changed["controller"] = {
+        **config.get("controller", {}),
+        "name": _pair(form.controller_zh.data, form.controller_en.data),
+        "contact": (form.contact.data or "").strip(),
+    }
     changed["default_language"] = form.default_language.data
     changed["allowed_origins"] = _lines(form.allowed_origins.data)
     changed["age_gate"] = bool(form.age_gate.data)
@@ -130,19 +133,23 @@ def save(session, config):
 
 def create_site(session, site_id, settings_form, policy_form):
     """A new site from the console's two forms; refuses an id already taken."""
-    if session.get(Site, site_id) is not None:
+    blank = {"id": site_id, "jurisdiction": "CN", "controller": {}}
+    config = sites.validate_config(with_policy(with_settings(blank, settings_form), policy_form))
+    if session.get(Site, config["id"]) is not None:
         raise InvalidRequest(f"A site {site_id!r} already exists.", {"id": ["Taken."]})
-    config = with_policy(with_settings({"id": site_id, "jurisdiction": "CN", "controller": {}}, settings_form), policy_form)
-    return save(session, config)
+    return sites.import_site(session, config)
 
 
 def publish_policy(session, site_id, form):
     """Publish a new policy version of a site; the version name must be new (old ones stay archived)."""
-    config = sites.export_site(session, site_id)
-    if session.get(PolicyVersion, (site_id, form.version.data.strip())) is not None:
-        raise InvalidRequest("This version is already published: choose a new version name.", {"policy.version": ["Taken."]})
-    cookies = {purpose["id"]: purpose.get("cookies", []) for purpose in config["purposes"]}
-    return save(session, with_policy(config, form, cookies))
+    current = sites.export_site(session, site_id)
+    cookies = {purpose["id"]: purpose.get("cookies", []) for purpose in current["purposes"]}
+    config = sites.validate_config(with_policy(current, form, cookies))
+    if session.get(PolicyVersion, (site_id, config["policy"]["version"])) is not None:
+        raise InvalidRequest(
+            "This version is already published: choose a new version name.", {"policy.version": ["Taken."]}
+        )
+    return sites.import_site(session, config)
 
 
 def policy_versions(session, site_id):

@@ -6,8 +6,9 @@ from sqlalchemy import select
 from consent import webhooks
 from consent.errors import InvalidRequest, NotFound
 from consent.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
-from consent.schemas import SiteConfigSchema, load
+from consent.schemas import SITE_ID, SiteConfigSchema, load
 
+SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
 
 
@@ -79,7 +80,10 @@ def import_site(session, config):
 
 
 def get_site(session, site_id, for_update=False):
-    site = session.get(Site, site_id, with_for_update=for_update)
+    """The site `site_id`, or NotFound; ids that could not exist are refused without a query."""
+    site = None
+    if SITE_ID_PATTERN.fullmatch(site_id or ""):
+        site = session.get(Site, site_id, with_for_update=for_update)
     if site is None:
         raise NotFound(f"No site {site_id!r} is configured here.")
     return site

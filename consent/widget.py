@@ -22,7 +22,8 @@ def demo_page():
 @bp.get("/policies/<site_id>/<version>")
 def policy_version(site_id, version):
     """A published policy version, exactly as visitors were shown it; this URL never changes."""
-    policy = get_session().get(PolicyVersion, (site_id, version))
+    # PostgreSQL refuses NUL in text outright: such a version cannot exist, so do not ask.
+    policy = get_session().get(PolicyVersion, (site_id, version)) if "\x00" not in site_id + version else None
     if policy is None:
         raise NotFound(f"Site {site_id!r} has published no policy version {version!r}.")
     return render_template("policy.html", policy=policy, language=request_language())

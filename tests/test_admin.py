@@ -73,7 +73,8 @@ def test_console_needs_sign_in(client):
 
 
 @pytest.mark.parametrize(
-    ("username", "password"), [("operator", "wrong password!"), ("nobody", PASSWORD), ("", ""), ("operator", "x" * 300)]
+    ("username", "password"),
+    [("operator", "wrong password!"), ("nobody", PASSWORD), ("", ""), ("operator", "x" * 300), ("oper\x00ator", PASSWORD)],
 )
 def test_wrong_credentials_are_refused(app, client, username, password):
     with app.app_context(), db.write_transaction() as session:
@@ -116,6 +117,8 @@ def test_operator_creates_a_site(app, client, operator):
     ("changes", "problem"),
     [
         ({"site-site_id": "Bad Id!"}, "id"),
+        ({"site-site_id": "bad\x00id"}, "id"),
+        ({"policy-version": "v\x001"}, "control characters"),
         ({"site-site_id": "shop"}, "already exists"),
         ({"site-allowed_origins": "https://bakery.example/path"}, "allowed_origins"),
         ({"site-contact": "not-an-email"}, "contact"),
@@ -184,6 +187,12 @@ def test_api_key_is_shown_once_works_and_can_be_revoked(app, client, operator):
         prefix = db.get_session().scalars(select(ApiKey.prefix)).one()
     operator.submit(f"/admin/sites/shop/keys/{prefix}/revoke", {}, form_path="/admin/sites/shop")
     assert client.get("/api/v1/sites/shop/subjects/a/consents", headers=bearer(token)).status_code == 401
+
+
+def test_revoking_an_unknown_key_is_not_found(client, operator):
+    for prefix in ("csk_00000000", "csk_%00", "nonsense"):
+        response = operator.submit(f"/admin/sites/shop/keys/{prefix}/revoke", {}, form_path="/admin/sites/shop")
+        assert response.status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/admin/sites/shop/keys", "/admin/sites/shop/keys/csk_x/revoke",

@@ -196,3 +196,32 @@ def test_accept_all_never_grants_a_sensitive_purpose(client, consent, shop_key):
     # Folding it into the same step is refused outright.
     bundled = consent.post(subject_id="dave", choices={**ALL_EXCEPT_SENSITIVE, "cross_border_transfer": True})
     assert bundled.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/sites/shop/subjects/a%00b/consents", None),
+        ("delete", "/api/v1/sites/shop/subjects/a%00b", None),
+        ("post", "/api/v1/sites/shop/consents/query", {"subjects": ["\x00"], "purpose": "marketing_sms"}),
+        ("post", "/api/v1/sites/shop/consents/query", {"subjects": ["line\nbreak"], "purpose": "marketing_sms"}),
+    ],
+)
+def test_control_characters_in_subject_ids_are_refused(client, shop_key, method, path, body):
+    response = getattr(client, method)(path, headers=bearer(shop_key), json=body)
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/sites/a%00b/config", "/api/v1/sites/a%00b/subjects/x/consents", "/policies/shop/v%001",
+             "/policies/a%00/v1", "/api/v1/sites/shop%0A/config"],
+)
+def test_nul_in_path_is_not_found_not_a_crash(client, shop_key, path):
+    response = client.get(path, headers=bearer(shop_key))
+    assert response.status_code in (403, 404)
+
+
+def test_nul_in_the_consent_subject_is_refused(consent):
+    response = consent.post(subject_id="alice\x00")
+    assert response.status_code == 422 and "subject_id" in response.get_json()["errors"]
+    assert consent.stored_events() == []

@@ -20,7 +20,9 @@ def test_admin_create_then_sign_in(app):
         assert admin_users.authenticate(session, "operator", "wrong password") is None
 
 
-@pytest.mark.parametrize(("username", "password"), [("operator", "short"), ("x" * 65, "a long password")])
+@pytest.mark.parametrize(
+    ("username", "password"), [("operator", "short"), ("x" * 65, "a long password"), ("op\x00", "a long password")]
+)
 def test_admin_create_refuses_weak_or_bad_input(app, username, password):
     result = invoke(app, "admin", "create", username, input=f"{password}\n{password}\n")
     assert result.exit_code != 0

@@ -46,8 +46,8 @@ def test_removing_the_webhook_from_yaml_removes_it(app):
 
 @pytest.mark.parametrize(
     "webhook",
-    [{"url": "ftp://shop.example/x"}, {"url": "not a url"}, {"secret": "s" * 32}, {"url": "https://a.example", "secret": "short"},
-     {"url": "https://a.example", "extra": 1}, "https://a.example"],
+    [{"url": "ftp://shop.example/x"}, {"url": "not a url"}, {"secret": "s" * 32},
+     {"url": "https://a.example", "secret": "short"}, {"url": "https://a.example", "extra": 1}, "https://a.example"],
 )
 def test_bad_webhook_config_is_refused(webhook):
     with pytest.raises(InvalidRequest) as refused:
