@@ -33,7 +33,7 @@ def main(events):
         import_site(app, load_site_config())
         key = create_api_key(app)
         start = time.perf_counter()
-        with app.app_context():
+        with app.test_request_context():  # receipts carry absolute URLs
             for number in range(events):
                 data = load(ConsentRequestSchema(), {
                     "site_id": "shop", "subject_id": f"user-{number}", "policy_version": "v1", "language": "en",
