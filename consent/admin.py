@@ -101,6 +101,7 @@ def new_site():
     settings = NewSiteForm(prefix="site")
     policy = PolicyForm(prefix="policy", data=site_console.NEW_SITE_POLICY)
     problems = []
+    # `&`, not `and`: validate both forms so every field error shows at once.
     if request.method == "POST" and settings.validate() & policy.validate():
         try:
             with write_transaction() as db_session:
