@@ -5,6 +5,7 @@ a fresh database copied from one migrated template (CONSENT_TEST_BACKENDS=sqlite
 """
 import itertools
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -140,3 +141,8 @@ def shop_key(app):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_token(html):
+    """The CSRF token of the first form on a page (Flask-WTF, with or without a field prefix)."""
+    return re.search(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"', html).group(1)

@@ -6,13 +6,9 @@ from sqlalchemy import select
 
 from consent import admin_users, db
 from consent.models import ApiKey, PolicyVersion, Site, SiteWebhook
-from tests.conftest import bearer
+from tests.conftest import bearer, csrf_token
 
 PASSWORD = "correct horse battery"
-
-
-def csrf_token(html):
-    return re.search(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 class OperatorActions:

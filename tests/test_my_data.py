@@ -1,20 +1,15 @@
 """The visitor's "my data" page: their history, proven by a receipt token, and withdrawing everything."""
 import json
-import re
 
 import pytest
 
 from consent import db
 from consent.chain import verify_chain
-from tests.conftest import bearer
+from tests.conftest import bearer, csrf_token
 
 
 def my_data_url(result, lang="en"):
     return f"/me/shop?receipt={result['receipt_id']}&token={result['receipt_token']}&lang={lang}"
-
-
-def csrf_token(html):
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture
