@@ -1,7 +1,7 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from consent import receipts
+from consent import openapi, receipts
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
 from consent.errors import InvalidRequest, OriginNotAllowed
@@ -75,3 +75,9 @@ def site_config(site_id):
 def get_receipt(receipt_id):
     """A visitor's own receipt, opened with the token they were given when they decided."""
     return jsonify(receipts.open_receipt(get_session(), receipt_id, request.args.get("token")))
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 description of every /api/v1 endpoint."""
+    return jsonify(openapi.document())

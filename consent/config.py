@@ -18,6 +18,10 @@ def defaults():
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
+        "WEBHOOK_TIMEOUT_SECONDS": 5,
+        "WEBHOOK_MAX_ATTEMPTS": 8,
+        "WEBHOOK_BACKOFF_SECONDS": 30,
     }
 
 

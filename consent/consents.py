@@ -12,12 +12,17 @@ from datetime import datetime, timezone
 from flask import current_app
 from sqlalchemy import select
 
-from consent import receipts
+from consent import receipts, webhooks
 from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
 from consent.models import ConsentEvent, Receipt, SiteOrigin, Subject
 from consent.sites import current_policy, get_site
+
+
+# Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
+# embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
+SERVICE_PAGE = object()
 
 
 def origin_is_allowed(session, origin, site_id=None):
@@ -125,7 +130,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
         # Lock the site row (PostgreSQL; SQLite already holds its write lock) so concurrent
         # decisions for one site take turns extending its chain.
         site = get_site(session, data["site_id"], for_update=True)
-        if not origin_is_allowed(session, origin, site.id):
+        if origin is not SERVICE_PAGE and not origin_is_allowed(session, origin, site.id):
             raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {site.id!r}.")
         policy = current_policy(session, site)
         if data["policy_version"] != policy.version:
@@ -172,6 +177,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
             created_at=event.created_at,
         )
         session.add_all([event, receipt])
+        webhooks.enqueue(session, site.id, event.event_id, event.created_at)
         return _result(receipt), True
 
 
