@@ -66,6 +66,9 @@ def test_preferences_open_from_the_api_and_link_the_latest_receipt_and_history(d
     expect(receipt_page.get_by_role("heading", name="Consent receipt")).to_be_visible()
     assert event["receipt_id"] in receipt_page.content()
     expect(receipt_page.get_by_role("row", name="Analytics Granted")).to_be_visible()
+    with context.expect_page() as opened:
+        preferences(page).get_by_role("link", name="My consent history").click()
+    expect(opened.value.get_by_role("heading", name="My data on Example Shop")).to_be_visible()
 
 
 def test_modal_traps_focus_and_escape_closes_it(decided):
