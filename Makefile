@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET   := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGS  := $(wildcard translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test bench bench-packages venv system-packages translations migrate demo-site clean
+.PHONY: run test bench bench-packages screenshots venv system-packages translations migrate demo-site clean
 
 run: venv translations migrate demo-site
 	$(FLASK) run --host $(HOST) --port $(PORT)
@@ -28,6 +28,10 @@ bench-packages:
 	  echo "installing:$$missing"; \
 	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# Re-renders docs/*.png (banner and preference centre, zh-CN and English) from the demo site.
+screenshots: venv system-packages translations
+	$(PYTHON) docs/screenshots.py
 
 venv: $(VENV)/.installed
 

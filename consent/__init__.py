@@ -3,7 +3,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import api, cli, clients, config, db, errors, i18n, limits, logs, security, widget
+from consent import admin, api, backend_api, cli, clients, config, db, errors, i18n, limits, logs, security, widget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,4 +32,6 @@ def create_app(config_overrides=None):
     logs.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(backend_api.bp)
+    app.register_blueprint(admin.bp)
     return app

@@ -18,7 +18,6 @@ def defaults():
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "JSON_SORT_KEYS": False,
         # Abuse resistance (consent/limits.py). Limits are per worker process with memory://; give
         # every worker one shared store (redis://, memcached://) to make them exact across workers.
         "RATELIMIT_STORAGE_URI": "memory://",
@@ -34,6 +33,10 @@ def defaults():
         "CONSENT_PROXY_HOPS": 0,
         # One line per request with the route, status, duration and the keyed client hash.
         "CONSENT_REQUEST_LOG": True,
+        # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
+        "WEBHOOK_TIMEOUT_SECONDS": 5,
+        "WEBHOOK_MAX_ATTEMPTS": 8,
+        "WEBHOOK_BACKOFF_SECONDS": 30,
     }
 
 

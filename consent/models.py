@@ -24,6 +24,8 @@ class Site(Base):
     jurisdiction: Mapped[str] = mapped_column(String(8))
     default_language: Mapped[str] = mapped_column(String(8))
     texts: Mapped[dict] = mapped_column(JSON)  # banner title and intro, per language
+    # Ask visitors to state their age; under 14 (PIPL art. 31) needs a guardian's consent.
+    age_gate: Mapped[bool] = mapped_column(Boolean, default=False)
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -81,6 +83,21 @@ class PolicyVersion(Base):
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Subject(Base):
+    """The link from a site's own user id to the pseudonym its consent events carry.
+
+    Events never hold the site's user id, so erasing a subject is deleting this row: the events
+    and their hash chain stay intact as proof, yet no longer point to a person.
+    """
+
+    __tablename__ = "subjects"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ConsentEvent(Base):
     """One decision by one visitor, as a canonical JSON document linked into its site's hash chain.
 
@@ -91,7 +108,7 @@ class ConsentEvent(Base):
     __table_args__ = (
         UniqueConstraint("site_id", "seq"),
         UniqueConstraint("site_id", "idempotency_key"),
-        Index("ix_consent_events_site_subject", "site_id", "subject_id"),
+        Index("ix_consent_events_site_subject", "site_id", "subject_ref"),
         Index("ix_consent_events_site_visitor", "site_id", "visitor_id"),
     )
 
@@ -99,7 +116,7 @@ class ConsentEvent(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
     seq: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
-    subject_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    subject_ref: Mapped[str | None] = mapped_column(String(36), nullable=True)  # Subject.pseudonym
     visitor_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))
@@ -126,3 +143,84 @@ class Receipt(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     event: Mapped[ConsentEvent] = relationship(back_populates="receipt")
+
+
+# --- Operators and site backends (issue 5): admin users, API keys, webhooks, erasure log -------
+
+
+class AdminUser(Base):
+    """An operator who may sign in to the admin console; created with `flask consent admin create`."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security (scrypt)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """A site backend's credential. Only the SHA-256 of the token is kept; the token is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's visible start, to tell keys apart
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SiteWebhook(Base):
+    """Where a site wants to hear about every consent change, and the secret its POSTs are signed with."""
+
+    __tablename__ = "site_webhooks"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(128))
+
+
+class WebhookDelivery(Base):
+    """One event to announce to one site's webhook; retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("consent_events.event_id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    log: Mapped[list["WebhookAttempt"]] = relationship(
+        cascade="all, delete-orphan", order_by="WebhookAttempt.id", lazy="selectin"
+    )
+
+
+class WebhookAttempt(Base):
+    """The delivery log: one line per POST tried, with what the receiver answered."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class Erasure(Base):
+    """A subject deletion request, as proof it was honoured; holds a keyed hash, never the subject id."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    subject_hash: Mapped[str] = mapped_column(String(64))
+    had_record: Mapped[bool] = mapped_column(Boolean)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

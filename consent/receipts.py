@@ -5,10 +5,11 @@ content, the other lets a visitor fetch their own receipt by id without an accou
 """
 import json
 
-from flask import current_app
+from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from consent.errors import Forbidden
+from consent.errors import Forbidden, NotFound
+from consent.models import PolicyVersion, Receipt
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
@@ -41,6 +42,7 @@ def build_receipt(site, policy, event):
             "thirdPartyName": [recipient["name"][event["language"]] for recipient in purpose["recipients"]],
             "sensitive": purpose["sensitive"],
             "consentGiven": choices[purpose["id"]],
+            "separateConsent": purpose["id"] in event["separate_consents"],
         }
         for purpose in policy.purposes
     ]
@@ -71,8 +73,11 @@ def build_receipt(site, policy, event):
         "siteId": site.id,
         "eventId": event["event_id"],
         "policyVersion": policy.version,
+        "policyArchiveUrl": url_for("widget.policy_version", site_id=site.id, version=policy.version, _external=True),
         "signals": event["signals"],
         "doNotTrack": event["do_not_track"],
+        "ageStatement": event["age_statement"],
+        "guardianConsent": event["guardian_consent"],
     }
 
 
@@ -100,3 +105,37 @@ def check_access_token(receipt_id, token):
         raise Forbidden("The receipt token is not valid.") from error
     if granted_id != receipt_id:
         raise Forbidden("The receipt token is for another receipt.")
+
+
+def open_receipt(session, receipt_id, token):
+    """A visitor's own receipt, opened with the access token they were given when they decided.
+
+    Returns {receipt_id, receipt, signature, signature_valid}; Forbidden for a wrong token,
+    NotFound for a receipt that does not exist.
+    """
+    check_access_token(receipt_id, token)
+    receipt = session.get(Receipt, receipt_id)
+    if receipt is None:
+        raise NotFound("No such receipt.")
+    document = json.loads(receipt.document)
+    try:
+        signature_valid = verify_receipt_signature(receipt.hmac_signature) == document
+    except Forbidden:
+        signature_valid = False
+    return {
+        "receipt_id": receipt.receipt_id,
+        "receipt": document,
+        "signature": receipt.hmac_signature,
+        "signature_valid": signature_valid,
+    }
+
+
+def purposes_for_page(session, receipt, language):
+    """The receipt's purposes with titles in `language`, from the policy version it was given under."""
+    policy = session.get(PolicyVersion, (receipt["siteId"], receipt["policyVersion"]))
+    titles = {purpose["id"]: purpose["title"][language] for purpose in policy.purposes} if policy else {}
+    return [
+        {**purpose, "title": titles.get(purpose["purposeId"], purpose["purpose"])}
+        for service in receipt["services"]
+        for purpose in service["purposes"]
+    ]

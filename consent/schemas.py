@@ -13,6 +13,10 @@ PURPOSE_ID = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Use 1-64 lowercas
 ORIGIN = validate.Regexp(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."
 )
+PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
+# Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL).
+NO_CONTROL_CHARACTERS = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="No control characters.")
+SUBJECT_ID = validate.And(validate.Length(1, 128), NO_CONTROL_CHARACTERS)
 TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
 
 
@@ -61,7 +65,7 @@ class RecipientSchema(Schema):
 
 class PurposeSchema(Schema):
     id = fields.String(required=True, validate=PURPOSE_ID)
-    kind = fields.String(required=True, validate=validate.OneOf(["cookie", "marketing", "profiling", "other"]))
+    kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
     required = StrictBoolean(load_default=False)
     tracking = StrictBoolean(load_default=False)
     sensitive = StrictBoolean(load_default=False)
@@ -77,7 +81,7 @@ class PurposeSchema(Schema):
 
 
 class PolicySchema(Schema):
-    version = fields.String(required=True, validate=validate.Length(1, 64))
+    version = fields.String(required=True, validate=validate.And(validate.Length(1, 64), NO_CONTROL_CHARACTERS))
     url = fields.URL(required=True, schemes={"http", "https"})
     text = Localized(max_length=200_000, required=True)
     changes = Localized(max_length=2000)
@@ -86,6 +90,13 @@ class PolicySchema(Schema):
 class BannerTextsSchema(Schema):
     title = Localized(max_length=100, required=True)
     intro = Localized(max_length=1000, required=True)
+
+
+class WebhookSchema(Schema):
+    """Where consent changes are POSTed; the secret is generated when left out and never exported."""
+
+    url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+    secret = fields.String(validate=validate.Length(16, 128))
 
 
 class SiteConfigSchema(Schema):
@@ -98,6 +109,8 @@ class SiteConfigSchema(Schema):
     policy = fields.Nested(PolicySchema, required=True)
     texts = fields.Nested(BannerTextsSchema, required=True)
     purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
+    age_gate = StrictBoolean(load_default=False)
+    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -123,7 +136,7 @@ class ConsentRequestSchema(Schema):
     """POST /api/v1/consents."""
 
     site_id = fields.String(required=True, validate=SITE_ID)
-    subject_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 128))
+    subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID)
     visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     choices = fields.Dict(
         keys=fields.String(validate=PURPOSE_ID), values=StrictBoolean(), required=True, validate=validate.Length(1, 30)
@@ -136,6 +149,27 @@ class ConsentRequestSchema(Schema):
         load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "api"])
     )
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
+    # Sensitive purposes the visitor granted in their own, separate step (never via "Accept all").
+    separate_consents = fields.List(fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30))
+    # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
+    age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
+
+
+# --- Site backend API (authenticated with the site's API key) ------------------------------------
+
+
+MAX_BATCH_SUBJECTS = 1000
+
+
+class ConsentQuerySchema(Schema):
+    """POST /api/v1/sites/<site>/consents/query: which of these users may be contacted for a purpose."""
+
+    subjects = fields.List(
+        fields.String(validate=SUBJECT_ID),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH_SUBJECTS, error=f"Send 1 to {MAX_BATCH_SUBJECTS} subjects per query."),
+    )
+    purpose = fields.String(required=True, validate=PURPOSE_ID)
 
 
 def load(schema, data):

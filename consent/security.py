@@ -5,7 +5,8 @@ The widget script is the one thing meant for other sites: host pages load it wit
 """
 from flask import request
 
-# Our own pages load only our own scripts, styles and API; nothing may frame them.
+# Our own pages load only our own scripts, styles and API; only our own pages may frame them
+# (the console previews the banner in frames of its own).
 PAGE_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -17,7 +18,7 @@ PAGE_POLICY = "; ".join(
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
-        "frame-ancestors 'none'",
+        "frame-ancestors 'self'",
     ]
 )
 # JSON is never rendered as a document: should a browser try, it may do nothing at all.
@@ -42,7 +43,7 @@ def add_security_headers(response):
             headers.setdefault("Cache-Control", "no-store")
     else:
         headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)

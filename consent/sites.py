@@ -1,11 +1,14 @@
 """Site configuration: import from and export to the YAML an operator keeps under version control."""
 import yaml
+from flask import url_for
 from sqlalchemy import select
 
+from consent import webhooks
 from consent.errors import InvalidRequest, NotFound
-from consent.models import PolicyVersion, Purpose, Site, SiteOrigin
-from consent.schemas import SiteConfigSchema, load
+from consent.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
+from consent.schemas import SITE_ID, SiteConfigSchema, load
 
+SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
 
 
@@ -51,6 +54,7 @@ def import_site(session, config):
     site.jurisdiction = config["jurisdiction"]
     site.default_language = config["default_language"]
     site.texts = config["texts"]
+    site.age_gate = config["age_gate"]
     site.current_policy_version = policy["version"]
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
@@ -70,11 +74,16 @@ def import_site(session, config):
             )
         )
     session.flush()
+    webhooks.configure(session, site.id, config["webhook"])
+    session.flush()
     return site
 
 
 def get_site(session, site_id, for_update=False):
-    site = session.get(Site, site_id, with_for_update=for_update)
+    """The site `site_id`, or NotFound; ids that could not exist are refused without a query."""
+    site = None
+    if SITE_ID_PATTERN.fullmatch(site_id or ""):
+        site = session.get(Site, site_id, with_for_update=for_update)
     if site is None:
         raise NotFound(f"No site {site_id!r} is configured here.")
     return site
@@ -91,7 +100,7 @@ def export_site(session, site_id):
     policy_config = {"version": policy.version, "url": policy.url, "text": policy.text}
     if policy.changes:
         policy_config["changes"] = policy.changes
-    return {
+    config = {
         "id": site.id,
         "name": site.name,
         "controller": site.controller,
@@ -101,7 +110,12 @@ def export_site(session, site_id):
         "policy": policy_config,
         "texts": site.texts,
         "purposes": policy.purposes,
+        "age_gate": site.age_gate,
     }
+    webhook = session.get(SiteWebhook, site.id)
+    if webhook is not None:
+        config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share
+    return config
 
 
 def widget_config(session, site_id, language=None):
@@ -110,11 +124,20 @@ def widget_config(session, site_id, language=None):
     policy = current_policy(session, site)
     language = language or site.default_language
 
-    def localized(purpose):
+    def localized_recipient(recipient):
+        return {
+            "name": recipient["name"][language],
+            "contact": recipient["contact"],
+            "purpose": recipient["purpose"][language],
+            "country": recipient.get("country"),
+        }
+
+    def localized_purpose(purpose):
         return {
             **{key: purpose[key] for key in ("id", "kind", "required", "tracking", "sensitive")},
             "title": purpose["title"][language],
             "description": purpose["description"][language],
+            "recipients": [localized_recipient(recipient) for recipient in purpose["recipients"]],
         }
 
     return {
@@ -122,9 +145,15 @@ def widget_config(session, site_id, language=None):
         "language": language,
         "name": site.name[language],
         "controller": site.controller["name"][language],
-        "policy": {"version": policy.version, "url": policy.url},
+        "policy": {
+            "version": policy.version,
+            "url": policy.url,
+            "changes": policy.changes[language] if policy.changes else None,
+            "archive_url": url_for("widget.policy_version", site_id=site.id, version=policy.version, _external=True),
+        },
         "texts": {key: text[language] for key, text in policy.texts.items()},
-        "purposes": [localized(purpose) for purpose in policy.purposes],
+        "purposes": [localized_purpose(purpose) for purpose in policy.purposes],
+        "age_gate": site.age_gate,
     }
 
 

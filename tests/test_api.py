@@ -12,8 +12,14 @@ def test_config_is_localized(client):
     assert zh["texts"]["title"] == "您的隐私选择" and en["texts"]["title"] == "Your privacy choices"
     assert zh["strings"]["reject_all"] == "全部拒绝" and en["strings"]["reject_all"] == "Reject all"
     assert [p["id"] for p in zh["purposes"]] == ["necessary", "analytics", "advertising", "marketing_sms",
-                                                 "personalized_recommendation"]
-    assert zh["policy"] == {"version": "v1", "url": "https://shop.example/privacy"}
+                                                 "personalized_recommendation", "cross_border_transfer"]
+    assert zh["policy"] == {"version": "v1", "url": "https://shop.example/privacy", "changes": None,
+                            "archive_url": "http://localhost/policies/shop/v1"}
+    transfer = en["purposes"][-1]
+    assert transfer["sensitive"] is True
+    assert transfer["recipients"] == [{"name": "Example Support Pte. Ltd.", "contact": "privacy@support.example",
+                                       "purpose": "Handling support tickets", "country": "SG"}]
+    assert zh["age_gate"] is False
 
 
 def test_config_defaults_to_site_language(client):
@@ -52,7 +58,7 @@ def test_consent_is_recorded_with_receipt(consent):
     document = json.loads(event.document)
     # Optional purposes left out were not agreed to.
     assert document["choices"] == {"necessary": True, "analytics": True, "advertising": False, "marketing_sms": True,
-                                   "personalized_recommendation": False}
+                                   "personalized_recommendation": False, "cross_border_transfer": False}
     assert document["action"] == "custom"
     assert event.receipt.receipt_id == result["receipt_id"]
 
@@ -83,9 +89,52 @@ def test_idempotency_key_records_once(consent):
     assert len(consent.stored_events()) == 1
 
 
-def test_subject_is_the_principal(consent):
-    receipt = consent.post(subject_id="user-42").get_json()["receipt"]
-    assert receipt["piiPrincipalId"] == "user-42"
+def test_subject_is_recorded_under_a_pseudonym(consent):
+    first = consent.post(subject_id="user-42").get_json()["receipt"]
+    second = consent.post(subject_id="user-42").get_json()["receipt"]
+    other = consent.post(subject_id="user-43").get_json()["receipt"]
+    assert first["piiPrincipalId"].startswith("subject:")
+    assert first["piiPrincipalId"] == second["piiPrincipalId"] != other["piiPrincipalId"]
+    # The site's own user id is in no event and no receipt: erasing the subject mapping unlinks them.
+    for event in consent.stored_events():
+        assert "user-42" not in event.document and "user-42" not in event.receipt.document
+
+
+def test_sensitive_purpose_needs_its_separate_consent(consent):
+    everything = {"necessary": True, "analytics": True, "advertising": True, "marketing_sms": True,
+                  "personalized_recommendation": True, "cross_border_transfer": True}
+    bundled = consent.post(choices=everything)
+    assert bundled.status_code == 422 and "cross_border_transfer" in bundled.get_json()["errors"]["choices"]
+    separate = consent.post(choices=everything, separate_consents=["cross_border_transfer"])
+    assert separate.status_code == 201
+    purposes = {p["purposeId"]: p for p in separate.get_json()["receipt"]["services"][0]["purposes"]}
+    assert purposes["cross_border_transfer"]["separateConsent"] is True
+    assert purposes["cross_border_transfer"]["consentGiven"] is True
+    assert purposes["analytics"]["separateConsent"] is False
+    [event] = consent.stored_events()
+    assert event.action == "accept_all"
+
+
+def test_accept_all_without_the_sensitive_purpose_is_accept_all(consent):
+    choices = {"necessary": True, "analytics": True, "advertising": True, "marketing_sms": True,
+               "personalized_recommendation": True}
+    assert consent.post(choices=choices).status_code == 201
+    assert consent.stored_events()[0].action == "accept_all"
+
+
+def test_age_gate(app, consent):
+    from tests.conftest import import_site, load_site_config
+
+    import_site(app, load_site_config(age_gate=True))
+    assert consent.post().status_code == 422  # no statement
+    minor = consent.post(age_statement="under_14")
+    assert minor.status_code == 201
+    receipt = minor.get_json()["receipt"]
+    assert receipt["ageStatement"] == "under_14" and receipt["guardianConsent"] == "pending"
+    assert not any(p["consentGiven"] for p in receipt["services"][0]["purposes"] if not p["primaryPurpose"])
+    assert consent.stored_events()[0].action == "pending_guardian"
+    adult = consent.post(age_statement="adult", choices={"necessary": True, "analytics": True})
+    assert adult.status_code == 201 and adult.get_json()["receipt"]["guardianConsent"] is None
 
 
 HOSTILE = [
@@ -109,6 +158,12 @@ HOSTILE = [
     ("visitor id with markup", {"visitor_id": "<script>alert(1)</script>"}, 422),
     ("do-not-track yet tracking granted", {"do_not_track": True, "choices": {"necessary": True, "analytics": True}}, 422),
     ("signal as a string", {"signals": {"dnt": "1"}}, 422),
+    ("separate consent for a non-sensitive purpose",
+     {"choices": {"necessary": True, "analytics": True}, "separate_consents": ["analytics"]}, 422),
+    ("separate consent for a refused purpose", {"separate_consents": ["cross_border_transfer"]}, 422),
+    ("under 14 granting an optional purpose",
+     {"age_statement": "under_14", "choices": {"necessary": True, "marketing_sms": True}}, 422),
+    ("age statement not in the list", {"age_statement": "13"}, 422),
 ]
 
 

@@ -33,3 +33,22 @@ def test_error_page_is_readable_html_in_the_visitors_language(client):
     response = client.get("/no-such-page", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert response.status_code == 404 and response.mimetype == "text/html"
     assert "出错了" in response.get_data(as_text=True)
+
+
+def test_policy_archive_serves_each_version_as_text(app, client):
+    from tests.conftest import import_site, load_site_config
+
+    config = load_site_config()
+    config["policy"] = {**config["policy"], "version": "v2", "text": {"zh-CN": "第二版 <b>粗体</b>", "en": "Version 2"},
+                        "changes": {"zh-CN": "新增境外提供。", "en": "Added transfer abroad."}}
+    import_site(app, config)
+    old = client.get("/policies/shop/v1?lang=en").get_data(as_text=True)
+    new = client.get("/policies/shop/v2?lang=zh-CN").get_data(as_text=True)
+    assert "Example Shop privacy policy, version 1." in old
+    assert "第二版 &lt;b&gt;粗体&lt;/b&gt;" in new and "新增境外提供。" in new
+    assert client.get("/policies/shop/v3").status_code == 404
+
+
+def test_receipt_links_the_exact_policy_version(consent):
+    receipt = consent.post().get_json()["receipt"]
+    assert receipt["policyArchiveUrl"] == "http://localhost/policies/shop/v1"

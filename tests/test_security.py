@@ -14,9 +14,9 @@ def test_our_pages_have_a_strict_policy(client, path):
     assert response.mimetype == "text/html"
     policy = directives(response.headers["Content-Security-Policy"])
     assert policy["default-src"] == "'self'" and policy["script-src"] == "'self'"
-    assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'self'" and policy["object-src"] == "'none'"
     assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
-    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"

@@ -5,7 +5,7 @@ import pytest
 
 from tests.browser.conftest import host_html
 
-OPTIONAL = ["analytics", "advertising", "marketing_sms", "personalized_recommendation"]
+OPTIONAL = ["analytics", "advertising", "marketing_sms", "personalized_recommendation", "cross_border_transfer"]
 
 
 def banner(page):
@@ -55,5 +55,5 @@ def test_customized_choice_is_recorded(page, service, host, consent):
     [event] = consent.stored_events()
     assert json.loads(event.document)["choices"] == {
         "necessary": True, "analytics": True, "advertising": False, "marketing_sms": True,
-        "personalized_recommendation": False,
+        "personalized_recommendation": False, "cross_border_transfer": False,
     }

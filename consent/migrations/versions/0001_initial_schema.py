@@ -22,6 +22,7 @@ def upgrade():
     sa.Column('jurisdiction', sa.String(length=8), nullable=False),
     sa.Column('default_language', sa.String(length=8), nullable=False),
     sa.Column('texts', sa.JSON(), nullable=False),
+    sa.Column('age_gate', sa.Boolean(), nullable=False),
     sa.Column('current_policy_version', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
@@ -32,7 +33,7 @@ def upgrade():
     sa.Column('site_id', sa.String(length=64), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=False),
-    sa.Column('subject_id', sa.String(length=128), nullable=True),
+    sa.Column('subject_ref', sa.String(length=36), nullable=True),
     sa.Column('visitor_id', sa.String(length=64), nullable=False),
     sa.Column('policy_version', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=16), nullable=False),
@@ -49,7 +50,7 @@ def upgrade():
     sa.UniqueConstraint('site_id', 'seq')
     )
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
-        batch_op.create_index('ix_consent_events_site_subject', ['site_id', 'subject_id'], unique=False)
+        batch_op.create_index('ix_consent_events_site_subject', ['site_id', 'subject_ref'], unique=False)
         batch_op.create_index('ix_consent_events_site_visitor', ['site_id', 'visitor_id'], unique=False)
 
     op.create_table('policy_versions',
@@ -78,6 +79,15 @@ def upgrade():
     sa.Column('recipients', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['site_id'], ['sites.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('site_id', 'id')
+    )
+    op.create_table('subjects',
+    sa.Column('site_id', sa.String(length=64), nullable=False),
+    sa.Column('subject_id', sa.String(length=128), nullable=False),
+    sa.Column('pseudonym', sa.String(length=36), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['site_id'], ['sites.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('site_id', 'subject_id'),
+    sa.UniqueConstraint('pseudonym')
     )
     op.create_table('site_origins',
     sa.Column('site_id', sa.String(length=64), nullable=False),
@@ -115,6 +125,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_site_origins_origin'))
 
     op.drop_table('site_origins')
+    op.drop_table('subjects')
     op.drop_table('purposes')
     op.drop_table('policy_versions')
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
