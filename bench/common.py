@@ -66,11 +66,11 @@ def require_command(name, package):
     subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", package], check=True, env=env)
 
 
-def wrk(url, mode_args, connections, seconds, rate=None):
-    """One wrk run with bench/load.lua; the figures it prints as JSON, plus requests per second."""
+def wrk(url, mode_args, connections, seconds, rate=0, extra=()):
+    """One wrk run with bench/load.lua (rate 0: as fast as answered); its figures, plus requests per second."""
     require_command("wrk", "wrk")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(PROJECT_ROOT / "bench" / "load.lua"),
-               url, "--", *mode_args, *([str(rate)] if rate else [])]
+               url, "--", *mode_args, str(rate), *extra]
     output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     figures = json.loads(output.strip().splitlines()[-1])
     figures["ok_per_s"] = figures["ok"] / (figures["duration_us"] / 1e6)

@@ -1,7 +1,8 @@
 -- wrk script for the server benchmarks (bench/server.py): POSTs decisions or GETs a list of paths,
 -- optionally paced at a fixed rate, and prints one JSON line of figures when done.
---   wrk ... -s bench/load.lua URL -- post ORIGIN SITE VERSION [RATE]
---   wrk ... -s bench/load.lua URL -- get PATHS_FILE [RATE]
+--   wrk ... -s bench/load.lua URL -- post ORIGIN SITE VERSION [RATE [SUBJECTS]]
+--   wrk ... -s bench/load.lua URL -- get PATHS_FILE [RATE [HEADER_NAME HEADER_VALUE]]
+-- RATE 0 means as fast as the server answers; SUBJECTS > 0 sends decisions of users user-0 ... user-N.
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -19,7 +20,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local mode, paths, body_format, interval, next_at, run_id
+local mode, paths, body_format, interval, next_at, run_id, subjects
 local sent = 0
 created, refused, refusals = 0, 0, ""
 
@@ -28,7 +29,7 @@ function init(args)
   local rate
   if mode == "post" then
     local origin, site, version = args[2], args[3], args[4]
-    rate = tonumber(args[5])
+    rate, subjects = tonumber(args[5]), tonumber(args[6] or "0")
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
     wrk.headers["Origin"] = origin
@@ -36,11 +37,12 @@ function init(args)
     body_format = '{"site_id":"' .. site .. '","policy_version":"' .. version .. '","language":"en",'
       .. '"choices":{"necessary":true,"analytics":true,"advertising":false},'
       .. '"signals":{"dnt":false,"gpc":false},"collection_method":"banner",'
-      .. '"visitor_id":"v%s","idempotency_key":"k%s"}'
+      .. '"visitor_id":"v%s","idempotency_key":"k%s"%s}'
   else
     paths = {}
     for line in io.lines(args[2]) do table.insert(paths, line) end
     rate = tonumber(args[3])
+    if args[4] then wrk.headers[args[4]] = args[5] end
   end
   if rate and rate > 0 then interval = 1000 / rate end
   -- Keys unique across runs and threads: 8 random bytes per thread, then a counter.
@@ -53,7 +55,9 @@ function request()
   sent = sent + 1
   if mode == "post" then
     local id = run_id .. sent
-    return wrk.format(nil, nil, nil, string.format(body_format, id, id))
+    local subject = ""
+    if subjects > 0 then subject = string.format(',"subject_id":"user-%d"', sent % subjects) end
+    return wrk.format(nil, nil, nil, string.format(body_format, id, id, subject))
   end
   return wrk.format("GET", paths[(sent * 7 + number) % #paths + 1])
 end

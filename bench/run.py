@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import backend_check  # noqa: E402
 import lookup  # noqa: E402
 import server  # noqa: E402
 import widget  # noqa: E402
@@ -76,6 +77,8 @@ def main():
     print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
     print_table("Receipt lookup details (generated events: their chain is not valid, the lookup does not read it)",
                 lookup.HEADER, lookup_table)
+    print("\n### Backend check in-process, single and batch (bench/backend_check.py)\n")
+    backend_check.main(1000 if args.quick else 5000)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Server benchmark: the production gunicorn on loopback, loaded with wrk, on SQLite and on PostgreSQL
 (fsync on), with 1, 2 and 4 workers. Decisions per second at full load, latency at full and half load,
-and the read endpoints. Every acknowledged (201) decision is checked to be stored, the chain to verify.
+and the read endpoints (receipt lookup, widget config, backend check). Every acknowledged (201)
+decision is checked to be stored, and the chain to verify.
 
     .venv/bin/python bench/server.py [--backends sqlite,postgresql] [--workers 1,2,4] [--seconds 5]
 """
@@ -13,7 +14,7 @@ from common import (BENCH_ORIGIN, ROOMY_LIMITS, SECRET_KEY, bench_app, durable_p
                     prepare_database, print_table, wrk)
 from sqlalchemy import func, select
 
-from consent import db, receipts
+from consent import apikeys, db, receipts
 from consent.chain import verify_chain
 from consent.models import ConsentEvent, Receipt
 from tests.server import GunicornServer
@@ -21,32 +22,41 @@ from tests.server import GunicornServer
 CONNECTIONS = 16
 READ_CONNECTIONS = 8
 LOOKUP_SAMPLE = 1000
+SUBJECTS = 500  # users with decisions, for the backend check; the other decisions are anonymous visitors
 
 
-def receipt_paths(app, site_id):
+def receipt_lookup(app, site_id):
     """Receipt URLs with their access tokens, for stored receipts spread over the whole table."""
     with app.app_context():
         ids = db.get_session().scalars(
             select(Receipt.receipt_id).where(Receipt.site_id == site_id).order_by(func.random()).limit(LOOKUP_SAMPLE)
         ).all()
-        return [f"/api/v1/receipts/{rid}?token={receipts.access_token(rid)}" for rid in ids]
+        return [f"/api/v1/receipts/{rid}?token={receipts.access_token(rid)}" for rid in ids], ()
 
 
-def config_paths(_app, site_id):
-    return [f"/api/v1/sites/{site_id}/config?lang={lang}" for lang in ("en", "zh-CN")]
+def widget_config(_app, site_id):
+    return [f"/api/v1/sites/{site_id}/config?lang={lang}" for lang in ("en", "zh-CN")], ()
 
 
-# The read endpoints measured, each a name and the paths to GET. The backend check of issue 5
-# (GET /api/v1/sites/<site>/subjects/<subject>/consents, with an API key header) is one more entry.
-READS = [("receipt lookup", receipt_paths), ("widget config", config_paths)]
+def backend_check(app, site_id):
+    """A site backend asking for one of its users' current decisions, with its API key."""
+    with app.app_context(), db.write_transaction() as session:
+        token = apikeys.create_key(session, site_id, "bench")[1]
+    return ([f"/api/v1/sites/{site_id}/subjects/user-{n}/consents" for n in range(SUBJECTS)],
+            ("Authorization", f"Bearer {token}"))
+
+
+# The read endpoints measured: a name, and a function giving the paths to GET and a header to send.
+READS = [("receipt lookup", receipt_lookup), ("widget config", widget_config), ("backend check", backend_check)]
 
 
 def measure_reads(server, app, site_id, seconds, workdir):
     figures = {}
     for name, paths_for in READS:
+        paths, header = paths_for(app, site_id)
         paths_file = Path(workdir) / f"{name.replace(' ', '-')}.txt"
-        paths_file.write_text("\n".join(paths_for(app, site_id)) + "\n")
-        figures[name] = wrk(server.url + "/", ["get", str(paths_file)], READ_CONNECTIONS, seconds)
+        paths_file.write_text("\n".join(paths) + "\n")
+        figures[name] = wrk(server.url + "/", ["get", str(paths_file)], READ_CONNECTIONS, seconds, extra=header)
     return figures
 
 
@@ -65,7 +75,7 @@ def measure(database_url, workers, seconds, workdir):
     log = Path(workdir) / f"gunicorn-{workers}.log"
     with GunicornServer(database_url, workers=workers, log_path=log, SECRET_KEY=SECRET_KEY, **ROOMY_LIMITS) as server:
         url = server.url + "/api/v1/consents"
-        warm = wrk(url, post, CONNECTIONS, 1)
+        warm = wrk(url, post, CONNECTIONS, 2, extra=[str(SUBJECTS)])  # also gives the backend check users
         full = wrk(url, post, CONNECTIONS, seconds)
         half = wrk(url, post, CONNECTIONS, seconds, rate=max(1, int(full["ok_per_s"] / 2)))
         reads = measure_reads(server, app, config["id"], max(2, seconds // 2), workdir)
