@@ -1,8 +1,8 @@
-"""Fuzzing the write paths with hypothesis, on a fixed budget: no input gets a 5xx, and no refused
-input stores anything. Each run prints how many inputs it tried."""
+"""Fuzzing the write paths with hypothesis and schemathesis, on a fixed budget: no input gets a 5xx,
+and no refused input stores anything. Each run prints how many inputs it tried."""
 import json
 
-import pytest
+import schemathesis
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -14,6 +14,7 @@ from tests.conftest import DATA, SHOP_ORIGIN, ConsentActions
 
 CONSENT_BUDGET = 400
 RAW_BODY_BUDGET = 150
+OPENAPI_BUDGET = 150  # per generation mode: bodies the OpenAPI document allows, and bodies it does not
 YAML_BUDGET = 150
 # Fixed examples, the same on every run (CI must not be flaky), and no example database on disk.
 BUDGET = dict(derandomize=True, database=None, deadline=None,
@@ -137,6 +138,42 @@ def test_fuzz_raw_bodies(app_with, database_url, capsys):
     post()
     tally.report(f"{state['stored'][0]} decisions stored")
     assert tally.tried >= RAW_BODY_BUDGET
+
+
+def test_fuzz_decisions_from_the_openapi_document(app_with, database_url, capsys):
+    """Decisions schemathesis derives from /api/v1/openapi.json, valid and invalid ones, half of them
+    aimed at the site, policy and a purpose that exist, so that some get stored."""
+    app = app_with()
+    operation = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)["/api/v1/consents"]["POST"]
+    tally = Tally(capsys, "POST /api/v1/consents from the OpenAPI document", database_url)
+    state = {"stored": stored_decisions(app)}
+
+    for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+        @settings(max_examples=OPENAPI_BUDGET, **BUDGET)
+        @given(case=operation.as_strategy(generation_mode=mode), aimed=st.booleans())
+        def post(case, aimed):
+            if aimed and isinstance(case.body, dict):
+                case.body.update(site_id="shop", policy_version="v1", choices={"necessary": True})
+                case.body.pop("separate_consents", None)
+            answer = case.call(headers={"Origin": SHOP_ORIGIN})
+            # The same checks as for a test-client response: status, mimetype, stored counts.
+            state["stored"] = check_decision_answer(app, state["stored"], AnswerView(answer), tally)
+
+        post()
+    tally.report(f"{state['stored'][0]} decisions stored")
+    assert tally.tried >= 2 * OPENAPI_BUDGET and tally.statuses.get(201, 0) > 0
+
+
+class AnswerView:
+    """A schemathesis response seen as the test client's: status_code, mimetype, text."""
+
+    def __init__(self, answer):
+        self.status_code = answer.status_code
+        self.mimetype = (answer.headers.get("content-type") or [""])[0].split(";")[0]
+        self.text = answer.text
+
+    def get_data(self, as_text=False):
+        return self.text
 
 
 def site_tables(app):
