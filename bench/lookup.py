@@ -24,7 +24,7 @@ from tests.server import GunicornServer
 
 BATCH = 50_000
 SAMPLE = 1000
-EVENT_COLUMNS = ["site_id", "seq", "event_id", "subject_id", "visitor_id", "policy_version", "action",
+EVENT_COLUMNS = ["site_id", "seq", "event_id", "subject_ref", "visitor_id", "policy_version", "action",
                  "idempotency_key", "client_hash", "created_at", "document", "prev_hash", "event_hash"]
 RECEIPT_COLUMNS = ["receipt_id", "event_id", "site_id", "document", "hmac_signature", "created_at"]
 
@@ -52,8 +52,8 @@ def generated_batches(template_event, template_receipt, count):
         events, receipts_ = [], []
         for seq in range(start, min(start + BATCH, count + 2)):
             event_id, receipt_id = str(uuid.uuid4()), str(uuid.uuid4())
-            event = {**template_event, "seq": seq, "event_id": event_id, "subject_id": f"subject-{seq}",
-                     "visitor_id": f"visitor-{seq}", "idempotency_key": None,
+            event = {**template_event, "seq": seq, "event_id": event_id, "visitor_id": f"visitor-{seq}",
+                     "idempotency_key": None,
                      "document": template_event["document"].replace(old_event_id, event_id)
                      .replace(old_receipt_id, receipt_id)}
             receipt = {**template_receipt, "receipt_id": receipt_id, "event_id": event_id,

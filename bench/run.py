@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in one run, one summary table against the targets, then the details.
+"""`make bench`: every benchmark in one run, the details of each, then one summary table against the targets.
 
     .venv/bin/python bench/run.py [--quick]   (--quick: fewer runs and events, for trying the bench out)
 """
@@ -65,20 +65,21 @@ def main():
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     started, note = time.monotonic(), machine_note()
+    # Each part's details are printed as soon as it is measured; the summary comes last.
     widget_table, medians = widget.run(runs=3 if args.quick else 15)
+    print_table("Widget details: medians of cold loads, Chromium at 4x CPU slowdown", widget.HEADER, widget_table)
     server_table, server_results = server.run(seconds=2 if args.quick else 5)
+    print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
     lookup_table, lookup_results = lookup.run(events=20_000 if args.quick else 1_000_000,
                                               seconds=2 if args.quick else 5)
-    peers = [name for name in (row[0] for row in widget_table) if not name.startswith(OURS)]
-    print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
-                ["measure", "target", "ours", *peers, "verdict"],
-                widget_rows(medians) + server_rows(server_results) + lookup_rows(lookup_results))
-    print_table("Widget details: medians of cold loads, Chromium at 4x CPU slowdown", widget.HEADER, widget_table)
-    print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
     print_table("Receipt lookup details (generated events: their chain is not valid, the lookup does not read it)",
                 lookup.HEADER, lookup_table)
     print("\n### Backend check in-process, single and batch (bench/backend_check.py)\n")
     backend_check.main(1000 if args.quick else 5000)
+    peers = [name for name in (row[0] for row in widget_table) if not name.startswith(OURS)]
+    print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
+                ["measure", "target", "ours", *peers, "verdict"],
+                widget_rows(medians) + server_rows(server_results) + lookup_rows(lookup_results))
 
 
 if __name__ == "__main__":
