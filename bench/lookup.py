@@ -141,7 +141,8 @@ def run(events=1_000_000, backends=("sqlite", "postgresql"), seconds=5):
                 conninfo = f"host=127.0.0.1 port={cluster.port} user=consent dbname=lookup"
                 results[backend] = measure(backend, cluster.url("lookup"), lambda b, c=conninfo: fill_postgres(c, b),
                                            events, workdir, seconds)
-    return [row for row, _figures in results.values()], {backend: figures for backend, (_row, figures) in results.items()}
+    rows = [row for row, _figures in results.values()]
+    return rows, {backend: figures for backend, (_row, figures) in results.items()}
 
 
 HEADER = ["backend", "events stored", "generated in", "lookup p50 / p99 ms at 100/s", "lookups/s (8 connections)",

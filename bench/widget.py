@@ -37,8 +37,9 @@ PROBE = """
   const perf = window.__perf = { longTasks: [], shift: 0, bannerAt: null };
   new PerformanceObserver((list) => { for (const e of list.getEntries()) perf.longTasks.push(e.duration); })
     .observe({ type: "longtask", buffered: true });
-  new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) perf.shift += e.value; })
-    .observe({ type: "layout-shift", buffered: true });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (!e.hadRecentInput) perf.shift += e.value;
+  }).observe({ type: "layout-shift", buffered: true });
   const shown = (el) => {
     if (!el) return false;
     const box = el.getBoundingClientRect(), style = getComputedStyle(el);
