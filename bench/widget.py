@@ -12,7 +12,6 @@ import multiprocessing
 import statistics
 import subprocess
 import tempfile
-from pathlib import Path
 
 from common import PROJECT_ROOT, bench_app, machine_note, prepare_database, print_table, require_command
 from playwright.sync_api import sync_playwright
