@@ -86,6 +86,7 @@ def get_receipt(receipt_id):
             "receipt_id": receipt.receipt_id,
             "receipt": json.loads(receipt.document),
             "signature": receipt.hmac_signature,
+            "jws": receipt.ed25519.jws if receipt.ed25519 else None,
             "signature_valid": receipts.verify_receipt_signature(receipt.hmac_signature)
             == json.loads(receipt.document),
         }

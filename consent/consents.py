@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 from flask import current_app
 from sqlalchemy import select
 
-from consent import receipts
+from consent import checkpoints, receipts, signing
 from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, SiteOrigin, Subject
+from consent.models import ConsentEvent, Receipt, ReceiptSignature, SiteOrigin, Subject
 from consent.sites import current_policy, get_site
 
 
@@ -118,7 +118,7 @@ def subject_pseudonym(session, site_id, subject_id):
 def record_consent(data, origin, client_ip=None, header_signals=None):
     """Store one decision and return its receipt; a repeated idempotency key returns the first one.
 
-    Returns (result, created) where result holds receipt_id, receipt, signature and receipt_token.
+    Returns (result, created) where result holds receipt_id, receipt, signature, jws and receipt_token.
     Nothing is written unless every check passes.
     """
     with write_transaction() as session:
@@ -171,7 +171,10 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
             hmac_signature=receipts.sign_receipt(receipt_document),
             created_at=event.created_at,
         )
-        session.add_all([event, receipt])
+        # The second signature, Ed25519, is the one anyone can check offline with our public keys.
+        kid, jws = signing.sign(session, receipt_document)
+        session.add_all([event, receipt, ReceiptSignature(receipt=receipt, kid=kid, jws=jws, created_at=event.created_at)])
+        checkpoints.after_event(session, site.id, event.seq, event.event_hash)
         return _result(receipt), True
 
 
@@ -216,5 +219,6 @@ def _result(receipt):
         "receipt_id": receipt.receipt_id,
         "receipt": json.loads(receipt.document),
         "signature": receipt.hmac_signature,
+        "jws": receipt.ed25519.jws if receipt.ed25519 else None,
         "receipt_token": receipts.access_token(receipt.receipt_id),
     }
