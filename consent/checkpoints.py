@@ -57,7 +57,7 @@ def after_event(session, site_id, seq, head_hash):
 def checkpoint_now(session, site_id):
     """A checkpoint of the site's current head, after verifying the whole chain; ChainBroken if it is not intact.
 
-    Returns the latest checkpoint instead if no event was added since it was signed.
+    Returns (checkpoint, created): the latest checkpoint, not created, if no event was added since.
     """
     get_site(session, site_id)
     report = verify_log(session, site_id)
@@ -65,8 +65,13 @@ def checkpoint_now(session, site_id):
         raise ChainBroken(f"Site {site_id!r}: event {report.first_broken_seq}: {report.problem}")
     latest = latest_checkpoint(session, site_id)
     if latest is not None and latest.count == report.events_checked:
-        return latest
-    return sign_checkpoint(session, site_id, report.events_checked, report.head_hash)
+        return latest, False
+    return sign_checkpoint(session, site_id, report.events_checked, report.head_hash), True
+
+
+def site_checkpoints(session, site_id):
+    """A site's checkpoints, oldest first."""
+    return session.scalars(select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.count, Checkpoint.id))
 
 
 def latest_checkpoint(session, site_id):
@@ -114,7 +119,7 @@ def verify_log(session, site_id):
     if not report.intact:
         return report
     last_good = 0
-    for checkpoint in session.scalars(select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.count)):
+    for checkpoint in site_checkpoints(session, site_id):
         problem = checkpoint_problem(session, checkpoint)
         if problem is None and checkpoint.count > chain.events_checked:
             problem = f"checkpoint {checkpoint.id} signed {checkpoint.count} events, the log now holds {chain.events_checked}: events were removed from the end"
@@ -202,7 +207,7 @@ def checkpoint_command(site_ids):
     with db.write_transaction() as session:
         site_ids = site_ids or session.scalars(select(ConsentEvent.site_id).group_by(ConsentEvent.site_id)).all()
         try:
-            checkpoints = [checkpoint_now(session, site_id) for site_id in site_ids]
+            checkpoints = [checkpoint_now(session, site_id)[0] for site_id in site_ids]
         except ConsentError as error:
             raise click.ClickException(error.detail) from error
     for checkpoint in checkpoints:

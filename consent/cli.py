@@ -4,7 +4,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from consent import db, sites
+from consent import auditors, checkpoints, db, signing, sites
 from consent.errors import ConsentError
 
 consent_cli = AppGroup("consent", help="Manage the consent service.")
@@ -13,6 +13,9 @@ site_cli = AppGroup("site", help="Sites: import, export, list.")
 consent_cli.add_command(db_cli)
 consent_cli.add_command(site_cli)
 db_cli.add_command(db.upgrade_command)
+consent_cli.add_command(signing.keys_cli)
+consent_cli.add_command(checkpoints.log_cli)
+consent_cli.add_command(auditors.auditor_cli)
 
 
 @site_cli.command("import")
