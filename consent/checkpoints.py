@@ -120,17 +120,26 @@ def verify_log(session, site_id):
         return report
     last_good = 0
     for checkpoint in site_checkpoints(session, site_id):
-        problem = checkpoint_problem(session, checkpoint)
-        if problem is None and checkpoint.count > chain.events_checked:
-            problem = f"checkpoint {checkpoint.id} signed {checkpoint.count} events, the log now holds {chain.events_checked}: events were removed from the end"
-        if problem is None and head_hash_at(session, site_id, checkpoint.count) != checkpoint.head_hash:
-            problem = (f"checkpoint {checkpoint.id} signed another head at event {checkpoint.count}: "
-                       f"events {last_good + 1} to {checkpoint.count} were rewritten")
+        broken_seq, problem = _checkpoint_mismatch(session, checkpoint, chain.events_checked, last_good)
         if problem:
-            report.first_broken_seq, report.problem = min(last_good + 1, chain.events_checked + 1), problem
+            report.first_broken_seq, report.problem = broken_seq, problem
             return report
         last_good, report.checkpoints_checked = checkpoint.count, report.checkpoints_checked + 1
     return report
+
+
+def _checkpoint_mismatch(session, checkpoint, events_in_log, last_good):
+    """(first seq that cannot be trusted, why) if the log no longer matches this checkpoint, else (None, None)."""
+    problem = checkpoint_problem(session, checkpoint)
+    if problem:
+        return last_good + 1, problem
+    if checkpoint.count > events_in_log:
+        return events_in_log + 1, (f"checkpoint {checkpoint.id} signed {checkpoint.count} events, the log now holds "
+                                   f"{events_in_log}: events were removed from the end")
+    if head_hash_at(session, checkpoint.site_id, checkpoint.count) != checkpoint.head_hash:
+        return last_good + 1, (f"checkpoint {checkpoint.id} signed another head at event {checkpoint.count}: "
+                               f"events {last_good + 1} to {checkpoint.count} were rewritten")
+    return None, None
 
 
 def head_hash_at(session, site_id, count):
