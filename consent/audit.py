@@ -10,10 +10,14 @@ from sqlalchemy import select
 
 from consent import checkpoints, receipts, signing
 from consent.auditors import require_site
+from consent.db import get_session
 from consent.errors import ConsentError, NotFound
 from consent.models import ConsentEvent, PolicyVersion, Receipt, Subject
 
-EXPORT_BATCH = 500
+# Rows read per database round trip, and the size of the pieces an export is sent in: together they
+# bound an export's memory, whatever its length.
+EXPORT_BATCH = 200
+CHUNK_CHARACTERS = 64 * 1024
 CSV_COLUMNS = ("seq", "event_id", "receipt_id", "recorded_at", "subject_ref", "visitor_id", "policy_version",
                "language", "action", "choices", "separate_consents", "signals", "prev_hash", "event_hash")
 
@@ -151,39 +155,48 @@ def timeline(events):
     return history
 
 
-def export_lines(session, auditor, filters):
-    """The matching events as JSON Lines or CSV, one chunk per batch: never all in memory at once.
+def export_lines(auditor, filters):
+    """The matching events as JSON Lines or CSV, in chunks of about CHUNK_CHARACTERS: never all in memory.
 
-    Scope is checked before the first chunk, so a refusal is still a proper error response.
+    Scope is checked now, so a refusal is still a proper error response. The rows are read while
+    the response streams, after the request's own session was closed: the generator takes the
+    session of the context stream_with_context restores, which is closed when the stream ends.
     """
-    events = iter_events(session, auditor, filters)
     require_site(auditor, filters["site"])
     render = _csv_chunks if filters["format"] == "csv" else _jsonl_chunks
-    return render(events)
+
+    def events():
+        yield from iter_events(get_session(), auditor, filters)
+
+    return render(events())
 
 
 def _jsonl_chunks(events):
-    chunk = []
+    buffer = io.StringIO()
     for event in events:
-        chunk.append(json.dumps(event_summary(event), ensure_ascii=False) + "\n")
-        if len(chunk) == EXPORT_BATCH:
-            yield "".join(chunk)
-            chunk = []
-    yield "".join(chunk)
+        buffer.write(json.dumps(event_summary(event), ensure_ascii=False) + "\n")
+        if buffer.tell() >= CHUNK_CHARACTERS:
+            yield _drain(buffer)
+    yield _drain(buffer)
 
 
 def _csv_chunks(events):
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for count, event in enumerate(events, start=1):
+    for event in events:
         row = event_summary(event)
         writer.writerow({column: _csv_cell(row[column]) for column in CSV_COLUMNS})
-        if count % EXPORT_BATCH == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+        if buffer.tell() >= CHUNK_CHARACTERS:
+            yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def _drain(buffer):
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
 
 
 def _csv_cell(value):

@@ -57,7 +57,7 @@ def events(site_id):
 def export(site_id):
     """Every matching event as JSON Lines or CSV (`format=`), streamed as it is read."""
     filters = event_filters(site_id)
-    return export_response(audit.export_lines(get_session(), g.auditor, filters), site_id, filters["format"])
+    return export_response(audit.export_lines(g.auditor, filters), site_id, filters["format"])
 
 
 def export_response(chunks, site_id, file_format):

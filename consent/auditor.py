@@ -111,4 +111,4 @@ def export(site_id):
     """The export buttons: the same streamed JSON Lines or CSV as the API, for the current search."""
     asked = {key: value for key, value in request.args.items() if key in (*SEARCH_FIELDS, "format") and value}
     filters = load(AuditEventQuerySchema(), {**asked, "site": site_id})
-    return export_response(audit.export_lines(get_session(), g.auditor, filters), site_id, filters["format"])
+    return export_response(audit.export_lines(g.auditor, filters), site_id, filters["format"])
