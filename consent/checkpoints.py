@@ -219,6 +219,8 @@ def checkpoint_command(site_ids):
             checkpoints = [checkpoint_now(session, site_id)[0] for site_id in site_ids]
         except ConsentError as error:
             raise click.ClickException(error.detail) from error
+    if not checkpoints:
+        click.echo("no site has events yet: nothing to checkpoint")
     for checkpoint in checkpoints:
         click.echo(f"{checkpoint.site_id}: checkpoint {checkpoint.id}, {checkpoint.count} events, "
                    f"head {checkpoint.head_hash}, signed {checkpoint_payload(checkpoint)['time']} by {checkpoint.kid}")
