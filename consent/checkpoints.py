@@ -7,7 +7,7 @@ by `flask consent log checkpoint`, automatically every CONSENT_CHECKPOINT_EVERY 
 consent is recorded, and when an auditor asks for a fresh one (POST .../checkpoints).
 """
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timezone
 
 import click
@@ -16,7 +16,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from consent import db, signing
-from consent.chain import GENESIS_HASH, verify_chain
+from consent.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.errors import ChainBroken, ConsentError
 from consent.models import Checkpoint, ConsentEvent, Site, utcnow
 from consent.sites import get_site
@@ -25,12 +25,13 @@ log_cli = AppGroup("log", help="The hash-chained consent log: verify, checkpoint
 
 
 def checkpoint_payload(checkpoint):
-    """The signed fields. SQLite hands times back without their zone: they were stored in UTC."""
+    """The signed fields, the time always in UTC: SQLite hands times back without their zone,
+    PostgreSQL in its session's zone, and the signed text must come out the same either way."""
     signed_at = checkpoint.signed_at
     if signed_at.tzinfo is None:
         signed_at = signed_at.replace(tzinfo=timezone.utc)
     return {"site_id": checkpoint.site_id, "count": checkpoint.count, "head_hash": checkpoint.head_hash,
-            "time": signed_at.isoformat()}
+            "time": signed_at.astimezone(timezone.utc).isoformat()}
 
 
 def checkpoint_json(checkpoint):
@@ -92,19 +93,10 @@ def checkpoint_problem(session, checkpoint):
 
 
 @dataclass
-class LogReport:
+class LogReport(ChainReport):
     """verify_chain's report, extended with the checks against signed checkpoints."""
 
-    site_id: str
-    events_checked: int
-    head_hash: str
-    first_broken_seq: int | None = None
-    problem: str | None = None
     checkpoints_checked: int = 0
-
-    @property
-    def intact(self):
-        return self.first_broken_seq is None
 
 
 def verify_log(session, site_id):
@@ -115,7 +107,7 @@ def verify_log(session, site_id):
     first broken event lies after the last checkpoint that still matches).
     """
     chain = verify_chain(session, site_id)
-    report = LogReport(site_id, chain.events_checked, chain.head_hash, chain.first_broken_seq, chain.problem)
+    report = LogReport(**asdict(chain))
     if not report.intact:
         return report
     last_good = 0

@@ -215,8 +215,7 @@ def test_checkpoints_through_the_api(client, consent, token):
 )
 def test_hostile_checkpoint_requests(client, consent, token, what, kwargs, status):
     consent.post()
-    kwargs.setdefault("headers", bearer(token))
-    response = client.post("/api/v1/audit/sites/shop/checkpoints", **kwargs)
+    response = client.post("/api/v1/audit/sites/shop/checkpoints", **{"headers": bearer(token), **kwargs})
     assert response.status_code == status
 
 
