@@ -3,7 +3,7 @@ import json
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from consent import receipts
+from consent import receipts, signing
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed
@@ -86,7 +86,7 @@ def get_receipt(receipt_id):
             "receipt_id": receipt.receipt_id,
             "receipt": json.loads(receipt.document),
             "signature": receipt.hmac_signature,
-            "jws": receipt.ed25519.jws if receipt.ed25519 else None,
+            "jws": signing.receipt_jws(receipt),
             "signature_valid": receipts.verify_receipt_signature(receipt.hmac_signature)
             == json.loads(receipt.document),
         }

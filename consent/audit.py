@@ -46,7 +46,7 @@ def receipt_proof(session, auditor, receipt_id):
         "receipt_id": receipt.receipt_id,
         "receipt": document,
         "signature": receipt.hmac_signature,
-        "jws": receipt.ed25519.jws if receipt.ed25519 else None,
+        "jws": signing.receipt_jws(receipt),
         "verification": verification,
         "event": event_summary(event),
     }

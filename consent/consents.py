@@ -219,6 +219,6 @@ def _result(receipt):
         "receipt_id": receipt.receipt_id,
         "receipt": json.loads(receipt.document),
         "signature": receipt.hmac_signature,
-        "jws": receipt.ed25519.jws if receipt.ed25519 else None,
+        "jws": signing.receipt_jws(receipt),
         "receipt_token": receipts.access_token(receipt.receipt_id),
     }

@@ -102,6 +102,11 @@ def sign(session, payload):
     return kid, f"{header}.{body}.{signature}"
 
 
+def receipt_jws(receipt):
+    """A stored receipt's JWS; None for receipts stored before Ed25519 signing existed."""
+    return receipt.ed25519.jws if receipt.ed25519 else None
+
+
 def jwks(session):
     """Every public key we ever signed with, newest first: the JWKS verifiers download."""
     keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())).all()
