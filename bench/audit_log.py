@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consent import db, signing  # noqa: E402
 from consent.checkpoints import verify_log  # noqa: E402
-from tests.audit_support import bearer, bulk_events, make_auditor  # noqa: E402
-from tests.conftest import import_site, load_site_config, make_app  # noqa: E402
+from tests.audit_support import bulk_events, make_auditor  # noqa: E402
+from tests.conftest import bearer, import_site, load_site_config, make_app  # noqa: E402
 
 BODY = {"site_id": "shop", "choices": {"necessary": True}, "policy_version": "v1", "language": "en"}
 

@@ -3,7 +3,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import api, audit_api, auditor, cli, config, csrf, db, errors, i18n, verification, widget
+from consent import (
+    admin, api, audit_api, auditor, backend_api, cli, config, db, errors, i18n, verification, widget,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +28,10 @@ def create_app(config_overrides=None):
     i18n.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
-    csrf.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(backend_api.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(verification.bp)
     app.register_blueprint(audit_api.bp)
     app.register_blueprint(auditor.bp)

@@ -3,7 +3,7 @@ import json
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from consent import receipts, signing
+from consent import openapi, receipts, signing
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed
@@ -91,3 +91,9 @@ def get_receipt(receipt_id):
             == json.loads(receipt.document),
         }
     )
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 description of every /api/v1 endpoint."""
+    return jsonify(openapi.document())

@@ -5,6 +5,7 @@ Every function takes the auditor and refuses (403) a site outside their scope be
 import csv
 import io
 import json
+import re
 
 from sqlalchemy import select
 
@@ -18,13 +19,15 @@ from consent.models import ConsentEvent, PolicyVersion, Receipt, Subject
 # bound an export's memory, whatever its length.
 EXPORT_BATCH = 200
 CHUNK_CHARACTERS = 64 * 1024
+# Receipt ids are UUIDs; anything else is not looked up (PostgreSQL refuses some characters outright).
+RECEIPT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CSV_COLUMNS = ("seq", "event_id", "receipt_id", "recorded_at", "subject_ref", "visitor_id", "policy_version",
                "language", "action", "choices", "separate_consents", "signals", "prev_hash", "event_hash")
 
 
 def receipt_proof(session, auditor, receipt_id):
     """A receipt with both signatures and its chain position verified here, and the policy it was given under."""
-    receipt = session.get(Receipt, receipt_id)
+    receipt = session.get(Receipt, receipt_id) if RECEIPT_ID.fullmatch(receipt_id) else None
     if receipt is None:
         raise NotFound("No such receipt.")
     require_site(auditor, receipt.site_id)

@@ -3,7 +3,7 @@
 Server-rendered, in zh-CN or English (`?lang=` is carried through every link), every form
 CSRF-protected. Signed-in auditors see only their own sites, exactly as through the API.
 """
-from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from consent import audit, auditors
@@ -12,16 +12,18 @@ from consent.db import get_session
 from consent.errors import InvalidRequest
 from consent.i18n import normalize_language, request_language
 from consent.models import Auditor
-from consent.schemas import AuditEventQuerySchema, LoginForm, LogoutForm, load
+from consent.forms import AuditorLoginForm, LogoutForm
+from consent.schemas import AuditEventQuerySchema, load
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 
 ACTION_LABELS = {
     "accept_all": _l("Accepted all"),
-    "reject_all": _l("Rejected all optional purposes"),
+    "reject_all": _l("Refused all optional purposes"),
     "custom": _l("Chose purpose by purpose"),
-    "pending_guardian": _l("Under 14: awaiting a guardian"),
+    "pending_guardian": _l("Waiting for a guardian's consent"),
 }
+FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")
 SEARCH_FIELDS = ("site", "subject", "subject_ref", "from", "to", "purpose", "granted", "after")
 
 
@@ -44,21 +46,23 @@ def require_sign_in():
 @bp.context_processor
 def console_globals():
     return {"auditor": g.get("auditor"), "logout_form": LogoutForm(), "language": request_language(),
-            "action_labels": ACTION_LABELS}
+            "action_labels": ACTION_LABELS, "form_expired": FORM_EXPIRED}
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    form = LoginForm()
-    failed = False
+    form = AuditorLoginForm()
+    status = 200
     if form.validate_on_submit():
         auditor = auditors.by_password(get_session(), form.email.data, form.password.data)
         if auditor is not None:
             session.clear()  # a fresh session: nothing set before signing in carries over
             session["auditor_id"] = auditor.id
             return redirect(_safe_next(request.args.get("next")))
-        failed = True
-    return render_template("audit/login.html", form=form, failed=failed), 401 if failed else 200
+        status = 401
+    elif form.csrf_token.errors:
+        status = 400  # no token, or one not issued to this browser: a cross-site post
+    return render_template("audit/login.html", form=form, failed=status == 401, expired=status == 400), status
 
 
 def _safe_next(target):
@@ -70,6 +74,8 @@ def _safe_next(target):
 
 @bp.post("/logout")
 def logout():
+    if not LogoutForm().validate_on_submit():
+        abort(400, description=str(FORM_EXPIRED))
     session.clear()
     return redirect(url_for("auditor.login"))
 

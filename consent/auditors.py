@@ -56,7 +56,9 @@ def by_token(session, api_token):
 
 def by_password(session, email, password):
     """The auditor with this email and password, or None; as slow for an unknown email as for a known one."""
-    auditor = session.scalars(select(Auditor).where(Auditor.email == (email or "").strip().lower())).first()
+    email = (email or "").strip().lower()
+    # PostgreSQL refuses NUL in text: no such auditor can exist, so do not ask.
+    auditor = session.scalars(select(Auditor).where(Auditor.email == email)).first() if "\x00" not in email else None
     stored_hash = auditor.password_hash if auditor else _UNKNOWN_USER_HASH
     if not check_password_hash(stored_hash, password or "") or auditor is None:
         return None

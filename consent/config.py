@@ -22,8 +22,10 @@ def defaults():
         "CONSENT_KEY_DIR": None,
         # A signed checkpoint (tree head) is published automatically every this many events of a site.
         "CONSENT_CHECKPOINT_EVERY": 1000,
-        # Forms check their CSRF token in a before_request hook that skips /api/ (see consent/csrf.py).
-        "WTF_CSRF_CHECK_DEFAULT": False,
+        # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
+        "WEBHOOK_TIMEOUT_SECONDS": 5,
+        "WEBHOOK_MAX_ATTEMPTS": 8,
+        "WEBHOOK_BACKOFF_SECONDS": 30,
     }
 
 

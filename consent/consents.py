@@ -12,12 +12,17 @@ from datetime import datetime, timezone
 from flask import current_app
 from sqlalchemy import select
 
-from consent import checkpoints, receipts, signing
+from consent import checkpoints, receipts, signing, webhooks
 from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
 from consent.models import ConsentEvent, Receipt, ReceiptSignature, SiteOrigin, Subject
 from consent.sites import current_policy, get_site
+
+
+# Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
+# embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
+SERVICE_PAGE = object()
 
 
 def origin_is_allowed(session, origin, site_id=None):
@@ -125,7 +130,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
         # Lock the site row (PostgreSQL; SQLite already holds its write lock) so concurrent
         # decisions for one site take turns extending its chain.
         site = get_site(session, data["site_id"], for_update=True)
-        if not origin_is_allowed(session, origin, site.id):
+        if origin is not SERVICE_PAGE and not origin_is_allowed(session, origin, site.id):
             raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {site.id!r}.")
         policy = current_policy(session, site)
         if data["policy_version"] != policy.version:
@@ -174,6 +179,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
         kid, jws = signing.sign(session, receipt_document)
         session.add_all([event, receipt, ReceiptSignature(receipt=receipt, kid=kid, jws=jws, created_at=event.created_at)])
+        webhooks.enqueue(session, site.id, event.event_id, event.created_at)
         checkpoints.after_event(session, site.id, event.seq, event.event_hash)
         return _result(receipt), True
 

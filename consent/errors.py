@@ -34,6 +34,11 @@ class OriginNotAllowed(ConsentError):
     title = "Origin not allowed"
 
 
+class Unauthorized(ConsentError):
+    status = 401
+    title = "Unauthorized"
+
+
 class Forbidden(ConsentError):
     status = 403
     title = "Forbidden"

@@ -1,11 +1,7 @@
 """Every input shape the service accepts, validated in one place. Unknown keys are refused."""
 from datetime import timezone
 
-from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
-from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import InputRequired, Length
 
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
@@ -15,6 +11,10 @@ PURPOSE_ID = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Use 1-64 lowercas
 ORIGIN = validate.Regexp(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."
 )
+PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
+# Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL).
+NO_CONTROL_CHARACTERS = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="No control characters.")
+SUBJECT_ID = validate.And(validate.Length(1, 128), NO_CONTROL_CHARACTERS)
 TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
 
 
@@ -63,7 +63,7 @@ class RecipientSchema(Schema):
 
 class PurposeSchema(Schema):
     id = fields.String(required=True, validate=PURPOSE_ID)
-    kind = fields.String(required=True, validate=validate.OneOf(["cookie", "marketing", "profiling", "other"]))
+    kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
     required = StrictBoolean(load_default=False)
     tracking = StrictBoolean(load_default=False)
     sensitive = StrictBoolean(load_default=False)
@@ -79,7 +79,7 @@ class PurposeSchema(Schema):
 
 
 class PolicySchema(Schema):
-    version = fields.String(required=True, validate=validate.Length(1, 64))
+    version = fields.String(required=True, validate=validate.And(validate.Length(1, 64), NO_CONTROL_CHARACTERS))
     url = fields.URL(required=True, schemes={"http", "https"})
     text = Localized(max_length=200_000, required=True)
     changes = Localized(max_length=2000)
@@ -88,6 +88,13 @@ class PolicySchema(Schema):
 class BannerTextsSchema(Schema):
     title = Localized(max_length=100, required=True)
     intro = Localized(max_length=1000, required=True)
+
+
+class WebhookSchema(Schema):
+    """Where consent changes are POSTed; the secret is generated when left out and never exported."""
+
+    url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
+    secret = fields.String(validate=validate.Length(16, 128))
 
 
 class SiteConfigSchema(Schema):
@@ -101,6 +108,7 @@ class SiteConfigSchema(Schema):
     texts = fields.Nested(BannerTextsSchema, required=True)
     purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
     age_gate = StrictBoolean(load_default=False)
+    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -126,7 +134,7 @@ class ConsentRequestSchema(Schema):
     """POST /api/v1/consents."""
 
     site_id = fields.String(required=True, validate=SITE_ID)
-    subject_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 128))
+    subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID)
     visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     choices = fields.Dict(
         keys=fields.String(validate=PURPOSE_ID), values=StrictBoolean(), required=True, validate=validate.Length(1, 30)
@@ -143,6 +151,23 @@ class ConsentRequestSchema(Schema):
     separate_consents = fields.List(fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30))
     # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
     age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
+
+
+# --- Site backend API (authenticated with the site's API key) ------------------------------------
+
+
+MAX_BATCH_SUBJECTS = 1000
+
+
+class ConsentQuerySchema(Schema):
+    """POST /api/v1/sites/<site>/consents/query: which of these users may be contacted for a purpose."""
+
+    subjects = fields.List(
+        fields.String(validate=SUBJECT_ID),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH_SUBJECTS, error=f"Send 1 to {MAX_BATCH_SUBJECTS} subjects per query."),
+    )
+    purpose = fields.String(required=True, validate=PURPOSE_ID)
 
 
 def load(schema, data):
@@ -174,7 +199,7 @@ class AuditEventQuerySchema(Schema):
     """Filters of the auditor's event list and export (API query string and console search alike)."""
 
     site = fields.String(required=True, validate=SITE_ID)
-    subject = fields.String(load_default=None, validate=validate.Length(1, 128))  # the site's own user id
+    subject = fields.String(load_default=None, validate=SUBJECT_ID)  # the site's own user id
     subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f-]{36}$"))  # the pseudonym
     since = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=timezone.utc)
     until = fields.AwareDateTime(data_key="to", load_default=None, default_timezone=timezone.utc)
@@ -197,17 +222,3 @@ class AuditEventQuerySchema(Schema):
             if data[key] is not None:
                 data[key] = data[key].astimezone(timezone.utc)
         return data
-
-
-class LoginForm(FlaskForm):
-    """The auditor console's sign-in form (CSRF-protected, like every console form)."""
-
-    email = EmailField(_l("Email"), validators=[InputRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=200)])
-    submit = SubmitField(_l("Sign in"))
-
-
-class LogoutForm(FlaskForm):
-    """Signing out is a POST with a CSRF token, so another site cannot sign an auditor out."""
-
-    submit = SubmitField(_l("Sign out"))

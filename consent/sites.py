@@ -3,10 +3,12 @@ import yaml
 from flask import url_for
 from sqlalchemy import select
 
+from consent import webhooks
 from consent.errors import InvalidRequest, NotFound
-from consent.models import PolicyVersion, Purpose, Site, SiteOrigin
-from consent.schemas import SiteConfigSchema, load
+from consent.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
+from consent.schemas import SITE_ID, SiteConfigSchema, load
 
+SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
 
 
@@ -72,11 +74,16 @@ def import_site(session, config):
             )
         )
     session.flush()
+    webhooks.configure(session, site.id, config["webhook"])
+    session.flush()
     return site
 
 
 def get_site(session, site_id, for_update=False):
-    site = session.get(Site, site_id, with_for_update=for_update)
+    """The site `site_id`, or NotFound; ids that could not exist are refused without a query."""
+    site = None
+    if SITE_ID_PATTERN.fullmatch(site_id or ""):
+        site = session.get(Site, site_id, with_for_update=for_update)
     if site is None:
         raise NotFound(f"No site {site_id!r} is configured here.")
     return site
@@ -93,7 +100,7 @@ def export_site(session, site_id):
     policy_config = {"version": policy.version, "url": policy.url, "text": policy.text}
     if policy.changes:
         policy_config["changes"] = policy.changes
-    return {
+    config = {
         "id": site.id,
         "name": site.name,
         "controller": site.controller,
@@ -105,6 +112,10 @@ def export_site(session, site_id):
         "purposes": policy.purposes,
         "age_gate": site.age_gate,
     }
+    webhook = session.get(SiteWebhook, site.id)
+    if webhook is not None:
+        config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share
+    return config
 
 
 def widget_config(session, site_id, language=None):

@@ -1,10 +1,13 @@
 """Pages for visitors: the demo host page and the policy archive. The widget itself is static/consent.js."""
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 
+from consent import visitor_data
 from consent.db import get_session
 from consent.errors import NotFound
+from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
 from consent.models import PolicyVersion
+from consent.sites import current_policy, get_site
 
 bp = Blueprint("widget", __name__)
 
@@ -19,7 +22,29 @@ def demo_page():
 @bp.get("/policies/<site_id>/<version>")
 def policy_version(site_id, version):
     """A published policy version, exactly as visitors were shown it; this URL never changes."""
-    policy = get_session().get(PolicyVersion, (site_id, version))
+    # PostgreSQL refuses NUL in text outright: such a version cannot exist, so do not ask.
+    policy = get_session().get(PolicyVersion, (site_id, version)) if "\x00" not in site_id + version else None
     if policy is None:
         raise NotFound(f"Site {site_id!r} has published no policy version {version!r}.")
     return render_template("policy.html", policy=policy, language=request_language())
+
+
+@bp.route("/me/<site_id>", methods=["GET", "POST"])
+def my_data(site_id):
+    """The visitor's own decisions on a site, proven by a receipt they hold, and "withdraw everything"."""
+    session = get_session()
+    event = visitor_data.visitor_event(session, site_id, request.args.get("receipt"), request.args.get("token"))
+    language = request_language()
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        result = visitor_data.withdraw_everything(session, event, language)
+        return redirect(url_for(
+            ".my_data", site_id=site_id, receipt=result["receipt_id"], token=result["receipt_token"],
+            lang=language, withdrawn=1,
+        ), code=303)
+    site = get_site(session, site_id)
+    titles = {purpose["id"]: purpose["title"][language] for purpose in current_policy(session, site).purposes}
+    return render_template(
+        "my_data.html", site=site, language=language, form=form, history=visitor_data.history(session, event),
+        titles=titles, withdrawn=request.args.get("withdrawn") == "1",
+    ), 400 if form.errors else 200

@@ -27,10 +27,6 @@ def make_auditor(app, site_ids, email="auditor@example.org", password="correct h
     return api_token, password
 
 
-def bearer(api_token):
-    return {"Authorization": f"Bearer {api_token}"}
-
-
 def bulk_events(app, site_id, count, subject_ref=None, start=None, batch=2000):
     """Append `count` valid, chained events to a site's log with bulk inserts (no receipts): fast fixtures."""
     start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)

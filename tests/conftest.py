@@ -5,6 +5,7 @@ a fresh database copied from one migrated template (CONSENT_TEST_BACKENDS=sqlite
 """
 import itertools
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -124,3 +125,25 @@ class ConsentActions:
 @pytest.fixture
 def consent(client, app):
     return ConsentActions(client, app)
+
+
+def create_api_key(app, site_id="shop", label="test"):
+    """A fresh API key for `site_id`, as `flask consent apikey create` makes one; returns the token."""
+    from consent import apikeys
+
+    with app.app_context(), db.write_transaction() as session:
+        return apikeys.create_key(session, site_id, label)[1]
+
+
+@pytest.fixture
+def shop_key(app):
+    return create_api_key(app)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_token(html):
+    """The CSRF token of the first form on a page (Flask-WTF, with or without a field prefix)."""
+    return re.search(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"', html).group(1)

@@ -8,9 +8,9 @@ import pytest
 
 from consent.audit import CHUNK_CHARACTERS
 from tests.audit_support import (
-    bearer, bulk_events, drop_append_only_triggers, import_other_site, make_auditor, run_sql, stored_document,
+    bulk_events, drop_append_only_triggers, import_other_site, make_auditor, run_sql, stored_document,
 )
-from tests.conftest import SHOP_ORIGIN
+from tests.conftest import bearer
 
 
 @pytest.fixture
@@ -227,7 +227,3 @@ def test_checkpoint_of_broken_chain_is_refused(app, client, consent, token):
     response = client.post("/api/v1/audit/sites/shop/checkpoints", headers=bearer(token))
     assert response.status_code == 409 and "event 2" in response.get_json()["detail"]
     assert get(client, "/api/v1/audit/sites/shop/checkpoints", token).get_json() == {"checkpoints": []}
-
-
-def test_consent_api_keeps_working_without_csrf(consent):
-    assert consent.post(headers={"Origin": SHOP_ORIGIN}).status_code == 201

@@ -1,0 +1,215 @@
+"""Admin console for site operators (server-rendered, zh/en): /admin/...
+
+Sites, allowed origins, purposes, policy versions, API keys, webhooks and a banner preview.
+Views parse a form, call `consent.site_console` (or `apikeys`, `webhooks`), and render.
+"""
+from functools import wraps
+
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf
+
+from consent import admin_users, apikeys, site_console, sites, webhooks
+from consent.db import get_session, write_transaction
+from consent.errors import ConsentError
+from consent.forms import ActionForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm
+from consent.models import AdminUser
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.url_defaults
+def keep_language(endpoint, values):
+    """Links and redirects inside the console keep the language the operator picked."""
+    if "lang" in request.args and endpoint.startswith("admin."):
+        values.setdefault("lang", request.args["lang"])
+
+
+@bp.context_processor
+def csrf_helper():
+    return {"csrf_token": generate_csrf}
+
+
+@bp.before_request
+def load_operator():
+    g.admin = get_session().get(AdminUser, session["admin_user_id"]) if "admin_user_id" in session else None
+
+
+@bp.after_request
+def no_caching(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"  # only the console's own preview frames it
+    return response
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapped(**kwargs):
+        if g.admin is None:
+            return redirect(url_for(".login", next=request.full_path))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def _errors(error):
+    """A ConsentError as lines for the page: the sentence, then each field and its messages."""
+    lines = [error.detail]
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            lines.append(f"{prefix}: {' '.join(map(str, value)) if isinstance(value, list) else value}")
+
+    walk("", error.errors or {})
+    return lines
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    failed = False
+    if form.validate_on_submit():
+        user = admin_users.authenticate(get_session(), form.username.data, form.password.data)
+        if user is not None:
+            session.clear()  # a fresh session: no fixation
+            session["admin_user_id"] = user.id
+            target = request.args.get("next", "")
+            # Only paths inside the console: never an open redirect.
+            return redirect(target if target.startswith("/admin/") else url_for(".sites_index"))
+        failed = True
+    return render_template("admin/login.html", form=form, failed=failed), 401 if failed else 200
+
+
+@bp.post("/logout")
+def logout():
+    if ActionForm().validate_on_submit():
+        session.clear()
+    return redirect(url_for(".login"))
+
+
+@bp.get("/")
+@login_required
+def sites_index():
+    return render_template("admin/sites.html", sites=sites.list_sites(get_session()))
+
+
+@bp.route("/sites/new", methods=["GET", "POST"])
+@login_required
+def new_site():
+    settings = NewSiteForm(prefix="site")
+    policy = PolicyForm(prefix="policy", data=site_console.NEW_SITE_POLICY)
+    problems = []
+    # `&`, not `and`: validate both forms so every field error shows at once.
+    if request.method == "POST" and settings.validate() & policy.validate():
+        try:
+            with write_transaction() as db_session:
+                site_console.create_site(db_session, settings.site_id.data.strip(), settings, policy)
+            return redirect(url_for(".site_page", site_id=settings.site_id.data.strip()), code=303)
+        except ConsentError as error:
+            problems = _errors(error)
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/new_site.html", settings=settings, policy=policy, problems=problems), status
+
+
+def _site_page(site_id, settings=None, problems=(), new_token=None, status=200):
+    db_session = get_session()
+    config = sites.export_site(db_session, site_id)
+    return render_template(
+        "admin/site.html",
+        site=sites.get_site(db_session, site_id),
+        config=config,
+        settings=settings or SiteSettingsForm(data=site_console.settings_data(config)),
+        key_form=ApiKeyForm(),
+        action=ActionForm(),
+        keys=apikeys.list_keys(db_session, site_id),
+        new_token=new_token,
+        versions=site_console.policy_versions(db_session, site_id),
+        webhook_secret=site_console.webhook_secret(db_session, site_id),
+        deliveries=webhooks.recent_deliveries(db_session, site_id),
+        problems=problems,
+    ), status
+
+
+@bp.route("/sites/<site_id>", methods=["GET", "POST"])
+@login_required
+def site_page(site_id):
+    form = SiteSettingsForm()
+    if request.method == "GET":
+        return _site_page(site_id)
+    if form.validate_on_submit():
+        try:
+            with write_transaction() as db_session:
+                site_console.save(db_session, site_console.with_settings(sites.export_site(db_session, site_id), form))
+            return redirect(url_for(".site_page", site_id=site_id, saved=1), code=303)
+        except ConsentError as error:
+            return _site_page(site_id, form, _errors(error), status=422)
+    return _site_page(site_id, form, status=422)
+
+
+@bp.route("/sites/<site_id>/publish", methods=["GET", "POST"])
+@login_required
+def publish(site_id):
+    """Publish a new policy version: the only way purposes and banner texts change."""
+    db_session = get_session()
+    site = sites.get_site(db_session, site_id)
+    form = PolicyForm() if request.method == "POST" else PolicyForm(
+        data=site_console.policy_data(sites.export_site(db_session, site_id))
+    )
+    problems = []
+    if form.validate_on_submit():
+        try:
+            with write_transaction() as write_session:
+                site_console.publish_policy(write_session, site_id, form)
+            return redirect(url_for(".site_page", site_id=site_id, published=1), code=303)
+        except ConsentError as error:
+            problems = _errors(error)
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/publish.html", site=site, form=form, problems=problems), status
+
+
+@bp.post("/sites/<site_id>/keys")
+@login_required
+def create_key(site_id):
+    form = ApiKeyForm()
+    if not form.validate_on_submit():
+        return _site_page(site_id, problems=[f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()],
+                          status=422)
+    with write_transaction() as db_session:
+        sites.get_site(db_session, site_id)
+        _key, token = apikeys.create_key(db_session, site_id, form.label.data.strip())
+    return _site_page(site_id, new_token=token, status=201)  # shown this once, never again
+
+
+@bp.post("/sites/<site_id>/keys/<prefix>/revoke")
+@login_required
+def revoke_key(site_id, prefix):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with write_transaction() as db_session:
+        apikeys.revoke_key(db_session, site_id, prefix)
+    return redirect(url_for(".site_page", site_id=site_id), code=303)
+
+
+@bp.post("/sites/<site_id>/webhook/secret")
+@login_required
+def rotate_webhook_secret(site_id):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with write_transaction() as db_session:
+        webhooks.rotate_secret(db_session, site_id)
+    return redirect(url_for(".site_page", site_id=site_id), code=303)
+
+
+@bp.get("/sites/<site_id>/preview")
+@login_required
+def preview(site_id):
+    """The site's banner in both languages, side by side, as visitors will see it."""
+    return render_template("admin/preview.html", site=sites.get_site(get_session(), site_id))
+
+
+@bp.get("/sites/<site_id>/preview/<any('zh-CN', 'en'):language>")
+@login_required
+def preview_frame(site_id, language):
+    return render_template("admin/preview_frame.html", site=sites.get_site(get_session(), site_id), language=language)

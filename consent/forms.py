@@ -1,0 +1,108 @@
+"""HTML forms of the server-rendered pages (Flask-WTF, CSRF-protected).
+
+Forms only carry fields from pages; what a site configuration may hold is still decided by
+`consent.schemas.SiteConfigSchema`, which every console save goes through.
+"""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField, EmailField, FieldList, FormField, PasswordField, SelectField, StringField, SubmitField, TextAreaField,
+)
+from wtforms.fields import SelectChoice
+from wtforms.validators import URL, DataRequired, Length, Optional
+
+from consent.schemas import PURPOSE_KINDS
+
+
+class WithdrawForm(FlaskForm):
+    submit = SubmitField(_l("Withdraw all my consents"))
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Sign in"))
+
+
+class SiteSettingsForm(FlaskForm):
+    """What an operator may change at any time: it does not alter what visitors consent to."""
+
+    name_zh = StringField(_l("Site name (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    name_en = StringField(_l("Site name (English)"), validators=[DataRequired(), Length(max=200)])
+    controller_zh = StringField(_l("Controller (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    controller_en = StringField(_l("Controller (English)"), validators=[DataRequired(), Length(max=200)])
+    contact = StringField(_l("Privacy contact e-mail"), validators=[DataRequired(), Length(max=200)])
+    default_language = SelectField(
+        _l("Default language"), choices=[SelectChoice("zh-CN", "中文"), SelectChoice("en", "English")]
+    )
+    allowed_origins = TextAreaField(_l("Allowed origins, one per line"), validators=[DataRequired(), Length(max=5000)])
+    age_gate = BooleanField(_l("Ask visitors for an age statement (under 14 needs a guardian)"))
+    webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), URL(require_tld=False), Length(max=2048)])
+    submit = SubmitField(_l("Save settings"))
+
+
+class NewSiteForm(SiteSettingsForm):
+    site_id = StringField(_l("Site id"), validators=[DataRequired(), Length(max=64)])
+    submit = SubmitField(_l("Create site"))
+
+
+class PurposeForm(FlaskForm):
+    class Meta:
+        csrf = False  # nested in PolicyForm, which carries the token
+
+    id = StringField(_l("Purpose id"), validators=[Optional(), Length(max=64)])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind) for kind in PURPOSE_KINDS])
+    required = BooleanField(_l("Required"))
+    tracking = BooleanField(_l("Tracking"))
+    sensitive = BooleanField(_l("Sensitive or cross-border (separate consent)"))
+    title_zh = StringField(_l("Title (Chinese)"), validators=[Length(max=100)])
+    title_en = StringField(_l("Title (English)"), validators=[Length(max=100)])
+    description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Length(max=1000)])
+    description_en = TextAreaField(_l("Description (English)"), validators=[Length(max=1000)])
+    # One per line: name zh | name en | contact | purpose zh | purpose en | country (optional).
+    recipients = TextAreaField(_l("Recipients"), validators=[Length(max=5000)])
+
+
+class PolicyForm(FlaskForm):
+    """A new policy version: its text, the banner texts and the purposes, published together."""
+
+    version = StringField(_l("New version"), validators=[DataRequired(), Length(max=64)])
+    url = StringField(
+        _l("Policy URL on the site"), validators=[DataRequired(), URL(require_tld=False), Length(max=2048)]
+    )
+    text_zh = TextAreaField(_l("Policy text (Chinese)"), validators=[DataRequired(), Length(max=200_000)])
+    text_en = TextAreaField(_l("Policy text (English)"), validators=[DataRequired(), Length(max=200_000)])
+    changes_zh = TextAreaField(_l("What changed (Chinese)"), validators=[Length(max=2000)])
+    changes_en = TextAreaField(_l("What changed (English)"), validators=[Length(max=2000)])
+    title_zh = StringField(_l("Banner title (Chinese)"), validators=[DataRequired(), Length(max=100)])
+    title_en = StringField(_l("Banner title (English)"), validators=[DataRequired(), Length(max=100)])
+    intro_zh = TextAreaField(_l("Banner introduction (Chinese)"), validators=[DataRequired(), Length(max=1000)])
+    intro_en = TextAreaField(_l("Banner introduction (English)"), validators=[DataRequired(), Length(max=1000)])
+    purposes = FieldList(FormField(PurposeForm), min_entries=1, max_entries=30)
+    submit = SubmitField(_l("Publish this version"))
+
+
+class ApiKeyForm(FlaskForm):
+    label = StringField(_l("Label"), validators=[DataRequired(), Length(max=100)])
+    submit = SubmitField(_l("Create API key"))
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (revoke a key, rotate a secret): a CSRF token and nothing else."""
+
+    submit = SubmitField(_l("Confirm"))
+
+
+# --- Auditor console ----------------------------------------------------------------------------
+
+
+class AuditorLoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Sign in"))
+
+
+class LogoutForm(FlaskForm):
+    """Signing out is a POST with a CSRF token, so another site cannot sign someone out."""
+
+    submit = SubmitField(_l("Sign out"))

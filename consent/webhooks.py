@@ -1,0 +1,161 @@
+"""Webhooks: tell a site's backend about every consent change with a signed POST, retried with backoff.
+
+Recording a consent only adds a pending delivery row in the same transaction; the POST happens
+later, from `deliver_due` (run by `flask consent webhooks deliver`), so a slow or broken receiver
+never delays a visitor. Delivery is at least once: receivers deduplicate by `event_id`.
+"""
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import select
+
+from consent.db import get_session, write_transaction
+from consent.errors import NotFound
+from consent.models import ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
+
+SIGNATURE_HEADER = "X-Consent-Signature"
+TIMESTAMP_HEADER = "X-Consent-Timestamp"
+
+
+def configure(session, site_id, webhook):
+    """Set or remove a site's webhook; a URL given without a secret keeps the old secret or gets a new one."""
+    current = session.get(SiteWebhook, site_id)
+    if webhook is None:
+        if current is not None:
+            session.delete(current)
+        return None
+    if current is None:
+        current = SiteWebhook(site_id=site_id, secret=webhook.get("secret") or new_secret())
+        session.add(current)
+    current.url = webhook["url"]
+    if webhook.get("secret"):
+        current.secret = webhook["secret"]
+    return current
+
+
+def rotate_secret(session, site_id):
+    """Give a site's webhook a new secret (after a leak); NotFound if it has no webhook."""
+    webhook = session.get(SiteWebhook, site_id)
+    if webhook is None:
+        raise NotFound(f"Site {site_id!r} has no webhook.")
+    webhook.secret = new_secret()
+    return webhook
+
+
+def new_secret():
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def enqueue(session, site_id, event_id, now):
+    """Schedule the announcement of a new event, if the site listens; never sends anything itself."""
+    if session.get(SiteWebhook, site_id) is None:
+        return None
+    session.flush()  # the event row first: the delivery refers to it
+    delivery = WebhookDelivery(site_id=site_id, event_id=event_id, status="pending", attempts=0, next_attempt_at=now)
+    session.add(delivery)
+    return delivery
+
+
+def signature(secret, timestamp, body):
+    """HMAC-SHA256 over "<timestamp>.<body>", so a captured POST cannot be replayed with another time."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def payload(session, event):
+    """What the receiver learns: the decision, its receipt, and the site's own user id while it is known."""
+    document = json.loads(event.document)
+    subject_id = None
+    if event.subject_ref:
+        subject_id = session.scalars(
+            select(Subject.subject_id).where(Subject.site_id == event.site_id, Subject.pseudonym == event.subject_ref)
+        ).first()
+    return {
+        "event_id": event.event_id,
+        "site_id": event.site_id,
+        "subject": subject_id,
+        "choices": document["choices"],
+        "receipt_id": document["receipt_id"],
+        "time": document["recorded_at"],
+    }
+
+
+def post(url, body, headers, timeout):
+    """POST and return the status code; network failures raise OSError."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def backoff(attempts):
+    """Seconds to wait after the `attempts`-th failure: base, 2×base, 4×base, ..."""
+    return current_app.config["WEBHOOK_BACKOFF_SECONDS"] * 2 ** (attempts - 1)
+
+
+def deliver_due(now=None, limit=100):
+    """Try every delivery that is due at `now`; returns how many were delivered.
+
+    The POSTs happen outside any write transaction, so consents keep being recorded meanwhile.
+    """
+    now = now or datetime.now(timezone.utc)
+    session = get_session()
+    due = session.execute(
+        select(WebhookDelivery.id, SiteWebhook.url, SiteWebhook.secret, ConsentEvent)
+        .join(SiteWebhook, SiteWebhook.site_id == WebhookDelivery.site_id)
+        .join(ConsentEvent, ConsentEvent.event_id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    ).all()
+    bodies = [(delivery_id, url, secret, payload(session, event)) for delivery_id, url, secret, event in due]
+    session.rollback()  # end the read transaction before going out on the network
+    delivered = 0
+    for delivery_id, url, secret, body in bodies:
+        delivered += _attempt(delivery_id, url, secret, body, now)
+    return delivered
+
+
+def _attempt(delivery_id, url, secret, body, now):
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "consent-service-webhooks",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: f"sha256={signature(secret, timestamp, raw)}",
+    }
+    status_code, error = None, None
+    try:
+        status_code = post(url, raw, headers, current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
+    except (OSError, ValueError) as failure:  # refused, timed out, unresolvable, malformed URL
+        error = str(failure)[:500] or type(failure).__name__
+    ok = status_code is not None and 200 <= status_code < 300
+    with write_transaction() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery.attempts += 1
+        delivery.log.append(WebhookAttempt(attempted_at=now, status_code=status_code, error=error))
+        if ok:
+            delivery.status = "delivered"
+        elif delivery.attempts >= current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
+            delivery.status = "failed"
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
+    return int(ok)
+
+
+def recent_deliveries(session, site_id, limit=50):
+    """The delivery log of a site, newest first, for the admin console."""
+    return session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.site_id == site_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    ).all()
