@@ -12,7 +12,7 @@ from sqlalchemy import select
 from consent import checkpoints, receipts, signing
 from consent.auditors import require_site
 from consent.db import get_session
-from consent.errors import ConsentError, NotFound
+from consent.errors import ChainBroken, ConsentError, NotFound
 from consent.models import ConsentEvent, PolicyVersion, Receipt, Subject
 
 # Rows read per database round trip, and the size of the pieces an export is sent in: together they
@@ -31,12 +31,14 @@ def receipt_proof(session, auditor, receipt_id):
     if receipt is None:
         raise NotFound("No such receipt.")
     require_site(auditor, receipt.site_id)
-    document = json.loads(receipt.document)
+    document = _parsed(receipt.document)
+    if not document:
+        raise ChainBroken(f"Receipt {receipt_id} as stored is not a JSON receipt: it was altered in the database.")
     event = receipt.event
     position = checkpoints.verify_position(session, event)
     chain_problem = position.problem
-    if json.loads(event.document).get("receipt_id") != receipt_id or document.get("eventId") != event.event_id:
-        chain_problem = "the receipt and its event do not name each other"
+    if _parsed(event.document).get("receipt_id") != receipt_id or document.get("eventId") != event.event_id:
+        chain_problem = chain_problem or "the receipt and its event do not name each other"
     verification = {
         "hmac_signature_valid": _hmac_valid(receipt, document),
         "jws_valid": _jws_valid(session, receipt),
@@ -71,6 +73,15 @@ def _jws_valid(session, receipt):
         return False
 
 
+def _parsed(stored):
+    """A stored JSON document, or {} if someone replaced it with something else (the chain check says so)."""
+    try:
+        document = json.loads(stored)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def policy_shown(session, receipt_document):
     """The archived policy version a receipt was given under."""
     return session.get(PolicyVersion, (receipt_document["siteId"], receipt_document["policyVersion"]))
@@ -81,7 +92,7 @@ def event_summary(event):
 
     `document` is the exact text that was hashed: SHA-256 of it is `event_hash`.
     """
-    document = json.loads(event.document)
+    document = _parsed(event.document)
     return {
         "seq": event.seq,
         "event_id": event.event_id,
@@ -125,7 +136,7 @@ def _matches_purpose(event, filters):
     # Choices live inside the hashed document, which both backends store as text: filtered here.
     if not filters.get("purpose"):
         return True
-    return json.loads(event.document)["choices"].get(filters["purpose"]) is filters["granted"]
+    return (_parsed(event.document).get("choices") or {}).get(filters["purpose"]) is filters["granted"]
 
 
 def iter_events(session, auditor, filters, after=0):

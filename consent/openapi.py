@@ -354,10 +354,8 @@ PATHS = {
                           **_problems(401, 403, 404, 413, 422)},
         },
     },
+    **AUDIT_PATHS,
 }
-
-
-PATHS.update(AUDIT_PATHS)
 
 
 def document():

@@ -54,6 +54,14 @@ def test_receipt_lookup_reports_tampering(app, client, consent, token):
     assert first["chain_position_verified"] is False and "event 1" in first["chain"]["problem"] and not first["valid"]
     third = get(client, f"/api/v1/audit/receipts/{recorded[2]['receipt_id']}", token).get_json()["verification"]
     assert third["jws_valid"] is False and third["hmac_signature_valid"] is False and not third["valid"]
+    run_sql(app, "UPDATE consent_events SET document = 'not json' WHERE seq = 2",
+            ("UPDATE receipts SET document = 'not json' WHERE receipt_id = :id", {"id": recorded[0]["receipt_id"]}))
+    second = get(client, f"/api/v1/audit/receipts/{recorded[1]['receipt_id']}", token).get_json()["verification"]
+    assert not second["chain_position_verified"] and not second["valid"]
+    listed = get(client, "/api/v1/audit/sites/shop/events", token, purpose="analytics").get_json()
+    assert listed["events"] == []  # unreadable documents match no purpose, and break nothing
+    mangled = get(client, f"/api/v1/audit/receipts/{recorded[0]['receipt_id']}", token)
+    assert mangled.status_code == 409 and "altered" in mangled.get_json()["detail"]
 
 
 @pytest.mark.parametrize(
