@@ -6,7 +6,7 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context,
 
 from consent import audit, auditors, checkpoints
 from consent.db import get_session, write_transaction
-from consent.errors import Unauthenticated
+from consent.errors import Unauthorized
 from consent.schemas import AuditEventQuerySchema, load
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit")
@@ -20,7 +20,7 @@ def authenticate():
     scheme, _, api_token = header.partition(" ")
     auditor = auditors.by_token(get_session(), api_token.strip()) if scheme.lower() == "bearer" else None
     if auditor is None:
-        raise Unauthenticated("Send an auditor API token: Authorization: Bearer <token>.")
+        raise Unauthorized("Send an auditor API token: Authorization: Bearer <token>.")
     g.auditor = auditor
 
 

@@ -3,7 +3,6 @@
 Only hashes are stored: the password with werkzeug.security, the API token (32 random bytes) as
 SHA-256, which is enough for a secret that long and lets one indexed lookup find its owner.
 """
-import hashlib
 import secrets
 
 import click
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent import db
+from consent.apikeys import token_hash
 from consent.errors import ConsentError, Forbidden, InvalidRequest
 from consent.models import Auditor, AuditorSite
 from consent.schemas import AuditorAccountSchema, load
@@ -21,10 +21,6 @@ auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list.")
 
 # Checked against when the email is unknown, so a login takes as long whether or not it exists.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
-
-
-def token_hash(token):
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_auditor(session, email, site_ids, password=None):

@@ -49,11 +49,6 @@ class StalePolicyVersion(ConsentError):
     title = "Stale policy version"
 
 
-class Unauthenticated(ConsentError):
-    status = 401
-    title = "Unauthenticated"
-
-
 class ChainBroken(ConsentError):
     """The hash chain does not verify, so nothing may vouch for it (a checkpoint, for one)."""
 

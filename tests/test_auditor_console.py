@@ -6,7 +6,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from consent import db
-from consent.auditors import token_hash
+from consent.apikeys import token_hash
 from consent.models import Auditor
 from tests.audit_support import import_other_site, make_auditor
 from tests.conftest import csrf_token
