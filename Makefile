@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET   := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGS  := $(wildcard translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test bench venv system-packages translations migrate demo-site clean
+.PHONY: run test bench screenshots venv system-packages translations migrate demo-site clean
 
 run: venv translations migrate demo-site
 	$(FLASK) run --host $(HOST) --port $(PORT)
@@ -18,6 +18,10 @@ test: venv system-packages translations
 
 bench: venv system-packages translations
 	$(PYTHON) bench/run.py
+
+# Re-renders docs/*.png (banner and preference centre, zh-CN and English) from the demo site.
+screenshots: venv system-packages translations
+	$(PYTHON) docs/screenshots.py
 
 venv: $(VENV)/.installed
 

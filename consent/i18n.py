@@ -1,4 +1,6 @@
 """Languages: zh-CN and English, every UI string (server pages and widget) from the Babel catalogs."""
+from datetime import datetime, timezone
+
 from flask import request
 from flask_babel import Babel, force_locale
 from flask_babel import lazy_gettext as _l
@@ -12,7 +14,6 @@ babel = Babel()
 
 # The widget's own strings. Site texts (purposes, intro) come from the site's configuration instead.
 WIDGET_STRINGS = {
-    "banner_label": _l("Privacy choices"),
     "accept_all": _l("Accept all"),
     "reject_all": _l("Reject all"),
     "customize": _l("Customize"),
@@ -29,6 +30,24 @@ WIDGET_STRINGS = {
     "do_not_track": _l("Do not track me"),
     "do_not_track_help": _l("Turns off every purpose that tracks you, now and until you change it."),
     "switch_language": _l("中文"),
+    "history_link": _l("My consent history"),
+    "withdraw_all": _l("Withdraw all"),
+    "policy_changed": _l("Our privacy policy has changed since your last choice. Please choose again."),
+    "what_changed": _l("See what changed"),
+    "separate_badge": _l("Needs your separate consent"),
+    "separate_intro": _l(
+        "This purpose needs your separate consent. Please read who receives your information before you agree."
+    ),
+    "separate_agree": _l("I agree to this purpose"),
+    "cancel": _l("Cancel"),
+    "recipient": _l("Recipient"),
+    "age_question": _l("Before you choose: are you 14 or older?"),
+    "age_adult": _l("I am 14 or older"),
+    "age_under_14": _l("I am under 14"),
+    "guardian_needed": _l(
+        "Visitors under 14 need the consent of a parent or guardian. Nothing optional is turned on; "
+        "please ask your parent or guardian."
+    ),
 }
 
 
@@ -59,7 +78,13 @@ def widget_strings(language):
         return {key: str(text) for key, text in WIDGET_STRINGS.items()}
 
 
+def utc_time(timestamp):
+    """A Unix timestamp as a UTC time both languages read the same way: 2026-11-25 09:30:00 UTC."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def init_app(app):
     babel.init_app(app, locale_selector=lambda: BABEL_LOCALES[request_language()])
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_language"] = request_language
+    app.jinja_env.filters["utc_time"] = utc_time

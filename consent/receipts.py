@@ -8,7 +8,9 @@ import json
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from consent.errors import Forbidden
+from consent.errors import Forbidden, NotFound
+from consent.models import PolicyVersion, Receipt
+from consent.signing import receipt_jws
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
@@ -104,3 +106,38 @@ def check_access_token(receipt_id, token):
         raise Forbidden("The receipt token is not valid.") from error
     if granted_id != receipt_id:
         raise Forbidden("The receipt token is for another receipt.")
+
+
+def open_receipt(session, receipt_id, token):
+    """A visitor's own receipt, opened with the access token they were given when they decided.
+
+    Returns {receipt_id, receipt, signature, jws, signature_valid}; Forbidden for a wrong token,
+    NotFound for a receipt that does not exist.
+    """
+    check_access_token(receipt_id, token)
+    receipt = session.get(Receipt, receipt_id)
+    if receipt is None:
+        raise NotFound("No such receipt.")
+    document = json.loads(receipt.document)
+    try:
+        signature_valid = verify_receipt_signature(receipt.hmac_signature) == document
+    except Forbidden:
+        signature_valid = False
+    return {
+        "receipt_id": receipt.receipt_id,
+        "receipt": document,
+        "signature": receipt.hmac_signature,
+        "jws": receipt_jws(receipt),
+        "signature_valid": signature_valid,
+    }
+
+
+def purposes_for_page(session, receipt, language):
+    """The receipt's purposes with titles in `language`, from the policy version it was given under."""
+    policy = session.get(PolicyVersion, (receipt["siteId"], receipt["policyVersion"]))
+    titles = {purpose["id"]: purpose["title"][language] for purpose in policy.purposes} if policy else {}
+    return [
+        {**purpose, "title": titles.get(purpose["purposeId"], purpose["purpose"])}
+        for service in receipt["services"]
+        for purpose in service["purposes"]
+    ]

@@ -1,7 +1,7 @@
-"""Pages for visitors: the demo host page and the policy archive. The widget itself is static/consent.js."""
+"""Pages for visitors: the demo host page, the policy archive, receipts, their own history. The widget itself is static/consent.js."""
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from consent import visitor_data
+from consent import receipts, visitor_data
 from consent.db import get_session
 from consent.errors import NotFound
 from consent.forms import WithdrawForm
@@ -27,6 +27,22 @@ def policy_version(site_id, version):
     if policy is None:
         raise NotFound(f"Site {site_id!r} has published no policy version {version!r}.")
     return render_template("policy.html", policy=policy, language=request_language())
+
+
+@bp.get("/receipts/<receipt_id>")
+def receipt_page(receipt_id):
+    """A visitor's own receipt as a readable page, opened with the token they got when deciding."""
+    session = get_session()
+    token = request.args.get("token")
+    opened = receipts.open_receipt(session, receipt_id, token)
+    language = request_language()
+    return render_template(
+        "receipt.html",
+        opened=opened,
+        language=language,
+        purposes=receipts.purposes_for_page(session, opened["receipt"], language),
+        json_url=url_for("api.get_receipt", receipt_id=receipt_id, token=token),
+    )
 
 
 @bp.route("/me/<site_id>", methods=["GET", "POST"])

@@ -1,39 +1,48 @@
-/*! consent.js: the embeddable consent banner. One file, no dependencies, styles inside a Shadow DOM.
- * Embed: <script src="https://HOST/static/consent.js" data-site="SITE_ID" async></script>
- */
+/*! consent.js: consent banner and preference centre in a Shadow DOM. No dependencies. README.md, "The widget". */
 (() => {
   "use strict";
 
   const script = document.currentScript || document.querySelector("script[data-site][src*='consent.js']");
   if (!script || window.Consent) return;
 
-  // ---- Settings ------------------------------------------------------------------------------
+  // ---- Settings
   const SITE = script.dataset.site;
-  const API = new URL("/api/v1/", script.src).href;
+  const SERVICE = new URL(script.src).origin;
+  const API = SERVICE + "/api/v1/";
   const COOKIE = "consent_" + SITE.replace(/[^a-z0-9-]/g, "");
+  const PENDING = COOKIE + "_pending"; // localStorage: decisions not yet acknowledged by the service
   const COOKIE_MAX_AGE = 365 * 24 * 3600;
+  const ASK_AGAIN_AFTER_REFUSAL = 48 * 3600 * 1000;
 
-  // ---- State: one object; everything rendered or stored derives from it -------------------------
+  // ---- State: one object; everything rendered or stored derives from it
   const state = {
     config: null,
+    configs: {}, // by language, so switching back and forth fetches once
     language: null,
-    stored: null, // the decision kept in the first-party cookie
+    stored: null, // the decision in the first-party cookie
     subject: script.dataset.subject || null,
     listeners: [],
+    wantsPreferences: false, // showPreferences() called before the config arrived
+    retryDelay: 1000,
+    retryTimer: null,
+    flushing: false,
   };
 
-  // ---- Browser signals -------------------------------------------------------------------------
+  // ---- Signals: what the browser says before the visitor does
   const signals = {
     dnt: navigator.doNotTrack === "1" || window.doNotTrack === "1",
     gpc: navigator.globalPrivacyControl === true,
   };
+  const browserOptsOut = signals.dnt || signals.gpc;
 
-  // ---- Storage: a first-party cookie on the host site ------------------------------------------
+  // ---- Storage
+  // The cookie holds the decision: v policy version, c choices, id visitor, t time, l language,
+  // x refusal time (48-hour rule), d visitor's own Do-Not-Track, a age statement,
+  // q idempotency key of the newest record, r/k its receipt id and access token.
   function readStored() {
     const entry = document.cookie.split("; ").find((part) => part.startsWith(COOKIE + "="));
-    if (!entry) return null;
     try {
-      return JSON.parse(decodeURIComponent(entry.slice(COOKIE.length + 1)));
+      return entry ? JSON.parse(decodeURIComponent(entry.slice(COOKIE.length + 1))) : null;
     } catch (error) {
       return null; // a damaged cookie counts as no decision: the visitor is asked again
     }
@@ -45,61 +54,108 @@
     state.stored = decision;
   }
 
+  // Pending records survive a reload; without localStorage (sandboxed frames) they live in memory.
+  let memoryQueue = [];
+  function readQueue() {
+    try {
+      return JSON.parse(localStorage.getItem(PENDING)) || [];
+    } catch (error) {
+      return memoryQueue;
+    }
+  }
+
+  function writeQueue(queue) {
+    memoryQueue = queue;
+    try {
+      localStorage.setItem(PENDING, JSON.stringify(queue));
+    } catch (error) {
+      /* memory only */
+    }
+  }
+
   function randomId() {
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
   }
 
-  // ---- Network -----------------------------------------------------------------------------------
-  async function fetchConfig(language) {
-    const url = `${API}sites/${encodeURIComponent(SITE)}/config?lang=${encodeURIComponent(language)}`;
-    const response = await fetch(url, { credentials: "omit" });
-    if (!response.ok) throw new Error(`consent.js: config for site ${SITE} failed (${response.status})`);
-    return response.json();
+  // ---- Network
+  async function loadConfig(language) {
+    if (!state.configs[language]) {
+      const response = await fetch(`${API}sites/${encodeURIComponent(SITE)}/config?lang=${language}`, { credentials: "omit" });
+      if (!response.ok) throw new Error(`consent.js: no config (${response.status})`);
+      state.configs[language] = await response.json();
+    }
+    state.language = language;
+    state.config = state.configs[language];
   }
 
-  async function sendDecision(body) {
-    const response = await fetch(API + "consents", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "omit",
-      keepalive: true,
-    });
-    if (!response.ok) throw new Error(`consent.js: recording the decision failed (${response.status})`);
-    return response.json();
+  // Sends pending records oldest first. A network failure or a server error keeps them and retries
+  // with backoff; each keeps its idempotency key, so a retry of a record that did arrive adds nothing.
+  async function flush() {
+    if (state.flushing) return;
+    state.flushing = true;
+    try {
+      for (let queue = readQueue(); queue.length; queue = readQueue()) {
+        const body = queue[0];
+        const response = await fetch(API + "consents", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+          credentials: "omit",
+          keepalive: true,
+        });
+        if (response.status >= 500 || response.status === 429) throw response.status;
+        writeQueue(readQueue().filter((pending) => pending.idempotency_key !== body.idempotency_key));
+        if (!response.ok) {
+          report(`consent.js: decision refused (${response.status})`);
+          continue;
+        }
+        const result = await response.json();
+        if (state.stored && state.stored.q === body.idempotency_key) {
+          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token }));
+          setStatus("saved");
+          emitChange();
+        }
+      }
+      state.retryDelay = 1000;
+    } catch (error) {
+      setStatus("save_failed");
+      clearTimeout(state.retryTimer);
+      state.retryTimer = setTimeout(flush, state.retryDelay);
+      state.retryDelay = Math.min(state.retryDelay * 2, 60000);
+    } finally {
+      state.flushing = false;
+    }
   }
+  window.addEventListener("online", flush);
 
-  // ---- Decisions ---------------------------------------------------------------------------------
-  function pageLanguage() {
-    const tag = document.documentElement.lang || navigator.language || "";
-    return /^zh/i.test(tag) ? "zh-CN" : "en";
-  }
-
-  // "Accept all" never grants a sensitive purpose: those need their own, separate consent.
-  function allChoices(grantOptional) {
+  // ---- Decisions
+  // "Accept all" never grants a sensitive purpose (those need their own step), nor a tracking one
+  // when the browser or the visitor asked not to be tracked: those must be turned on one by one.
+  function allChoices(grant, doNotTrack) {
     const choices = {};
-    for (const purpose of state.config.purposes) choices[purpose.id] = purpose.required || (grantOptional && !purpose.sensitive);
+    for (const purpose of state.config.purposes) {
+      choices[purpose.id] = purpose.required || (grant && !purpose.sensitive && !(purpose.tracking && (browserOptsOut || doNotTrack)));
+    }
     return choices;
   }
 
-  function separateConsents(choices) {
-    return state.config.purposes.filter((purpose) => purpose.sensitive && choices[purpose.id]).map((purpose) => purpose.id);
-  }
-
-  async function decide(choices, method) {
+  function decide(choices, doNotTrack, method, age) {
+    const now = Date.now();
+    const refused = !state.config.purposes.some((purpose) => !purpose.required && choices[purpose.id]);
     const decision = {
       v: state.config.policy.version,
       c: choices,
       id: (state.stored && state.stored.id) || randomId(),
-      t: Date.now(),
+      t: now,
       l: state.language,
+      d: !!doNotTrack,
+      a: age || (state.stored && state.stored.a) || null,
+      q: randomId(),
     };
-    // Apply at once on this device; the record follows.
+    if (refused) decision.x = now;
+    // Apply at once on this device; the record follows, now or when the service is reachable.
     writeStored(decision);
-    hideBanner();
-    emitChange();
-    const result = await sendDecision({
+    writeQueue(readQueue().concat({
       site_id: SITE,
       subject_id: state.subject,
       visitor_id: decision.id,
@@ -107,12 +163,37 @@
       policy_version: decision.v,
       language: state.language,
       signals,
-      separate_consents: separateConsents(choices),
+      do_not_track: decision.d,
       collection_method: method,
-      idempotency_key: randomId(),
-    });
-    writeStored(Object.assign({}, decision, { r: result.receipt_id, k: result.receipt_token }));
+      idempotency_key: decision.q,
+      separate_consents: state.config.purposes.filter((purpose) => purpose.sensitive && choices[purpose.id]).map((purpose) => purpose.id),
+      age_statement: state.config.age_gate ? decision.a : null,
+    }));
+    runGatedScripts();
     emitChange();
+    flush();
+  }
+
+  function needsAsking() {
+    const stored = state.stored;
+    return !stored || stored.v !== state.config.policy.version || (stored.x && Date.now() - stored.x >= ASK_AGAIN_AFTER_REFUSAL);
+  }
+
+  const granted = (purposeId) => !!state.stored && state.stored.c[purposeId] === true;
+
+  // Host scripts written as <script type="text/plain" data-consent="analytics [more]"> run once every
+  // purpose they name is granted; single-page apps adding such scripts later are watched for.
+  function runGatedScripts() {
+    for (const inert of document.querySelectorAll('script[type="text/plain"][data-consent]')) {
+      if (!inert.dataset.consent.split(/\s+/).every(granted)) continue;
+      const live = document.createElement("script");
+      for (const { name, value } of inert.attributes) if (name !== "type") live.setAttribute(name, value);
+      if (inert.dataset.type) live.type = inert.dataset.type;
+      live.nonce = inert.nonce;
+      live.async = false; // keep the page's order
+      live.text = inert.text;
+      inert.replaceWith(live);
+    }
   }
 
   function emitChange() {
@@ -121,30 +202,44 @@
     for (const listener of state.listeners) listener(detail);
   }
 
-  // ---- Rendering: everything inside a Shadow DOM, every text set as text ------------------------
+  // ---- Rendering: everything inside a Shadow DOM, every text set as text, never as HTML
   const STYLES = `
-    :host { all: initial; }
-    .banner { position: fixed; left: 50%; bottom: 1rem; transform: translateX(-50%); z-index: 2147483647;
-      box-sizing: border-box; width: min(40rem, calc(100vw - 2rem)); max-height: calc(100vh - 2rem); overflow: auto;
-      padding: 1.25rem; border-radius: .75rem; background: #fff; color: #1a1a1a;
-      box-shadow: 0 .5rem 2rem rgba(0,0,0,.25); line-height: 1.5; font-size: 15px;
-      font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
-        "Noto Sans CJK SC", "Source Han Sans SC", sans-serif; }
-    h2 { margin: 0 0 .5rem; font-size: 1.15rem; }
-    p { margin: 0 0 .75rem; }
-    a { color: #0b57d0; }
-    .actions { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .75rem; }
-    button { flex: 1 1 8rem; font: inherit; padding: .6rem 1rem; border-radius: .5rem; cursor: pointer;
-      border: 2px solid #1f3a8a; background: #1f3a8a; color: #fff; }
-    button:focus-visible, input:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
-    .purposes { list-style: none; margin: .5rem 0 0; padding: 0; }
-    .purposes li { padding: .5rem 0; border-top: 1px solid #e5e7eb; }
-    .purposes label { display: flex; gap: .5rem; align-items: center; font-weight: 600; }
-    .purposes p { margin: .25rem 0 0 1.75rem; font-size: .9em; color: #374151; }
-    .notice { padding: .5rem .75rem; border-radius: .5rem; background: #fef3c7; color: #3b2f00; }
+    :host { all: initial; line-height: 1.5; font-size: 15px;
+      font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif;
+      --bg: #fff; --fg: #1a1a1a; --muted: #4b5563; --line: #d1d5db; --accent: #1f3a8a; --on-accent: #fff;
+      --link: #0b57d0; --note: #fef3c7; --on-note: #3b2f00; --focus: #b45309; }
+    @media (prefers-color-scheme: dark) { :host { --bg: #1f2937; --fg: #f3f4f6; --muted: #d1d5db; --line: #4b5563;
+      --accent: #bfdbfe; --on-accent: #111827; --link: #93c5fd; --note: #422006; --on-note: #fde68a; --focus: #fbbf24; } }
+    .box { position: fixed; z-index: 2147483647; box-sizing: border-box; overflow: auto; padding: 1.25rem; border-radius: .75rem;
+      background: var(--bg); color: var(--fg); box-shadow: 0 .5rem 2rem rgba(0,0,0,.35); left: 50%; max-height: calc(100vh - 2rem); }
+    .banner { bottom: 1rem; transform: translateX(-50%); width: min(40rem, calc(100vw - 2rem)); }
+    .modal { top: 50%; transform: translate(-50%, -50%); width: min(44rem, calc(100vw - 2rem)); }
+    .overlay { position: fixed; inset: 0; z-index: 2147483646; background: rgba(0,0,0,.5); }
+    @media (prefers-reduced-motion: no-preference) { .box { animation: rise .2s ease-out; } }
+    @keyframes rise { from { opacity: 0; } }
+    h2 { margin: 0; font-size: 1.15rem; }
+    p { margin: 0 0 .75rem; } a { color: var(--link); } [role=status] { margin: .5rem 0 0; }
+    .head { display: flex; justify-content: space-between; gap: .5rem; align-items: center; margin-bottom: .5rem; }
+    .head .row { margin: 0; }
+    .row { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .75rem; }
+    button { flex: 1 1 8rem; font: inherit; padding: .55rem 1rem; border-radius: .5rem; cursor: pointer;
+      border: 2px solid var(--accent); background: var(--accent); color: var(--on-accent); }
+    .head button, .fab { flex: none; background: var(--bg); color: var(--fg); padding: .3rem .7rem; }
+    :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+    ul { list-style: none; margin: .5rem 0 0; padding: 0; }
+    li { padding: .5rem 0; border-top: 1px solid var(--line); }
+    label { display: flex; gap: .5rem; align-items: center; font-weight: 600; }
+    input { width: 1.1rem; height: 1.1rem; margin: 0; accent-color: var(--accent); }
+    li p, li ul, .confirm { margin: .25rem 0 0 1.6rem; font-size: .9em; color: var(--muted); }
+    li li { padding: .25rem 0; border: 0; }
+    .note { padding: .5rem .75rem; border-radius: .5rem; background: var(--note); color: var(--on-note); }
+    .confirm { padding: .75rem; border: 2px solid var(--accent); border-radius: .5rem; color: var(--fg); }
+    .fab { position: fixed; left: 1rem; bottom: 1rem; z-index: 2147483645; font-size: 13px; border-radius: 2rem;
+      box-shadow: 0 .25rem 1rem rgba(0,0,0,.3); }
     [hidden] { display: none !important; }
   `;
 
+  let host = null;
   let root = null;
 
   function element(tag, attributes, ...children) {
@@ -152,108 +247,283 @@
     for (const [name, value] of Object.entries(attributes || {})) {
       if (name === "text") node.textContent = value;
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-      else node.setAttribute(name, value);
+      else if (value !== false && value != null) node.setAttribute(name, value === true ? "" : value);
     }
     node.append(...children.filter(Boolean));
     return node;
   }
 
+  const button = (text, onclick, attributes) => element("button", Object.assign({ type: "button", text, onclick }, attributes));
+  const link = (href, text) => element("a", { href, text, target: "_blank", rel: "noopener" });
+
   function mount() {
-    const host = element("div", { "data-consent-widget": SITE });
+    host = element("div", { "data-consent-widget": SITE });
     root = host.attachShadow({ mode: "open" });
     if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
-      // A constructed sheet needs no inline <style>, so strict CSP host pages keep working.
+      // A constructed sheet needs no inline <style>, so hosts with a strict CSP keep working.
       const sheet = new CSSStyleSheet();
       sheet.replaceSync(STYLES);
       root.adoptedStyleSheets = [sheet];
     } else {
       root.append(element("style", { text: STYLES }));
     }
-    document.body.append(host);
+  }
+
+  // Single-page apps may replace <body>: put the widget back whenever it is shown.
+  function show(...nodes) {
+    if (!host.isConnected) document.body.append(host);
+    root.replaceChildren(...nodes.filter(Boolean));
+    const first = root.querySelector("[data-focus]"); // focus moves into each dialog as it opens
+    if (first) first.focus({ preventScroll: true });
+  }
+
+  function setStatus(key) {
+    const line = root && root.querySelector("[role=status]");
+    if (line) line.textContent = state.config.strings[key];
+  }
+
+  // The dialog's title with the language switch, which re-renders `view` in the other language.
+  function header(id, title, view, closer) {
+    const other = state.language === "en" ? "zh-CN" : "en";
+    return element(
+      "div",
+      { class: "head" },
+      element("h2", { id, text: title }),
+      element(
+        "div",
+        { class: "row" },
+        button(state.config.strings.switch_language, () => loadConfig(other).then(view, report), { lang: other }),
+        closer
+      )
+    );
+  }
+
+  function notices() {
+    const { config } = state;
+    const changed = state.stored && state.stored.v !== config.policy.version;
+    return [
+      browserOptsOut && element("p", { class: "note", role: "note", text: config.strings.signal_notice }),
+      changed && element(
+        "p",
+        { class: "note", role: "note" },
+        `${config.strings.policy_changed} ${config.policy.changes || ""} `,
+        link(config.policy.archive_url, config.strings.what_changed)
+      ),
+    ];
+  }
+
+  // One toggle per purpose, then the visitor's own Do-Not-Track. `onChange` runs after every effective
+  // change. A sensitive purpose turns on only through its own step; recipients are listed beforehand.
+  function choiceList(onChange) {
+    const { strings, purposes } = state.config;
+    const stored = state.stored || { c: {} };
+    const toggle = (id, title, help, checked) => {
+      const input = element("input", { type: "checkbox", "data-purpose": id || null, "aria-describedby": "d-" + id });
+      input.checked = checked;
+      return [input, element("label", {}, input, element("span", { text: title })), element("p", { id: "d-" + id, text: help })];
+    };
+    const [dnt, ...dntItem] = toggle("", strings.do_not_track, strings.do_not_track_help, !!stored.d);
+    const syncTracking = () => {
+      for (const purpose of purposes.filter((each) => each.tracking)) {
+        const input = list.querySelector(`[data-purpose="${purpose.id}"]`);
+        if (dnt.checked) input.checked = false;
+        input.disabled = dnt.checked;
+      }
+    };
+    const items = purposes.map((purpose) => {
+      const help = [purpose.required && strings.always_on, purpose.sensitive && strings.separate_badge, purpose.description];
+      const [input, ...parts] = toggle(purpose.id, purpose.title, help.filter(Boolean).join(" · "), purpose.required || stored.c[purpose.id] === true);
+      input.disabled = purpose.required;
+      const close = (agreed) => () => {
+        step.hidden = true;
+        input.checked = agreed;
+        input.focus();
+        if (agreed) onChange();
+      };
+      const step = purpose.sensitive && element(
+        "div",
+        { class: "confirm", role: "group", "aria-label": `${strings.separate_badge}: ${purpose.title}`, hidden: true },
+        element("p", { text: strings.separate_intro }),
+        element("div", { class: "row" }, button(strings.separate_agree, close(true)), button(strings.cancel, close(false)))
+      );
+      input.addEventListener("change", () => {
+        if (!step || !input.checked) return onChange();
+        input.checked = false;
+        step.hidden = false;
+        step.querySelector("button").focus();
+      });
+      const recipients = purpose.recipients.map((recipient) =>
+        element("li", { text: `${strings.recipient}: ${recipient.name} (${recipient.country || "—"}) · ${recipient.purpose} · ${recipient.contact}` })
+      );
+      return element("li", {}, ...parts, recipients.length && element("ul", {}, ...recipients), step);
+    });
+    dnt.addEventListener("change", () => {
+      syncTracking();
+      onChange();
+    });
+    const list = element("ul", {}, ...items, element("li", {}, ...dntItem));
+    syncTracking();
+    return list;
+  }
+
+  function readChoices(list) {
+    const choices = {};
+    for (const input of list.querySelectorAll("[data-purpose]")) choices[input.dataset.purpose] = input.checked;
+    return [choices, list.querySelector("input:not([data-purpose])").checked]; // and Do-Not-Track
+  }
+
+  // A banner: a non-modal dialog under the site's banner title.
+  function bannerBox(describedBy, ...children) {
+    return element(
+      "section",
+      { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", "aria-describedby": describedBy, lang: state.language },
+      header("cw-title", state.config.texts.title, renderBanner),
+      ...children
+    );
   }
 
   function renderBanner() {
     const { config } = state;
     const strings = config.strings;
-    const checked = state.stored ? state.stored.c : {};
-    const toggles = config.purposes.map((purpose) => {
-      const input = element("input", { type: "checkbox", "data-purpose": purpose.id });
-      input.checked = purpose.required || checked[purpose.id] === true;
-      input.disabled = purpose.required;
-      return element(
-        "li",
-        {},
-        element("label", {}, input, element("span", { text: purpose.title })),
-        element("p", { text: purpose.required ? `${strings.always_on}. ${purpose.description}` : purpose.description })
-      );
+    // Sites with an age gate ask first, at every prompt, unless an adult said so before; under 14,
+    // nothing optional is granted until a guardian consents.
+    const age = state.age || (state.stored && state.stored.a === "adult" ? "adult" : null);
+    const answer = (given) => () => {
+      state.age = given;
+      if (given !== "adult") decide(allChoices(false), false, "banner", given);
+      renderBanner();
+    };
+    if (config.age_gate && age === "under_14") {
+      return show(bannerBox("cw-age", element("p", { id: "cw-age", class: "note", text: strings.guardian_needed }), button(strings.close, renderButton, { "data-focus": 1 })));
+    }
+    if (config.age_gate && !age) {
+      return show(bannerBox(
+        "cw-age",
+        element("p", { id: "cw-age", text: strings.age_question }),
+        element("div", { class: "row" }, button(strings.age_adult, answer("adult"), { "data-focus": 1 }), button(strings.age_under_14, answer("under_14")))
+      ));
+    }
+    const list = choiceList(() => {});
+    const choose = (choices) => () => {
+      const [picked, doNotTrack] = readChoices(list);
+      decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
+      renderButton(true); // the banner gives way to the floating button, focus too
+    };
+    const save = button(strings.save, choose(), { hidden: true });
+    const customize = button(strings.customize, () => {
+      list.hidden = save.hidden = false;
+      customize.hidden = true;
+      list.querySelector("input:not([disabled])").focus();
     });
-    const details = element("ul", { class: "purposes", hidden: "" }, ...toggles);
-    const save = element("button", {
-      type: "button",
-      "data-action": "save",
-      hidden: "",
-      text: strings.save,
-      onclick: () => {
-        const choices = {};
-        for (const input of details.querySelectorAll("input[data-purpose]")) choices[input.dataset.purpose] = input.checked;
-        decide(choices, "banner").catch(reportFailure);
-      },
-    });
-    const customize = element("button", {
-      type: "button",
-      "data-action": "customize",
-      text: strings.customize,
-      onclick: () => {
-        details.hidden = false;
-        save.hidden = false;
-        customize.hidden = true;
-        details.querySelector("input:not([disabled])")?.focus();
-      },
-    });
-    const banner = element(
-      "section",
-      { class: "banner", role: "dialog", "aria-modal": "false", "aria-labelledby": "consent-title", "aria-describedby": "consent-intro", lang: state.language },
-      element("h2", { id: "consent-title", text: config.texts.title }),
-      element("p", { id: "consent-intro", text: config.texts.intro }),
-      signals.dnt || signals.gpc ? element("p", { class: "notice", role: "note", text: strings.signal_notice }) : null,
-      element("p", {}, element("a", { href: config.policy.url, target: "_blank", rel: "noopener", text: strings.policy_link })),
-      details,
+    list.hidden = true;
+    show(bannerBox(
+      "cw-intro",
+      element("p", { id: "cw-intro", text: config.texts.intro }),
+      ...notices(),
+      element("p", {}, link(config.policy.url, strings.policy_link)),
+      list,
       element(
         "div",
-        { class: "actions" },
-        element("button", { type: "button", "data-action": "accept-all", text: strings.accept_all, onclick: () => decide(allChoices(true), "banner").catch(reportFailure) }),
-        element("button", { type: "button", "data-action": "reject-all", text: strings.reject_all, onclick: () => decide(allChoices(false), "banner").catch(reportFailure) }),
+        { class: "row" },
+        button(strings.accept_all, choose((doNotTrack) => allChoices(true, doNotTrack)), { "data-focus": 1 }),
+        button(strings.reject_all, choose(() => allChoices(false))),
         customize,
         save
       )
+    ));
+  }
+
+  // The preference centre: every toggle records at once, so withdrawing is one click per purpose.
+  function renderPreferences() {
+    const { config } = state;
+    const strings = config.strings;
+    const stored = state.stored;
+    if (config.age_gate && !state.age && !(stored && stored.a)) return renderBanner(); // age first
+    const age = state.age || (stored && stored.a) || "adult";
+    const underAge = age === "under_14";
+    const record = () => decide(...readChoices(list), "preference_centre", age);
+    const list = choiceList(record);
+    const setAll = (grant) => {
+      const choices = allChoices(grant, readChoices(list)[1]);
+      for (const input of list.querySelectorAll("[data-purpose]")) input.checked = choices[input.dataset.purpose];
+      record();
+    };
+    if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
+    const query = stored && stored.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
+    show(
+      element("div", { class: "overlay", onclick: closePreferences }),
+      element(
+        "section",
+        { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-prefs", lang: state.language, onkeydown: trapFocus },
+        header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-focus": 1 })),
+        ...notices(),
+        underAge && element("p", { class: "note", text: strings.guardian_needed }),
+        // "Withdraw all" sits at the top, as easy to reach as any grant.
+        element(
+          "div",
+          { class: "row" },
+          !underAge && button(strings.accept_all, () => setAll(true)),
+          button(strings.withdraw_all, () => setAll(false))
+        ),
+        element("p", { role: "status" }),
+        list,
+        element(
+          "p",
+          { class: "row" },
+          link(config.policy.url, strings.policy_link),
+          query && link(`${SERVICE}/receipts/${encodeURIComponent(stored.r)}${query}`, strings.receipt_link),
+          query && link(`${SERVICE}/me/${encodeURIComponent(SITE)}${query}`, strings.history_link)
+        )
+      )
     );
-    root.replaceChildren(banner);
-    banner.querySelector("button").focus({ preventScroll: true });
   }
 
-  function hideBanner() {
-    if (root) root.replaceChildren();
+  function trapFocus(event) {
+    if (event.key === "Escape") return closePreferences();
+    if (event.key !== "Tab") return;
+    const focusable = [...event.currentTarget.querySelectorAll("button, input:not([disabled]), a")].filter((node) => node.offsetParent);
+    const edge = focusable[event.shiftKey ? 0 : focusable.length - 1];
+    if (root.activeElement === edge) {
+      focusable[event.shiftKey ? focusable.length - 1 : 0].focus();
+      event.preventDefault();
+    }
   }
 
-  function reportFailure(error) {
-    console.warn(error); // eslint-disable-line no-console
+  const closePreferences = () => renderButton(true);
+
+  // The small floating button that reopens the preference centre at any time.
+  function renderButton(focus) {
+    show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", lang: state.language, "data-focus": !!focus }));
   }
 
-  // ---- Public API: the only global this script defines ---------------------------------------------
+  function report(error) {
+    console.warn(error);
+  }
+
+  // ---- Public API: the only global this script defines
   const api = {
-    /** The stored decision: {policyVersion, choices, receiptId} or null before any. */
+    /** The decision in force on this device, or null before the visitor made one. */
     get() {
-      if (!state.stored) return null;
-      return { policyVersion: state.stored.v, choices: Object.assign({}, state.stored.c), receiptId: state.stored.r || null, signals: Object.assign({}, signals) };
+      const stored = state.stored;
+      if (!stored) return null;
+      const profiling = state.config ? state.config.purposes.filter((purpose) => purpose.kind === "profiling") : [];
+      return {
+        policyVersion: stored.v,
+        choices: Object.assign({}, stored.c),
+        // False means: show the non-personalized experience.
+        personalized: profiling.length > 0 && profiling.every((purpose) => stored.c[purpose.id] === true),
+        doNotTrack: !!stored.d,
+        signals: Object.assign({}, signals),
+        receiptId: stored.r || null,
+        pending: readQueue().length > 0,
+      };
     },
     on(eventName, listener) {
       if (eventName === "change") state.listeners.push(listener);
     },
     showPreferences() {
-      if (state.config) {
-        renderBanner();
-        root.querySelector("[data-action=customize]").click();
-      }
+      if (state.config) renderPreferences();
+      else state.wantsPreferences = true;
     },
     setSubject(subjectId) {
       state.subject = subjectId ? String(subjectId) : null;
@@ -261,19 +531,20 @@
   };
   window.Consent = api;
 
-  // ---- Start -------------------------------------------------------------------------------------
+  // ---- Start
   async function start() {
-    state.language = pageLanguage();
     state.stored = readStored();
-    state.config = await fetchConfig(state.language);
+    runGatedScripts(); // the stored decision applies before any network round trip
+    new MutationObserver(runGatedScripts).observe(document.documentElement, { childList: true, subtree: true });
     mount();
-    if (state.stored && state.stored.v === state.config.policy.version) {
-      emitChange();
-    } else {
-      renderBanner();
-    }
+    await loadConfig(/^zh/i.test(document.documentElement.lang || navigator.language) ? "zh-CN" : "en"); // page, then browser
+    if (state.stored) emitChange();
+    if (state.wantsPreferences) renderPreferences();
+    else if (needsAsking()) renderBanner();
+    else renderButton();
+    flush();
   }
 
-  if (document.body) start().catch(reportFailure);
-  else document.addEventListener("DOMContentLoaded", () => start().catch(reportFailure));
+  if (document.body) start().catch(report);
+  else document.addEventListener("DOMContentLoaded", () => start().catch(report));
 })();

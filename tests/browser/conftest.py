@@ -1,4 +1,5 @@
 """Browser fixtures: Debian's Chromium through Playwright, our service and a host page on another origin."""
+import json
 import threading
 
 import pytest
@@ -13,6 +14,10 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]
+
+# The widget's behaviour does not depend on the storage backend (tests/test_*.py cover both), so
+# most browser modules run on SQLite only: `pytestmark = SQLITE_ONLY`. test_banner.py runs on both.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 class BackgroundServer:
@@ -33,20 +38,20 @@ class BackgroundServer:
 
 
 class HostSite:
-    """A customer's website: pages by path, each a complete HTML document, with optional headers."""
+    """A customer's website: pages (or scripts) by path, with optional headers."""
 
     def __init__(self):
         self.pages = {}
 
-    def page(self, path, html, headers=None):
-        self.pages[path] = (html, headers or {})
+    def page(self, path, html, headers=None, mimetype="text/html"):
+        self.pages[path] = (html, headers or {}, mimetype)
 
     @Request.application
     def __call__(self, request):
         if request.path not in self.pages:
             return Response("not found", status=404)
-        html, headers = self.pages[request.path]
-        return Response(html, mimetype="text/html", headers=headers)
+        html, headers, mimetype = self.pages[request.path]
+        return Response(html, mimetype=mimetype, headers=headers)
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +81,7 @@ def host(app):
 @pytest.fixture
 def context(browser):
     context = browser.new_context()
+    context.set_default_timeout(10_000)  # a missing element fails the test in seconds, not half a minute
     yield context
     context.close()
 
@@ -85,10 +91,35 @@ def page(context):
     return context.new_page()
 
 
-def host_html(service, lang="zh-CN", site="shop", body="", head=""):
-    """A host page embedding the widget with the one documented tag."""
+def host_html(service, lang="zh-CN", site="shop", body="", head="", tag_attributes=""):
+    """A host page embedding the widget with the one documented tag (`lang=None`: no lang attribute)."""
+    lang_attribute = f' lang="{lang}"' if lang else ""
     return (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Host</title>{head}</head>'
-        f"<body><h1>Host page</h1>{body}"
-        f'<script src="{service.url}/static/consent.js" data-site="{site}" async></script></body></html>'
+        f'<!doctype html><html{lang_attribute}><head><meta charset="utf-8"><title>Host</title>{head}</head>'
+        f"<body><main><h1>Host page</h1>{body}</main>"
+        f'<script src="{service.url}/static/consent.js" data-site="{site}" {tag_attributes} async></script></body></html>'
     )
+
+
+def open_host(page, service, host, **html_options):
+    """Serve a host page embedding the widget and open it in `page`."""
+    host.page("/", host_html(service, **html_options))
+    page.goto(host.url + "/")
+
+
+def recording(page):
+    """Wait for the widget's next POST /api/v1/consents (use as a context manager around the click)."""
+    return page.expect_response(lambda r: r.url.endswith("/api/v1/consents") and r.request.method == "POST")
+
+
+def recorded(consent):
+    """The stored consent event documents, oldest first."""
+    return [json.loads(event.document) for event in consent.stored_events()]
+
+
+def banner(page):
+    return page.get_by_role("dialog")
+
+
+def wait_for_decision(page):
+    page.wait_for_function("() => window.Consent && window.Consent.get() !== null")
