@@ -47,17 +47,20 @@ def main(events=20_000):
     with app.app_context():
         started = time.perf_counter()
         report = verify_log(db.get_session(), "shop")
-    print(f"log verify: {report.events_checked} events in {time.perf_counter() - started:.2f} s (intact: {report.intact})")
+    elapsed = time.perf_counter() - started
+    print(f"log verify: {report.events_checked} events in {elapsed:.2f} s (intact: {report.intact})")
 
     api_token, _password = make_auditor(app, ["shop"])
     tracemalloc.start()
     started = time.perf_counter()
-    response = client.get("/api/v1/audit/sites/shop/events/export?format=jsonl", headers=bearer(api_token), buffered=False)
+    export = "/api/v1/audit/sites/shop/events/export?format=jsonl"
+    response = client.get(export, headers=bearer(api_token), buffered=False)
     size = sum(len(chunk) for chunk in response.response)
     response.close()
     elapsed, (_current, peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"JSONL export: {size / 1e6:.1f} MB in {elapsed:.2f} s (under tracemalloc), peak traced memory {peak / 1e6:.1f} MB")
+    print(f"JSONL export: {size / 1e6:.1f} MB in {elapsed:.2f} s (under tracemalloc), "
+          f"peak traced memory {peak / 1e6:.1f} MB")
     db.dispose(app)
 
 

@@ -46,7 +46,8 @@ def receipt_proof(session, auditor, receipt_id):
         "chain": {"seq": event.seq, "event_hash": event.event_hash, "anchored_at_count": position.anchor_count,
                   "covered_by_checkpoint": position.covered_by, "problem": chain_problem},
     }
-    verification["valid"] = all(verification[key] for key in ("hmac_signature_valid", "jws_valid", "chain_position_verified"))
+    checks = ("hmac_signature_valid", "jws_valid", "chain_position_verified")
+    verification["valid"] = all(verification[check] for check in checks)
     return {
         "receipt_id": receipt.receipt_id,
         "receipt": document,

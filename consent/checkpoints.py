@@ -72,7 +72,8 @@ def checkpoint_now(session, site_id):
 
 def site_checkpoints(session, site_id):
     """A site's checkpoints, oldest first."""
-    return session.scalars(select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.count, Checkpoint.id))
+    query = select(Checkpoint).where(Checkpoint.site_id == site_id)
+    return session.scalars(query.order_by(Checkpoint.count, Checkpoint.id))
 
 
 def latest_checkpoint(session, site_id):
@@ -138,7 +139,9 @@ def head_hash_at(session, site_id, count):
     """The hash of event number `count` (the genesis hash for 0)."""
     if count == 0:
         return GENESIS_HASH
-    return session.scalar(select(ConsentEvent.event_hash).where(ConsentEvent.site_id == site_id, ConsentEvent.seq == count))
+    return session.scalar(
+        select(ConsentEvent.event_hash).where(ConsentEvent.site_id == site_id, ConsentEvent.seq == count)
+    )
 
 
 @dataclass

@@ -178,7 +178,8 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
         )
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
         kid, jws = signing.sign(session, receipt_document)
-        session.add_all([event, receipt, ReceiptSignature(receipt=receipt, kid=kid, jws=jws, created_at=event.created_at)])
+        receipt_signature = ReceiptSignature(receipt=receipt, kid=kid, jws=jws, created_at=event.created_at)
+        session.add_all([event, receipt, receipt_signature])
         webhooks.enqueue(session, site.id, event.event_id, event.created_at)
         checkpoints.after_event(session, site.id, event.seq, event.event_hash)
         return _result(receipt), True

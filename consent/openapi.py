@@ -92,7 +92,8 @@ AUDIT_PATHS = {
                 "operationId": "auditReceipt", "security": AUDITOR,
                 "parameters": [{"name": "receipt_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "The receipt and its proof.", **_json({
-                    "type": "object", "required": ["receipt_id", "receipt", "signature", "jws", "verification", "event"],
+                    "type": "object",
+                    "required": ["receipt_id", "receipt", "signature", "jws", "verification", "event"],
                     "properties": {"receipt": _ref("Receipt"), "jws": _ref("ReceiptJws"),
                                    "verification": {"type": "object", "required": ["valid"]},
                                    "event": AUDIT_EVENT}})},

@@ -82,7 +82,8 @@ def test_posts_without_csrf_token_are_refused(signed_in, what, path, data):
 def test_sign_in_never_redirects_off_site(client, auditor):
     for target in ("https://evil.example/", "//evil.example/audit/", "/audit/?site=shop"):
         token = form_token(client, "/audit/login")  # signing in starts a fresh session, with a new token
-        response = client.post(f"/audit/login?next={target}", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token})
+        fields = {"email": EMAIL, "password": PASSWORD, "csrf_token": token}
+        response = client.post(f"/audit/login?next={target}", data=fields)
         assert response.location in ("/audit/", "/audit/?site=shop")
 
 
@@ -96,7 +97,8 @@ def test_search_subject_timeline_and_receipt(signed_in, consent):
     assert 'href="/audit/sites/shop/export?format=jsonl&amp;subject=alice&amp;lang=en"' in page
 
     detail = signed_in.get(f"/audit/receipts/{first['receipt_id']}?lang=en").get_data(as_text=True)
-    assert detail.count('<strong class="valid">valid</strong>') == 2 and '<strong class="valid">verified</strong>' in detail
+    assert detail.count('<strong class="valid">valid</strong>') == 2
+    assert '<strong class="valid">verified</strong>' in detail
     assert "示例商城隐私政策第一版。" in detail  # the policy text shown, in the language the visitor used
     zh = signed_in.get(f"/audit/receipts/{first['receipt_id']}?lang=zh-CN").get_data(as_text=True)
     assert zh.count('<strong class="valid">有效</strong>') == 2 and "已验证" in zh
@@ -128,7 +130,8 @@ def test_console_scope_is_the_auditors_sites(signed_in, consent):
 
 
 def test_auditor_cli_prints_secrets_once_and_stores_hashes(app):
-    result = app.test_cli_runner().invoke(args=["consent", "auditor", "create", "--site", "shop", "--email", "A@Example.org"])
+    create = ["consent", "auditor", "create", "--site", "shop", "--email", "A@Example.org"]
+    result = app.test_cli_runner().invoke(args=create)
     assert result.exit_code == 0, result.output
     api_token = re.search(r"API token .*: (\S+)", result.output).group(1)
     password = re.search(r"console password: (\S+)", result.output).group(1)

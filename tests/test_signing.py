@@ -59,7 +59,8 @@ def test_module_entry_point_and_both_input_shapes(client, recorded, tmp_path):
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     for name, status, verdict in (("full.json", 0, "VALID"), ("pair.json", 0, "VALID"), ("forged.json", 1, "INVALID")):
         run = subprocess.run([sys.executable, "-m", "consent.verify", name, "--jwks", "jwks.json"], cwd=tmp_path,
-                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(VERIFY_PY.parent.parent)})
+                             capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(VERIFY_PY.parent.parent)})
         assert run.returncode == status and run.stdout.startswith(verdict + ":"), run.stdout + run.stderr
 
 
@@ -117,7 +118,8 @@ def test_rotated_key_still_verifies_old_receipts(app, client, consent, recorded)
     listing = runner.invoke(args=["consent", "keys", "list"]).output
     assert f"{old_kid}\t" in listing and "retired" in listing and "active" in listing
     # The API still vouches for the old receipt too.
-    fetched = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": recorded["receipt_token"]})
+    fetched = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", 
+                         query_string={"token": recorded["receipt_token"]})
     assert fetched.get_json()["jws"] == recorded["jws"]
 
 
