@@ -18,6 +18,10 @@ def defaults():
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Ed25519 private keys, one PEM file per key id, owner-only; None means `instance/keys`.
+        "CONSENT_KEY_DIR": None,
+        # A signed checkpoint (tree head) is published automatically every this many events of a site.
+        "CONSENT_CHECKPOINT_EVERY": 1000,
         # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
         "WEBHOOK_TIMEOUT_SECONDS": 5,
         "WEBHOOK_MAX_ATTEMPTS": 8,
@@ -35,6 +39,10 @@ def from_environment():
     # Old keys stay valid for verifying what they signed: comma-separated, oldest first.
     if os.environ.get("SECRET_KEY_FALLBACKS"):
         settings["SECRET_KEY_FALLBACKS"] = os.environ["SECRET_KEY_FALLBACKS"].split(",")
+    if os.environ.get("CONSENT_KEY_DIR"):
+        settings["CONSENT_KEY_DIR"] = os.environ["CONSENT_KEY_DIR"]
+    if os.environ.get("CONSENT_CHECKPOINT_EVERY"):
+        settings["CONSENT_CHECKPOINT_EVERY"] = int(os.environ["CONSENT_CHECKPOINT_EVERY"])
     return settings
 
 
@@ -47,6 +55,8 @@ def fill_instance_defaults(app):
     if not app.config.get("DATABASE_URL"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'consent.sqlite3'}"
+    if not app.config.get("CONSENT_KEY_DIR"):
+        app.config["CONSENT_KEY_DIR"] = str(Path(app.instance_path) / "keys")
     if app.config.get("SECRET_KEY"):
         return
     key_file = Path(app.instance_path) / "secret_key"

@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 from flask import current_app
 from sqlalchemy import select
 
-from consent import receipts, webhooks
+from consent import checkpoints, receipts, signing, webhooks
 from consent.chain import GENESIS_HASH, event_hash
 from consent.db import write_transaction
 from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, SiteOrigin, Subject
+from consent.models import ConsentEvent, Receipt, ReceiptSignature, SiteOrigin, Subject
 from consent.sites import current_policy, get_site
 
 
@@ -123,7 +123,7 @@ def subject_pseudonym(session, site_id, subject_id):
 def record_consent(data, origin, client_ip=None, header_signals=None):
     """Store one decision and return its receipt; a repeated idempotency key returns the first one.
 
-    Returns (result, created) where result holds receipt_id, receipt, signature and receipt_token.
+    Returns (result, created) where result holds receipt_id, receipt, signature, jws and receipt_token.
     Nothing is written unless every check passes.
     """
     with write_transaction() as session:
@@ -176,8 +176,12 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
             hmac_signature=receipts.sign_receipt(receipt_document),
             created_at=event.created_at,
         )
-        session.add_all([event, receipt])
+        # The second signature, Ed25519, is the one anyone can check offline with our public keys.
+        kid, jws = signing.sign(session, receipt_document)
+        receipt_signature = ReceiptSignature(receipt=receipt, kid=kid, jws=jws, created_at=event.created_at)
+        session.add_all([event, receipt, receipt_signature])
         webhooks.enqueue(session, site.id, event.event_id, event.created_at)
+        checkpoints.after_event(session, site.id, event.seq, event.event_hash)
         return _result(receipt), True
 
 
@@ -222,5 +226,6 @@ def _result(receipt):
         "receipt_id": receipt.receipt_id,
         "receipt": json.loads(receipt.document),
         "signature": receipt.hmac_signature,
+        "jws": signing.receipt_jws(receipt),
         "receipt_token": receipts.access_token(receipt.receipt_id),
     }
