@@ -5,6 +5,7 @@ No cookies are involved, so no CSRF token either: the token must be sent deliber
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 
 from consent import audit, auditors, checkpoints
+from consent.bearer import bearer_token, protect_responses
 from consent.db import get_session, write_transaction
 from consent.errors import Unauthorized
 from consent.schemas import AuditEventQuerySchema, load
@@ -14,22 +15,15 @@ bp = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit")
 EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
+protect_responses(bp, realm="consent audit")
+
+
 @bp.before_request
 def authenticate():
-    header = request.headers.get("Authorization", "")
-    scheme, _, api_token = header.partition(" ")
-    auditor = auditors.by_token(get_session(), api_token.strip()) if scheme.lower() == "bearer" else None
+    auditor = auditors.by_token(get_session(), bearer_token())
     if auditor is None:
         raise Unauthorized("Send an auditor API token: Authorization: Bearer <token>.")
     g.auditor = auditor
-
-
-@bp.after_request
-def name_the_scheme(response):
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="consent audit"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def event_filters(site_id):
