@@ -1,7 +1,8 @@
 """Receipt lookup with 1,000,000 stored events: GET /api/v1/receipts/<id>?token= through gunicorn.
 
-The events are generated with bulk inserts (copies of one real decision with fresh ids, durability
-pragmas off while generating), so their hash chain is not valid: the lookup does not read it.
+The events, receipts and their Ed25519 signatures are generated with bulk inserts (copies of one
+real decision with fresh ids, durability pragmas off while generating), so neither their hash chain
+nor their signatures are valid: the lookup reads neither, it returns them.
 
     .venv/bin/python bench/lookup.py [--events 1000000] [--backends sqlite,postgresql]
 """
@@ -19,7 +20,7 @@ from common import (BENCH_ORIGIN, ROOMY_LIMITS, SECRET_KEY, bench_app, durable_p
 from sqlalchemy import func, select
 
 from consent import db, receipts
-from consent.models import ConsentEvent, Receipt
+from consent.models import ConsentEvent, Receipt, ReceiptSignature
 from tests.server import GunicornServer
 
 BATCH = 50_000
@@ -27,6 +28,7 @@ SAMPLE = 1000
 EVENT_COLUMNS = ["site_id", "seq", "event_id", "subject_ref", "visitor_id", "policy_version", "action",
                  "idempotency_key", "client_hash", "created_at", "document", "prev_hash", "event_hash"]
 RECEIPT_COLUMNS = ["receipt_id", "event_id", "site_id", "document", "hmac_signature", "created_at"]
+SIGNATURE_COLUMNS = ["receipt_id", "kid", "jws", "created_at"]
 
 
 def template_rows(database_url, config):
@@ -38,18 +40,19 @@ def template_rows(database_url, config):
     assert response.status_code == 201, response.get_json()
     with app.app_context():
         session = db.get_session()
-        event = session.scalars(select(ConsentEvent)).one()
-        receipt = session.scalars(select(Receipt)).one()
-        rows = ({c: getattr(event, c) for c in EVENT_COLUMNS}, {c: getattr(receipt, c) for c in RECEIPT_COLUMNS})
+        rows = tuple({c: getattr(session.scalars(select(model)).one(), c) for c in columns}
+                     for model, columns in ((ConsentEvent, EVENT_COLUMNS), (Receipt, RECEIPT_COLUMNS),
+                                            (ReceiptSignature, SIGNATURE_COLUMNS)))
     db.dispose(app)
     return rows
 
 
-def generated_batches(template_event, template_receipt, count):
-    """Batches of (event row, receipt row) tuples: the template with new ids, seq 2, 3, ..."""
+def generated_batches(templates, count):
+    """Batches of event, receipt and signature rows: the templates with new ids, seq 2, 3, ..."""
+    template_event, template_receipt, template_signature = templates
     old_event_id, old_receipt_id = template_event["event_id"], template_receipt["receipt_id"]
     for start in range(2, count + 2, BATCH):
-        events, receipts_ = [], []
+        events, receipts_, signatures = [], [], []
         for seq in range(start, min(start + BATCH, count + 2)):
             event_id, receipt_id = str(uuid.uuid4()), str(uuid.uuid4())
             event = {**template_event, "seq": seq, "event_id": event_id, "visitor_id": f"visitor-{seq}",
@@ -61,16 +64,18 @@ def generated_batches(template_event, template_receipt, count):
                        .replace(old_receipt_id, receipt_id)}
             events.append(tuple(event[c] for c in EVENT_COLUMNS))
             receipts_.append(tuple(receipt[c] for c in RECEIPT_COLUMNS))
-        yield events, receipts_
+            # The signature is the template's (it will not verify for this receipt; the lookup only returns it).
+            signatures.append(tuple({**template_signature, "receipt_id": receipt_id}[c] for c in SIGNATURE_COLUMNS))
+        yield (("consent_events", EVENT_COLUMNS, events), ("receipts", RECEIPT_COLUMNS, receipts_),
+               ("receipt_signatures", SIGNATURE_COLUMNS, signatures))
 
 
 def fill_sqlite(path, batches):
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA synchronous=OFF")  # generating test data, not recording decisions
-    for events, receipt_rows in batches:
+    for tables in batches:
         connection.execute("BEGIN")
-        for table, columns, rows in (("consent_events", EVENT_COLUMNS, events),
-                                     ("receipts", RECEIPT_COLUMNS, receipt_rows)):
+        for table, columns, rows in tables:
             connection.executemany(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [tuple(v.isoformat(" ") if hasattr(v, "isoformat") else v for v in row) for row in rows])
@@ -82,10 +87,9 @@ def fill_sqlite(path, batches):
 def fill_postgres(conninfo, batches):
     with psycopg.connect(conninfo) as connection:
         connection.execute("SET synchronous_commit = off")  # generating test data, not recording decisions
-        for events, receipt_rows in batches:
+        for tables in batches:
             with connection.cursor() as cursor:
-                for table, columns, rows in (("consent_events", EVENT_COLUMNS, events),
-                                             ("receipts", RECEIPT_COLUMNS, receipt_rows)):
+                for table, columns, rows in tables:
                     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
@@ -106,9 +110,9 @@ def lookup_paths(database_url, site_id):
 
 def measure(backend, database_url, fill, events, workdir, seconds):
     config = prepare_database(database_url)
-    template_event, template_receipt = template_rows(database_url, config)
+    templates = template_rows(database_url, config)
     started = time.monotonic()
-    fill(generated_batches(template_event, template_receipt, events - 1))
+    fill(generated_batches(templates, events - 1))
     generated_s = time.monotonic() - started
     stored, paths = lookup_paths(database_url, config["id"])
     paths_file = Path(workdir) / f"receipts-{backend}.txt"

@@ -3,7 +3,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import admin, api, backend_api, cli, clients, config, db, errors, i18n, limits, logs, security, widget
+from consent import (
+    admin, api, audit_api, auditor, backend_api, cli, clients, config, db, errors, i18n, limits, logs, security,
+    verification, widget,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,4 +37,7 @@ def create_app(config_overrides=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(verification.bp)
+    app.register_blueprint(audit_api.bp)
+    app.register_blueprint(auditor.bp)
     return app

@@ -44,16 +44,15 @@ def revoke_key(session, site_id, prefix):
     return key
 
 
-def authorize(session, authorization_header, site_id):
-    """The site id a bearer token opens, checked against `site_id`.
+def authorize(session, token, site_id):
+    """The key a bearer token is, checked against `site_id`.
 
     No or unknown or revoked token: Unauthorized (401). A valid key of another site: Forbidden (403),
     whether or not `site_id` exists, so a key cannot be used to probe which sites are configured.
     """
-    scheme, _, token = (authorization_header or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not token:
         raise Unauthorized("Send the site's API key as `Authorization: Bearer <key>`.")
-    key = session.scalars(select(ApiKey).where(ApiKey.token_hash == token_hash(token.strip()))).first()
+    key = session.scalars(select(ApiKey).where(ApiKey.token_hash == token_hash(token))).first()
     if key is None or key.revoked_at is not None:
         raise Unauthorized("This API key is unknown or revoked.")
     if key.site_id != site_id:

@@ -2,11 +2,12 @@
 
 Not for browsers: no CORS headers, and every route needs `Authorization: Bearer <key>`.
 """
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 
 from consent import apikeys
 from consent.api import json_body
+from consent.bearer import bearer_token, protect_responses
 from consent.db import get_session, write_transaction
 from consent.errors import InvalidRequest
 from consent.schemas import SUBJECT_ID, ConsentQuerySchema, load
@@ -16,17 +17,12 @@ from consent.subject_rights import batch_decisions, erase_subject, subject_conse
 bp = Blueprint("backend", __name__, url_prefix="/api/v1/sites/<site_id>")
 
 
+protect_responses(bp, realm="consent site API")
+
+
 @bp.url_value_preprocessor
 def require_site_key(_endpoint, values):
-    apikeys.authorize(get_session(), request.headers.get("Authorization"), values["site_id"])
-
-
-@bp.after_request
-def challenge(response):
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="consent site API"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    apikeys.authorize(get_session(), bearer_token(), values["site_id"])
 
 
 def checked_subject_id(subject_id):

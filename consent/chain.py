@@ -32,18 +32,22 @@ class ChainReport:
         return self.first_broken_seq is None
 
 
-def verify_chain(session, site_id, batch_size=1000):
+def verify_chain(session, site_id, batch_size=1000, after=(0, GENESIS_HASH), through_seq=None):
     """Walk a site's events in order, recomputing every link; report the first one that is broken.
 
-    Streams in batches, so a chain of millions of events is checked in constant memory.
+    Streams in batches, so a chain of millions of events is checked in constant memory. `after`
+    (seq, hash) starts the walk behind a trusted point (a signed checkpoint) instead of the genesis;
+    `through_seq` stops it early.
     """
-    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    expected_prev, expected_seq, checked = after[1], after[0] + 1, 0
     query = (
         select(ConsentEvent)
-        .where(ConsentEvent.site_id == site_id)
+        .where(ConsentEvent.site_id == site_id, ConsentEvent.seq > after[0])
         .order_by(ConsentEvent.seq)
         .execution_options(yield_per=batch_size)
     )
+    if through_seq is not None:
+        query = query.where(ConsentEvent.seq <= through_seq)
     for event in session.scalars(query):
         problem = _link_problem(event, expected_prev, expected_seq)
         if problem:

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from consent import admin_users, apikeys, db, sites, webhooks
+from consent import admin_users, apikeys, auditors, checkpoints, db, signing, sites, webhooks
 from consent.errors import ConsentError
 
 consent_cli = AppGroup("consent", help="Manage the consent service.")
@@ -15,6 +15,9 @@ site_cli = AppGroup("site", help="Sites: import, export, list.")
 consent_cli.add_command(db_cli)
 consent_cli.add_command(site_cli)
 db_cli.add_command(db.upgrade_command)
+consent_cli.add_command(signing.keys_cli)
+consent_cli.add_command(checkpoints.log_cli)
+consent_cli.add_command(auditors.auditor_cli)
 
 
 @site_cli.command("import")

@@ -33,6 +33,10 @@ def defaults():
         "CONSENT_PROXY_HOPS": 0,
         # One line per request with the route, status, duration and the keyed client hash.
         "CONSENT_REQUEST_LOG": True,
+        # Ed25519 private keys, one PEM file per key id, owner-only; None means `instance/keys`.
+        "CONSENT_KEY_DIR": None,
+        # A signed checkpoint (tree head) is published automatically every this many events of a site.
+        "CONSENT_CHECKPOINT_EVERY": 1000,
         # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
         "WEBHOOK_TIMEOUT_SECONDS": 5,
         "WEBHOOK_MAX_ATTEMPTS": 8,
@@ -55,6 +59,8 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_RATELIMIT_READS": str,
     "CONSENT_PROXY_HOPS": int,
     "CONSENT_REQUEST_LOG": _flag,
+    "CONSENT_KEY_DIR": str,
+    "CONSENT_CHECKPOINT_EVERY": int,
 }
 
 
@@ -77,6 +83,8 @@ def fill_instance_defaults(app):
     if not app.config.get("DATABASE_URL"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'consent.sqlite3'}"
+    if not app.config.get("CONSENT_KEY_DIR"):
+        app.config["CONSENT_KEY_DIR"] = str(Path(app.instance_path) / "keys")
     if app.config.get("SECRET_KEY"):
         return
     key_file = Path(app.instance_path) / "secret_key"

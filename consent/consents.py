@@ -12,12 +12,12 @@ from flask import current_app
 from sqlalchemy import exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from consent import receipts, webhooks
+from consent import checkpoints, receipts, signing, webhooks
 from consent.chain import GENESIS_HASH, event_hash
 from consent.clients import client_hash
 from consent.db import get_session, write_transaction
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject
+from consent.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteOrigin, Subject
 from consent.sites import current_policy
 
 
@@ -28,6 +28,7 @@ SERVICE_PAGE = object()
 # Plain table inserts, built once: storing a decision needs none of the ORM's unit of work.
 INSERT_EVENT = insert(ConsentEvent.__table__)
 INSERT_RECEIPT = insert(Receipt.__table__)
+INSERT_RECEIPT_SIGNATURE = insert(ReceiptSignature.__table__)
 
 
 def origin_is_allowed(session, origin, site_id=None):
@@ -120,7 +121,7 @@ def subject_pseudonym(session, site_id, subject_id):
 def record_consent(data, origin, client_ip=None, header_signals=None):
     """Store one decision and return its receipt; a repeated idempotency key returns the first one.
 
-    Returns (result, created) where result holds receipt_id, receipt, signature and receipt_token.
+    Returns (result, created) where result holds receipt_id, receipt, signature, jws and receipt_token.
     Nothing is written unless every check passes. The checks run before the write lock is taken:
     the lock covers only linking the event into the chain and storing it, so concurrent decisions
     wait for each other as little as possible.
@@ -143,8 +144,8 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
         existing = _receipt_for_key(session, site.id, data["idempotency_key"]) if data["idempotency_key"] else None
         if existing is None:
             raise
-        return _result(existing.receipt_id, existing.document, existing.hmac_signature), False
-    return _result(receipt["receipt_id"], receipt["document"], receipt["hmac_signature"]), True
+        return _result(existing.receipt_id, existing.document, existing.hmac_signature, existing.jws), False
+    return _result(receipt["receipt_id"], receipt["document"], receipt["hmac_signature"], receipt["jws"]), True
 
 
 def _append_to_chain(site, policy, data, choices, hashed_client, header_signals):
@@ -159,6 +160,7 @@ def _append_to_chain(site, policy, data, choices, hashed_client, header_signals)
         document = _event_document(session, site, policy, data, choices, header_signals)
         created_at = datetime.fromisoformat(document["recorded_at"])
         receipt_document = receipts.build_receipt(site, policy, document)
+        event_row_hash = event_hash(document)
         session.execute(INSERT_EVENT, {
             "site_id": site.id,
             "seq": document["seq"],
@@ -172,7 +174,7 @@ def _append_to_chain(site, policy, data, choices, hashed_client, header_signals)
             "created_at": created_at,
             "document": receipts.canonical_json(document),
             "prev_hash": document["prev_hash"],
-            "event_hash": event_hash(document),
+            "event_hash": event_row_hash,
         })
         receipt = {
             "receipt_id": document["receipt_id"],
@@ -183,8 +185,13 @@ def _append_to_chain(site, policy, data, choices, hashed_client, header_signals)
             "created_at": created_at,
         }
         session.execute(INSERT_RECEIPT, receipt)
+        # The second signature, Ed25519, is the one anyone can check offline with our public keys.
+        kid, jws = signing.sign(session, receipt_document)
+        session.execute(INSERT_RECEIPT_SIGNATURE,
+                        {"receipt_id": receipt["receipt_id"], "kid": kid, "jws": jws, "created_at": created_at})
         webhooks.enqueue(session, site.id, document["event_id"], created_at)
-        return receipt
+        checkpoints.after_event(session, site.id, document["seq"], event_row_hash)
+        return {**receipt, "jws": jws}
 
 
 @dataclass(frozen=True)
@@ -231,8 +238,9 @@ def _check_policy_version(asked, current):
 
 def _receipt_for_key(session, site_id, idempotency_key):
     return session.execute(
-        select(Receipt.receipt_id, Receipt.document, Receipt.hmac_signature)
+        select(Receipt.receipt_id, Receipt.document, Receipt.hmac_signature, ReceiptSignature.jws)
         .join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
+        .outerjoin(ReceiptSignature, ReceiptSignature.receipt_id == Receipt.receipt_id)
         .where(ConsentEvent.site_id == site_id, ConsentEvent.idempotency_key == idempotency_key)
     ).first()
 
@@ -273,10 +281,11 @@ def _event_document(session, site, policy, data, choices, header_signals):
     }
 
 
-def _result(receipt_id, receipt_json, signature):
+def _result(receipt_id, receipt_json, signature, jws):
     return {
         "receipt_id": receipt_id,
         "receipt": json.loads(receipt_json),
         "signature": signature,
+        "jws": jws,
         "receipt_token": receipts.access_token(receipt_id),
     }

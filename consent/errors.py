@@ -49,6 +49,18 @@ class StalePolicyVersion(ConsentError):
     title = "Stale policy version"
 
 
+class ChainBroken(ConsentError):
+    """The hash chain does not verify, so nothing may vouch for it (a checkpoint, for one)."""
+
+    status = 409
+    title = "Chain broken"
+
+
+class SigningKeyMissing(ConsentError):
+    status = 500
+    title = "Signing key missing"
+
+
 def problem_response(status, title, detail, errors=None):
     """A problem-details JSON response; `errors` maps fields to their messages."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}

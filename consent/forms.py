@@ -6,7 +6,7 @@ Forms only carry fields from pages; what a site configuration may hold is still 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField, FieldList, FormField, PasswordField, SelectField, StringField, SubmitField, TextAreaField,
+    BooleanField, EmailField, FieldList, FormField, PasswordField, SelectField, StringField, SubmitField, TextAreaField,
 )
 from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, Optional
@@ -91,3 +91,18 @@ class ActionForm(FlaskForm):
     """A button that changes something (revoke a key, rotate a secret): a CSRF token and nothing else."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+# --- Auditor console ----------------------------------------------------------------------------
+
+
+class AuditorLoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Sign in"))
+
+
+class LogoutForm(FlaskForm):
+    """Signing out is a POST with a CSRF token, so another site cannot sign someone out."""
+
+    submit = SubmitField(_l("Sign out"))

@@ -2,7 +2,7 @@
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
 
 def utcnow():
@@ -224,3 +224,77 @@ class Erasure(Base):
     subject_hash: Mapped[str] = mapped_column(String(64))
     had_record: Mapped[bool] = mapped_column(Boolean)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- Proof for auditors: signing keys, receipt JWS, signed checkpoints, auditor accounts -----------
+# Receipt signatures and checkpoints are append-only like events; database triggers refuse
+# UPDATE and DELETE on them (migration 0004_audit).
+
+
+class SigningKey(Base):
+    """An Ed25519 public key receipts are signed with; its private half lives in CONSENT_KEY_DIR, never here.
+
+    Retired keys stop signing but stay published in the JWKS, so what they signed still verifies.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)  # RFC 7638 thumbprint of the public key
+    public_key: Mapped[str] = mapped_column(String(64))  # the raw 32 bytes, base64url
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReceiptSignature(Base):
+    """A receipt's Ed25519 signature: a compact JWS whose payload is the receipt's canonical JSON."""
+
+    __tablename__ = "receipt_signatures"
+
+    receipt_id: Mapped[str] = mapped_column(ForeignKey("receipts.receipt_id"), primary_key=True)
+    kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"), index=True)
+    jws: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    receipt: Mapped[Receipt] = relationship(backref=backref("ed25519", uselist=False))
+
+
+class Checkpoint(Base):
+    """A signed tree head of a site's log: how many events it held and the hash of the last one, at a time."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (Index("ix_checkpoints_site_count", "site_id", "count"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"))
+    jws: Mapped[str] = mapped_column(Text)
+
+
+class Auditor(Base):
+    """Someone allowed to inspect the proof of consent of some sites: by API token or console login."""
+
+    __tablename__ = "auditors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the API token
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    sites: Mapped[list["AuditorSite"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def site_ids(self):
+        return sorted(scope.site_id for scope in self.sites)
+
+
+class AuditorSite(Base):
+    """One site an auditor may inspect; every auditor query is filtered by these."""
+
+    __tablename__ = "auditor_sites"
+
+    auditor_id: Mapped[int] = mapped_column(ForeignKey("auditors.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)

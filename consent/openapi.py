@@ -24,10 +24,11 @@ def _json(schema, media_type="application/json"):
 def _problems(*statuses):
     """Problem-details responses, one per status, with why each can happen."""
     reasons = {
-        401: "No API key, or an unknown or revoked one.",
-        403: "Refused: origin not allowed, key of another site, or a token that does not verify.",
+        401: "No API key (or auditor token), or an unknown or revoked one.",
+        403: "Refused: origin not allowed, key of another site (or a site outside the auditor's scope), "
+             "or a token that does not verify.",
         404: "No such site or record.",
-        409: "The policy version is not the current one.",
+        409: "The policy version is not the current one; for checkpoints: the chain does not verify.",
         413: "The body is too large.",
         422: "The request does not match the schema (see `errors`) or breaks a consent rule.",
     }
@@ -38,6 +39,104 @@ def _problems(*statuses):
 SITE_PARAMETER = {"name": "site_id", "in": "path", "required": True, "schema": SITE_ID, "example": "shop"}
 SUBJECT_PARAMETER = {"name": "subject_id", "in": "path", "required": True, "schema": SUBJECT_ID, "example": "alice"}
 SITE_KEY = [{"siteApiKey": []}]
+AUDITOR = [{"auditorToken": []}]
+
+# --- Proof for auditors: public verification material and the auditor API ---------------------
+
+CHECKPOINT = {
+    "type": "object",
+    "required": ["site_id", "count", "head_hash", "time", "kid", "jws"],
+    "properties": {
+        "site_id": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
+        "head_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "time": {"type": "string"},
+        "kid": {"type": "string"},
+        "jws": {"type": "string", "description": "Compact JWS over {site_id, count, head_hash, time}."},
+    },
+}
+AUDIT_EVENT = {
+    "type": "object",
+    "required": ["seq", "event_id", "receipt_id", "recorded_at", "subject_ref", "action", "choices", "prev_hash",
+                 "event_hash", "document"],
+    "properties": {
+        "seq": {"type": "integer"}, "event_id": {"type": "string"}, "receipt_id": {"type": "string"},
+        "recorded_at": {"type": "string"}, "subject_ref": NULLABLE_STRING, "visitor_id": {"type": "string"},
+        "policy_version": {"type": "string"}, "language": {"type": "string"}, "action": {"type": "string"},
+        "choices": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "separate_consents": {"type": "array", "items": {"type": "string"}}, "signals": {"type": "object"},
+        "prev_hash": {"type": "string"}, "event_hash": {"type": "string"},
+        "document": {"type": "string", "description": "The exact hashed text: SHA-256 of it is event_hash."},
+    },
+}
+EVENT_FILTERS = [
+    {"name": "subject", "in": "query", "schema": SUBJECT_ID, "description": "The site's own user id."},
+    {"name": "subject_ref", "in": "query", "schema": {"type": "string"}, "description": "The pseudonym."},
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "purpose", "in": "query", "schema": PURPOSE_ID},
+    {"name": "granted", "in": "query", "schema": {"type": "boolean"}},
+]
+AUDIT_PATHS = {
+    "/api/v1/schemas/receipt.json": {
+        "get": {"summary": "The JSON Schema (draft 2020-12) every receipt validates against.",
+                "operationId": "receiptSchema",
+                "responses": {"200": {"description": "The schema.",
+                                      **_json({"type": "object"}, "application/schema+json")}}},
+    },
+    "/api/v1/sites/{site_id}/checkpoints/latest": {
+        "get": {"summary": "The newest signed checkpoint (tree head) of a site's log; public, for anyone to pin.",
+                "operationId": "latestCheckpoint", "parameters": [SITE_PARAMETER],
+                "responses": {"200": {"description": "The checkpoint.", **_json(CHECKPOINT)}, **_problems(404)}},
+    },
+    "/api/v1/audit/receipts/{receipt_id}": {
+        "get": {"summary": "Auditor: a receipt with its HMAC, JWS and chain position verified by the server.",
+                "operationId": "auditReceipt", "security": AUDITOR,
+                "parameters": [{"name": "receipt_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The receipt and its proof.", **_json({
+                    "type": "object",
+                    "required": ["receipt_id", "receipt", "signature", "jws", "verification", "event"],
+                    "properties": {"receipt": _ref("Receipt"), "jws": _ref("ReceiptJws"),
+                                   "verification": {"type": "object", "required": ["valid"]},
+                                   "event": AUDIT_EVENT}})},
+                              **_problems(401, 403, 404)}},
+    },
+    "/api/v1/audit/sites/{site_id}/events": {
+        "get": {"summary": "Auditor: a site's events by subject, time range and purpose, paged by seq cursor.",
+                "operationId": "auditEvents", "security": AUDITOR,
+                "parameters": [SITE_PARAMETER, *EVENT_FILTERS,
+                               {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                           "maximum": 500}}],
+                "responses": {"200": {"description": "One page.", **_json({
+                    "type": "object", "required": ["events", "next_after", "next"],
+                    "properties": {"events": {"type": "array", "items": AUDIT_EVENT},
+                                   "next_after": {"type": ["integer", "null"]}, "next": NULLABLE_STRING}})},
+                              **_problems(401, 403, 422)}},
+    },
+    "/api/v1/audit/sites/{site_id}/events/export": {
+        "get": {"summary": "Auditor: every matching event, streamed as JSON Lines or CSV.",
+                "operationId": "auditExport", "security": AUDITOR,
+                "parameters": [SITE_PARAMETER, *EVENT_FILTERS,
+                               {"name": "format", "in": "query", "schema": {"enum": ["jsonl", "csv"]}}],
+                "responses": {"200": {"description": "The export.", "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}}}},
+                              **_problems(401, 403, 422)}},
+    },
+    "/api/v1/audit/sites/{site_id}/checkpoints": {
+        "get": {"summary": "Auditor: every signed checkpoint of a site, oldest first.",
+                "operationId": "auditCheckpoints", "security": AUDITOR, "parameters": [SITE_PARAMETER],
+                "responses": {"200": {"description": "The checkpoints.", **_json({
+                    "type": "object", "required": ["checkpoints"],
+                    "properties": {"checkpoints": {"type": "array", "items": CHECKPOINT}}})},
+                              **_problems(401, 403)}},
+        "post": {"summary": "Auditor: verify the whole chain, then sign its current head.",
+                 "operationId": "auditCheckpointCreate", "security": AUDITOR, "parameters": [SITE_PARAMETER],
+                 "responses": {"201": {"description": "Signed.", **_json(CHECKPOINT)},
+                               "200": {"description": "No event since the latest checkpoint: that one.",
+                                       **_json(CHECKPOINT)},
+                               **_problems(401, 403, 404, 409)}},
+    },
+}
 
 SCHEMAS = {
     "Problem": {
@@ -71,11 +170,16 @@ SCHEMAS = {
     },
     "ConsentResult": {
         "type": "object",
-        "required": ["receipt_id", "receipt", "signature", "receipt_token", "receipt_url"],
+        "required": ["receipt_id", "receipt", "signature", "jws", "receipt_token", "receipt_url"],
         "properties": {
             "receipt_id": {"type": "string"}, "receipt": _ref("Receipt"), "signature": {"type": "string"},
-            "receipt_token": {"type": "string"}, "receipt_url": {"type": "string"},
+            "jws": _ref("ReceiptJws"), "receipt_token": {"type": "string"}, "receipt_url": {"type": "string"},
         },
+    },
+    "ReceiptJws": {
+        "type": ["string", "null"],
+        "description": "Compact JWS (EdDSA, kid in the header) over the receipt's canonical JSON; verify it "
+                       "offline with /.well-known/jwks.json. Null only for receipts stored before Ed25519 signing.",
     },
     "Receipt": {
         "description": "Kantara Consent Receipt v1.1 fields plus siteId, eventId, policyVersion, signals, ...",
@@ -89,10 +193,10 @@ SCHEMAS = {
     },
     "StoredReceipt": {
         "type": "object",
-        "required": ["receipt_id", "receipt", "signature", "signature_valid"],
+        "required": ["receipt_id", "receipt", "signature", "jws", "signature_valid"],
         "properties": {
             "receipt_id": {"type": "string"}, "receipt": _ref("Receipt"), "signature": {"type": "string"},
-            "signature_valid": {"type": "boolean"},
+            "jws": _ref("ReceiptJws"), "signature_valid": {"type": "boolean"},
         },
     },
     "SiteConfig": {
@@ -251,6 +355,7 @@ PATHS = {
                           **_problems(401, 403, 404, 413, 422)},
         },
     },
+    **AUDIT_PATHS,
 }
 
 
@@ -269,6 +374,9 @@ def document():
             "schemas": SCHEMAS,
             "securitySchemes": {"siteApiKey": {"type": "http", "scheme": "bearer",
                                                "description": "A site's API key (csk_...), from the console or "
-                                                              "`flask consent apikey create`."}},
+                                                              "`flask consent apikey create`."},
+                                "auditorToken": {"type": "http", "scheme": "bearer",
+                                                 "description": "An auditor's API token, from "
+                                                                "`flask consent auditor create`."}},
         },
     }

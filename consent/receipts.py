@@ -10,6 +10,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from consent.errors import Forbidden, NotFound
 from consent.models import PolicyVersion, Receipt
+from consent.signing import receipt_jws
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
@@ -110,7 +111,7 @@ def check_access_token(receipt_id, token):
 def open_receipt(session, receipt_id, token):
     """A visitor's own receipt, opened with the access token they were given when they decided.
 
-    Returns {receipt_id, receipt, signature, signature_valid}; Forbidden for a wrong token,
+    Returns {receipt_id, receipt, signature, jws, signature_valid}; Forbidden for a wrong token,
     NotFound for a receipt that does not exist.
     """
     check_access_token(receipt_id, token)
@@ -126,6 +127,7 @@ def open_receipt(session, receipt_id, token):
         "receipt_id": receipt.receipt_id,
         "receipt": document,
         "signature": receipt.hmac_signature,
+        "jws": receipt_jws(receipt),
         "signature_valid": signature_valid,
     }
 

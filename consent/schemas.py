@@ -1,7 +1,8 @@
 """Every input shape the service accepts, validated in one place. Unknown keys are refused."""
 import re
+from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
@@ -180,3 +181,47 @@ def load(schema, data):
         return schema.load(data)
     except ValidationError as error:
         raise InvalidRequest("The request does not match the schema; see `errors`.", error.normalized_messages())
+
+
+# --- Auditors ---------------------------------------------------------------------------------
+
+
+class AuditorAccountSchema(Schema):
+    """`flask consent auditor create`."""
+
+    email = fields.Email(required=True, validate=validate.Length(3, 254))
+    sites = fields.List(fields.String(validate=SITE_ID), required=True, validate=validate.Length(1, 100))
+    password = fields.String(load_default=None, allow_none=True, validate=validate.Length(12, 200))
+
+    @post_load
+    def normalize_email(self, data, **_kwargs):
+        return {**data, "email": data["email"].strip().lower()}
+
+
+class AuditEventQuerySchema(Schema):
+    """Filters of the auditor's event list and export (API query string and console search alike)."""
+
+    site = fields.String(required=True, validate=SITE_ID)
+    subject = fields.String(load_default=None, validate=SUBJECT_ID)  # the site's own user id
+    subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f-]{36}$"))  # the pseudonym
+    since = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=timezone.utc)
+    until = fields.AwareDateTime(data_key="to", load_default=None, default_timezone=timezone.utc)
+    purpose = fields.String(load_default=None, validate=PURPOSE_ID)
+    # With `purpose`: events that granted it (true, the default) or refused it (false).
+    granted = fields.Boolean(load_default=True)
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))  # page cursor: the last seq seen
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+    format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
+
+    @validates_schema
+    def time_range_is_ordered(self, data, **_kwargs):
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError("`from` must not be after `to`.", "from")
+
+    @post_load
+    def times_in_utc(self, data, **_kwargs):
+        # Events are stored in UTC; SQLite compares them as text, so the bounds must be UTC too.
+        for key in ("since", "until"):
+            if data[key] is not None:
+                data[key] = data[key].astimezone(timezone.utc)
+        return data

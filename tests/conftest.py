@@ -75,8 +75,9 @@ def import_site(app, config):
 
 
 @pytest.fixture
-def app(database_url):
-    app = make_app(database_url)
+def app(database_url, tmp_path):
+    # Each test signs with keys of its own, kept in its own temp dir (never in instance/keys).
+    app = make_app(database_url, CONSENT_KEY_DIR=str(tmp_path / "keys"))
     import_site(app, load_site_config())
     yield app
     db.dispose(app)

@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import text
 
 from consent import db, receipts
+from tests.audit_support import drop_append_only_triggers
 from tests.conftest import import_site, load_site_config
 
 
@@ -83,7 +84,8 @@ def test_receipt_page_refuses_readably(app, client, consent, recorded, case, sta
 
 
 def test_a_receipt_altered_in_storage_says_so(app, client, recorded):
-    # Simulates someone editing the database behind the service's back.
+    # Simulates someone editing the database behind the service's back (the append-only triggers first).
+    drop_append_only_triggers(app)
     with app.app_context(), db.write_transaction() as session:
         session.execute(
             text("UPDATE receipts SET document = REPLACE(document, :given, :refused)"),

@@ -31,6 +31,8 @@ def test_reject_all_is_stored_once_and_not_asked_again(page, service, host, cons
         banner(page).get_by_role("button", name="全部拒绝").click()
     assert posted.value.status == 201
     assert banner(page).count() == 0
+    # The widget stores the receipt id once it has read the answer; reloading earlier would race it.
+    page.wait_for_function("() => window.Consent.get() && window.Consent.get().receiptId")
 
     page.reload()
     page.wait_for_function("() => window.Consent && window.Consent.get() !== null")

@@ -1,0 +1,120 @@
+"""The auditor console, /audit/...: sign in, search a site's log, open a receipt with its proof checked.
+
+Server-rendered, in zh-CN or English (`?lang=` is carried through every link), every form
+CSRF-protected. Signed-in auditors see only their own sites, exactly as through the API.
+"""
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+
+from consent import audit, auditors
+from consent.audit_api import export_response
+from consent.db import get_session
+from consent.errors import InvalidRequest
+from consent.i18n import normalize_language, request_language
+from consent.models import Auditor
+from consent.forms import AuditorLoginForm, LogoutForm
+from consent.schemas import AuditEventQuerySchema, load
+
+bp = Blueprint("auditor", __name__, url_prefix="/audit")
+
+ACTION_LABELS = {
+    "accept_all": _l("Accepted all"),
+    "reject_all": _l("Refused all optional purposes"),
+    "custom": _l("Chose purpose by purpose"),
+    "pending_guardian": _l("Waiting for a guardian's consent"),
+}
+FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")
+SEARCH_FIELDS = ("site", "subject", "subject_ref", "from", "to", "purpose", "granted", "after")
+
+
+@bp.url_defaults
+def keep_language(_endpoint, values):
+    """Links and redirects inside the console keep the language the auditor chose."""
+    language = normalize_language(request.args.get("lang"))
+    if language and "lang" not in values:
+        values["lang"] = language
+
+
+@bp.before_request
+def require_sign_in():
+    g.auditor = get_session().get(Auditor, session.get("auditor_id") or 0)
+    if g.auditor is None and request.endpoint != "auditor.login":
+        return redirect(url_for("auditor.login", next=request.full_path))
+    return None
+
+
+@bp.context_processor
+def console_globals():
+    return {"auditor": g.get("auditor"), "logout_form": LogoutForm(), "language": request_language(),
+            "action_labels": ACTION_LABELS, "form_expired": FORM_EXPIRED}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = AuditorLoginForm()
+    status = 200
+    if form.validate_on_submit():
+        auditor = auditors.by_password(get_session(), form.email.data, form.password.data)
+        if auditor is not None:
+            session.clear()  # a fresh session: nothing set before signing in carries over
+            session["auditor_id"] = auditor.id
+            return redirect(_safe_next(request.args.get("next")))
+        status = 401
+    elif form.csrf_token.errors:
+        status = 400  # no token, or one not issued to this browser: a cross-site post
+    return render_template("audit/login.html", form=form, failed=status == 401, expired=status == 400), status
+
+
+def _safe_next(target):
+    # Only paths inside the console: never an absolute URL another site could plant.
+    if target and target.startswith("/audit/") and not target.startswith("//"):
+        return target
+    return url_for("auditor.search")
+
+
+@bp.post("/logout")
+def logout():
+    if not LogoutForm().validate_on_submit():
+        abort(400, description=str(FORM_EXPIRED))
+    session.clear()
+    return redirect(url_for("auditor.login"))
+
+
+@bp.get("/")
+def search():
+    """The search form; with a site chosen, its matching events, or one subject's history as a timeline."""
+    asked = {key: value for key, value in request.args.items() if key in SEARCH_FIELDS and value}
+    results = {"events": [], "next_after": None, "errors": {}, "asked": asked}
+    if "site" in asked:
+        try:
+            filters = load(AuditEventQuerySchema(), asked)
+            results["events"], results["next_after"] = audit.list_events(get_session(), g.auditor, filters)
+        except InvalidRequest as error:
+            results["errors"] = error.errors or {"site": [error.detail]}
+    timeline = audit.timeline(results["events"]) if asked.get("subject") or asked.get("subject_ref") else None
+    export_filters = {key: value for key, value in asked.items() if key not in ("site", "after")}
+    return render_template("audit/search.html", timeline=timeline, export_filters=export_filters, **results)
+
+
+@bp.get("/receipts/<receipt_id>")
+def receipt(receipt_id):
+    """A receipt with its signatures and chain position verified, and the policy text the visitor was shown."""
+    proof = audit.receipt_proof(get_session(), g.auditor, receipt_id)
+    policy = audit.policy_shown(get_session(), proof["receipt"])
+    return render_template("audit/receipt.html", proof=proof, policy=policy)
+
+
+@bp.get("/receipts/<receipt_id>/download")
+def receipt_download(receipt_id):
+    """The receipt with its JWS, as a file for `python -m consent.verify`."""
+    response = jsonify(audit.receipt_proof(get_session(), g.auditor, receipt_id))
+    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{receipt_id}.json"'
+    return response
+
+
+@bp.get("/sites/<site_id>/export")
+def export(site_id):
+    """The export buttons: the same streamed JSON Lines or CSV as the API, for the current search."""
+    asked = {key: value for key, value in request.args.items() if key in (*SEARCH_FIELDS, "format") and value}
+    filters = load(AuditEventQuerySchema(), {**asked, "site": site_id})
+    return export_response(audit.export_lines(g.auditor, filters), site_id, filters["format"])

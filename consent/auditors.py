@@ -1,0 +1,92 @@
+"""Auditor accounts: created from the command line, scoped to sites, signed in by API token or password.
+
+Only hashes are stored: the password with werkzeug.security, the API token (32 random bytes) as
+SHA-256, which is enough for a secret that long and lets one indexed lookup find its owner.
+"""
+import secrets
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from consent import db
+from consent.apikeys import token_hash
+from consent.errors import ConsentError, Forbidden, InvalidRequest
+from consent.models import Auditor, AuditorSite
+from consent.schemas import AuditorAccountSchema, load
+from consent.sites import get_site
+
+auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list.")
+
+# Checked against when the email is unknown, so a login takes as long whether or not it exists.
+_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+def create_auditor(session, email, site_ids, password=None):
+    """Store a new auditor for `site_ids`; returns (auditor, api_token, password), shown once and never again."""
+    data = load(AuditorAccountSchema(), {"email": email, "sites": list(site_ids), "password": password})
+    for site_id in data["sites"]:
+        get_site(session, site_id)
+    if session.scalar(select(Auditor.id).where(Auditor.email == data["email"])) is not None:
+        raise InvalidRequest(f"An auditor {data['email']!r} exists already.", {"email": ["Taken."]})
+    password = data["password"] or secrets.token_urlsafe(12)
+    api_token = secrets.token_urlsafe(32)
+    auditor = Auditor(
+        email=data["email"],
+        password_hash=generate_password_hash(password),
+        token_hash=token_hash(api_token),
+        sites=[AuditorSite(site_id=site_id) for site_id in sorted(set(data["sites"]))],
+    )
+    session.add(auditor)
+    session.flush()
+    return auditor, api_token, password
+
+
+def by_token(session, api_token):
+    """The auditor holding this API token, or None."""
+    if not api_token:
+        return None
+    return session.scalars(select(Auditor).where(Auditor.token_hash == token_hash(api_token))).first()
+
+
+def by_password(session, email, password):
+    """The auditor with this email and password, or None; as slow for an unknown email as for a known one."""
+    email = (email or "").strip().lower()
+    # PostgreSQL refuses NUL in text: no such auditor can exist, so do not ask.
+    auditor = session.scalars(select(Auditor).where(Auditor.email == email)).first() if "\x00" not in email else None
+    stored_hash = auditor.password_hash if auditor else _UNKNOWN_USER_HASH
+    if not check_password_hash(stored_hash, password or "") or auditor is None:
+        return None
+    return auditor
+
+
+def require_site(auditor, site_id):
+    """Refuse (403) unless the auditor was given this site. Unknown sites are refused the same way."""
+    if site_id not in auditor.site_ids:
+        raise Forbidden(f"This auditor account may not inspect site {site_id!r}.")
+
+
+@auditor_cli.command("create")
+@click.option("--site", "site_ids", multiple=True, required=True, help="A site the auditor may inspect (repeatable).")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Default: a random one, printed once.")
+def create_command(site_ids, email, password):
+    """Create an auditor; print its API token and password once (only their hashes are kept)."""
+    try:
+        with db.write_transaction() as session:
+            auditor, api_token, password = create_auditor(session, email, site_ids, password)
+    except ConsentError as error:
+        details = f"\n{error.errors}" if error.errors else ""
+        raise click.ClickException(f"{error.detail}{details}") from error
+    click.echo(f"auditor {auditor.email} for sites {', '.join(auditor.site_ids)}")
+    click.echo(f"API token (send as 'Authorization: Bearer <token>'): {api_token}")
+    click.echo(f"console password: {password}")
+    click.echo("Neither is stored in clear text: keep them now, they cannot be shown again.")
+
+
+@auditor_cli.command("list")
+def list_command():
+    """One line per auditor: email and sites."""
+    for auditor in db.get_session().scalars(select(Auditor).order_by(Auditor.email)):
+        click.echo(f"{auditor.email}\t{' '.join(auditor.site_ids)}")

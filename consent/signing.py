@@ -1,0 +1,136 @@
+"""Ed25519 signing keys and compact JWS, so anyone can verify our receipts and checkpoints offline.
+
+Public keys live in the `signing_keys` table and are published at /.well-known/jwks.json, retired
+ones included. Private keys never enter the database: each is a PEM file `<kid>.pem` in
+CONSENT_KEY_DIR (default `instance/keys/`, mode 0700, files 0600). Every worker caches the
+active private key and reloads it when the newest key id in the database changes (after
+`flask consent keys rotate`), so rotation needs no restart.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from consent import db
+from consent.errors import Forbidden, SigningKeyMissing
+from consent.models import SigningKey, utcnow
+from consent.verify import VerificationError, b64url_encode, canonical_json, verify_jws
+
+keys_cli = AppGroup("keys", help="Ed25519 signing keys: rotate, list.")
+
+
+def public_jwk(key):
+    """The JWK (RFC 8037) of a stored public key."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": key.public_key, "kid": key.kid, "alg": "EdDSA", "use": "sig"}
+
+
+def thumbprint(public_x):
+    """RFC 7638 key id: SHA-256 over the required JWK members in lexicographic order."""
+    members = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": public_x}, separators=(",", ":"), sort_keys=True)
+    return b64url_encode(hashlib.sha256(members.encode()).digest())
+
+
+def key_dir():
+    directory = Path(current_app.config["CONSENT_KEY_DIR"])
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return directory
+
+
+def create_key(session):
+    """Generate a key pair: the private half to its own owner-only file, the public half to the table."""
+    private_key = Ed25519PrivateKey.generate()
+    raw_public = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public_x = b64url_encode(raw_public)
+    kid = thumbprint(public_x)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # Created owner-only before anything is written into it.
+    fd = os.open(key_dir() / f"{kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    key = SigningKey(kid=kid, public_key=public_x, created_at=utcnow())
+    session.add(key)
+    session.flush()
+    return key
+
+
+def rotate(session):
+    """Retire every active key and create the one that signs from now on."""
+    for key in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        key.retired_at = utcnow()
+    return create_key(session)
+
+
+def _active_kid(session):
+    return session.scalars(
+        select(SigningKey.kid).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc()).limit(1)
+    ).first()
+
+
+def _active_private_key(session):
+    """(kid, private key) of the newest active key, creating the first key if there is none.
+
+    Cached per process in app.extensions; the cache is one immutable tuple replaced whole, so
+    threads of one worker never see a kid paired with another key.
+    """
+    kid = _active_kid(session) or create_key(session).kid
+    cached = current_app.extensions.get("consent.signing")
+    if cached and cached[0] == kid:
+        return cached
+    path = key_dir() / f"{kid}.pem"
+    if not path.exists():
+        raise SigningKeyMissing(f"The private key of the active signing key {kid} is not in {key_dir()}.")
+    cached = (kid, serialization.load_pem_private_key(path.read_bytes(), password=None))
+    current_app.extensions["consent.signing"] = cached
+    return cached
+
+
+def sign(session, payload):
+    """(kid, compact JWS) over the canonical JSON of `payload`, with the active key."""
+    kid, private_key = _active_private_key(session)
+    header = b64url_encode(canonical_json({"alg": "EdDSA", "kid": kid}).encode())
+    body = b64url_encode(canonical_json(payload).encode("utf-8"))
+    signature = b64url_encode(private_key.sign(f"{header}.{body}".encode("ascii")))
+    return kid, f"{header}.{body}.{signature}"
+
+
+def receipt_jws(receipt):
+    """A stored receipt's JWS; None for receipts stored before Ed25519 signing existed."""
+    return receipt.ed25519.jws if receipt.ed25519 else None
+
+
+def jwks(session):
+    """Every public key we ever signed with, newest first: the JWKS verifiers download."""
+    keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())).all()
+    return {"keys": [public_jwk(key) for key in keys]}
+
+
+def verified_payload(session, jws):
+    """The payload bytes a JWS of ours vouches for; Forbidden if it does not verify."""
+    try:
+        return verify_jws(jws, {jwk["kid"]: jwk for jwk in jwks(session)["keys"]})[1]
+    except VerificationError as error:
+        raise Forbidden(str(error)) from error
+
+
+@keys_cli.command("rotate")
+def rotate_command():
+    """Create a new signing key; older keys stop signing but stay in the JWKS."""
+    with db.write_transaction() as session:
+        key = rotate(session)
+    click.echo(f"new signing key {key.kid} (private key in {key_dir()})")
+
+
+@keys_cli.command("list")
+def list_command():
+    """One line per key: kid, created, retired."""
+    for key in db.get_session().scalars(select(SigningKey).order_by(SigningKey.created_at)):
+        click.echo(f"{key.kid}\tcreated {key.created_at:%Y-%m-%d %H:%M}\t{'retired' if key.retired_at else 'active'}")

@@ -1,0 +1,53 @@
+"""What anyone needs to check our proof without trusting us: public keys, the receipt schema, checkpoints.
+
+Public, unauthenticated, readable from any origin: a regulator's script or a visitor's lawyer can
+download the key set once, pin a checkpoint, and verify receipts offline with consent/verify.py.
+"""
+import json
+from pathlib import Path
+
+from flask import Blueprint, jsonify, url_for
+
+from consent import checkpoints, signing
+from consent.db import get_session
+from consent.errors import NotFound
+from consent.sites import get_site
+
+bp = Blueprint("verification", __name__)
+
+RECEIPT_SCHEMA = json.loads((Path(__file__).parent / "receipt.schema.json").read_text(encoding="utf-8"))
+
+
+@bp.after_request
+def readable_from_anywhere(response):
+    # Nothing here is personal or secret, and no credentials are involved.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks():
+    """Every Ed25519 public key that ever signed a receipt or checkpoint (RFC 7517 key set)."""
+    response = jsonify(signing.jwks(get_session()))
+    response.mimetype = "application/jwk-set+json"
+    response.cache_control.public, response.cache_control.max_age = True, 300
+    return response
+
+
+@bp.get("/api/v1/schemas/receipt.json")
+def receipt_schema():
+    """The JSON Schema (draft 2020-12) every receipt validates against."""
+    response = jsonify({"$id": url_for("verification.receipt_schema", _external=True), **RECEIPT_SCHEMA})
+    response.mimetype = "application/schema+json"
+    return response
+
+
+@bp.get("/api/v1/sites/<site_id>/checkpoints/latest")
+def latest_checkpoint(site_id):
+    """The newest signed tree head of a site's log, for anyone to pin."""
+    session = get_session()
+    get_site(session, site_id)
+    checkpoint = checkpoints.latest_checkpoint(session, site_id)
+    if checkpoint is None:
+        raise NotFound(f"Site {site_id!r} has no checkpoint yet.")
+    return jsonify(checkpoints.checkpoint_json(checkpoint))

@@ -1,0 +1,126 @@
+"""Verify a consent receipt offline: `python -m consent.verify receipt.json --jwks jwks.json`.
+
+Needs nothing but the two files, the standard library and `cryptography`: no Flask, no database,
+no network. The file may also be copied alone and run as `python verify.py ...`. It checks that the
+receipt's Ed25519 JWS (RFC 7515 compact form, alg EdDSA per RFC 8037) verifies with a key of the
+set, and that its payload is exactly the receipt in the file, byte for byte once canonicalized.
+
+receipt.json is either the full API response ({"receipt": ..., "jws": ..., ...}) or just
+{"receipt": ..., "jws": ...}. Exit status: 0 valid, 1 anything else.
+"""
+import argparse
+import base64
+import binascii
+import json
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class VerificationError(Exception):
+    """The receipt is not proven: the message says why, in one sentence."""
+
+
+def canonical_json(document):
+    """The byte form receipts are signed in; must stay identical to consent.receipts.canonical_json."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def b64url_encode(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    """Strict base64url without padding: any character outside the alphabet is an error."""
+    if not isinstance(text, str) or not text.isascii() or "=" in text:
+        raise VerificationError("The JWS is not base64url.")
+    try:
+        decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except binascii.Error as error:
+        raise VerificationError("The JWS is not base64url.") from error
+    # Reject non-canonical encodings (stray low bits in the last character), so no two strings
+    # stand for the same bytes: changing any character of a JWS must break it.
+    if b64url_encode(decoded) != text:
+        raise VerificationError("The JWS is not canonical base64url.")
+    return decoded
+
+
+def public_key_from_jwk(jwk):
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        raise VerificationError(f"Key {jwk.get('kid')!r} is not an Ed25519 key.")
+    raw = b64url_decode(jwk.get("x", ""))
+    if len(raw) != 32:
+        raise VerificationError(f"Key {jwk.get('kid')!r} is not 32 bytes long.")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify_jws(jws, keys_by_kid):
+    """(kid, payload bytes) of a compact JWS, once its signature verifies with the key its header names.
+
+    `keys_by_kid` maps key ids to JWKs (dicts). Raises VerificationError otherwise.
+    """
+    if not isinstance(jws, str) or jws.count(".") != 2:
+        raise VerificationError("The JWS is not in compact form (header.payload.signature).")
+    header_part, payload_part, signature_part = jws.split(".")
+    try:
+        header = json.loads(b64url_decode(header_part))
+    except ValueError as error:
+        raise VerificationError("The JWS header is not JSON.") from error
+    if not isinstance(header, dict) or header.get("alg") != "EdDSA":
+        raise VerificationError("The JWS is not signed with EdDSA.")
+    if header.get("crit"):
+        raise VerificationError("The JWS has critical header parameters this verifier does not know.")
+    jwk = keys_by_kid.get(header.get("kid"))
+    if jwk is None:
+        raise VerificationError(f"No key {header.get('kid')!r} in the key set.")
+    try:
+        public_key_from_jwk(jwk).verify(b64url_decode(signature_part), f"{header_part}.{payload_part}".encode("ascii"))
+    except InvalidSignature as error:
+        raise VerificationError(f"The signature does not verify with key {header['kid']!r}.") from error
+    return header["kid"], b64url_decode(payload_part)
+
+
+def keys_by_kid(jwks):
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise VerificationError('The key set is not a JWKS ({"keys": [...]}).')
+    return {jwk.get("kid"): jwk for jwk in jwks["keys"] if isinstance(jwk, dict)}
+
+
+def verify_receipt(document, jwks):
+    """(receipt, kid) if `document` ({receipt, jws, ...}) carries a JWS of exactly it, signed by a key of `jwks`."""
+    if not isinstance(document, dict) or not isinstance(document.get("receipt"), dict) or "jws" not in document:
+        raise VerificationError('The file holds no {"receipt": {...}, "jws": "..."}.')
+    kid, payload = verify_jws(document["jws"], keys_by_kid(jwks))
+    if payload != canonical_json(document["receipt"]).encode("utf-8"):
+        raise VerificationError("The signature is valid, but for other content than this receipt.")
+    return document["receipt"], kid
+
+
+def read_json(path):
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise VerificationError(f"{path}: cannot read JSON ({error}).") from error
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m consent.verify", description=__doc__.split("\n")[0])
+    parser.add_argument("receipt", help="the receipt JSON: the API response or {receipt, jws}")
+    parser.add_argument("--jwks", required=True, help="the key set, as served at /.well-known/jwks.json")
+    arguments = parser.parse_args(argv)
+    try:
+        receipt, kid = verify_receipt(read_json(arguments.receipt), read_json(arguments.jwks))
+    except VerificationError as error:
+        print(f"INVALID: {error}")
+        return 1
+    print(
+        f"VALID: receipt {receipt.get('consentReceiptID')} of site {receipt.get('siteId')}, "
+        f"policy {receipt.get('policyVersion')}, consent at {receipt.get('consentTimestamp')}, signed by key {kid}."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
