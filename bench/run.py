@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import audit_log  # noqa: E402
 import backend_check  # noqa: E402
 import lookup  # noqa: E402
 import server  # noqa: E402
@@ -76,6 +77,8 @@ def main():
                 lookup.HEADER, lookup_table)
     print("\n### Backend check in-process, single and batch (bench/backend_check.py)\n")
     backend_check.main(1000 if args.quick else 5000)
+    print("\n### Proof of consent in-process: signing, log verification, export (bench/audit_log.py)\n")
+    audit_log.main(2000 if args.quick else 20_000)
     peers = [name for name in (row[0] for row in widget_table) if not name.startswith(OURS)]
     print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
                 ["measure", "target", "ours", *peers, "verdict"],
