@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET   := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGS  := $(wildcard translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test bench screenshots venv system-packages translations migrate demo-site clean
+.PHONY: run test bench bench-packages screenshots venv system-packages translations migrate demo-site clean
 
 run: venv translations migrate demo-site
 	$(FLASK) run --host $(HOST) --port $(PORT)
@@ -16,8 +16,18 @@ run: venv translations migrate demo-site
 test: venv system-packages translations
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-bench: venv system-packages translations
-	$(PYTHON) bench/run.py
+bench: venv system-packages translations bench-packages
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# What only the benchmarks need: wrk loads the server, npm fetches the peer widgets. Installed when missing.
+bench-packages:
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends $$missing; \
+	fi
 
 # Re-renders docs/*.png (banner and preference centre, zh-CN and English) from the demo site.
 screenshots: venv system-packages translations

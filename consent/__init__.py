@@ -4,7 +4,8 @@ from pathlib import Path
 from flask import Flask
 
 from consent import (
-    admin, api, audit_api, auditor, backend_api, cli, config, db, errors, i18n, verification, widget,
+    admin, api, audit_api, auditor, backend_api, cli, clients, config, db, errors, i18n, limits, logs, security,
+    verification, widget,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,10 @@ def create_app(config_overrides=None):
     i18n.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    clients.init_app(app)
+    limits.init_app(app)
+    security.init_app(app)
+    logs.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)

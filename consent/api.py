@@ -1,7 +1,7 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 
-from consent import openapi, receipts
+from consent import limits, openapi, receipts
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
 from consent.errors import InvalidRequest, OriginNotAllowed
@@ -12,13 +12,21 @@ from consent.sites import widget_config
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PREFLIGHT_MAX_AGE = 600
+CONSENT_REQUEST = ConsentRequestSchema()  # schemas keep no state between loads: build once
+
+
+@bp.before_request
+def limit_body_size():
+    # Before anything reads the body (the per-site rate limit does): every API body is small JSON.
+    request.max_content_length = current_app.config["CONSENT_MAX_BODY_BYTES"]
 
 
 @bp.after_request
 def allow_embedding_origins(response):
     """CORS: answer readable responses only to origins some site allows to embed the widget."""
     origin = request.headers.get("Origin")
-    if origin and origin_is_allowed(get_session(), origin):
+    # A decision just recorded has proved its origin already: no need to ask the database again.
+    if origin and (g.get("origin_proved") == origin or origin_is_allowed(get_session(), origin)):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -37,15 +45,17 @@ def consents_preflight():
 
 
 @bp.post("/consents")
+@limits.client_writes
+@limits.site_writes
 def create_consent():
-    request.max_content_length = current_app.config["CONSENT_MAX_BODY_BYTES"]
-    data = load(ConsentRequestSchema(), json_body())
+    data = load(CONSENT_REQUEST, json_body())
     result, created = record_consent(
         data,
         origin=request.headers.get("Origin"),
         client_ip=request.remote_addr,
         header_signals={"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"},
     )
+    g.origin_proved = request.headers.get("Origin")
     result["receipt_url"] = url_for(
         "api.get_receipt", receipt_id=result["receipt_id"], token=result["receipt_token"], _external=True
     )

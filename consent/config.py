@@ -18,6 +18,21 @@ def defaults():
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Abuse resistance (consent/limits.py). Limits are per worker process with memory://; give
+        # every worker one shared store (redis://, memcached://) to make them exact across workers.
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # One client address may record this many decisions; many visitors can share one address (NAT).
+        "CONSENT_RATELIMIT_CLIENT": "60 per minute",
+        # All visitors of one site together, so one site's flood cannot starve the others.
+        "CONSENT_RATELIMIT_SITE": "6000 per minute",
+        # Everything else (widget config, receipts, pages), per client address.
+        "CONSENT_RATELIMIT_READS": "600 per minute",
+        # Reverse proxies in front of the app whose X-Forwarded-For is trusted; 0 trusts none.
+        "CONSENT_PROXY_HOPS": 0,
+        # One line per request with the route, status, duration and the keyed client hash.
+        "CONSENT_REQUEST_LOG": True,
         # Ed25519 private keys, one PEM file per key id, owner-only; None means `instance/keys`.
         "CONSENT_KEY_DIR": None,
         # A signed checkpoint (tree head) is published automatically every this many events of a site.
@@ -29,20 +44,33 @@ def defaults():
     }
 
 
+def _flag(value):
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+# Settings read from the environment, each with the conversion its text needs.
+ENVIRONMENT_SETTINGS = {
+    "DATABASE_URL": str,
+    "SECRET_KEY": str,
+    "RATELIMIT_STORAGE_URI": str,
+    "RATELIMIT_ENABLED": _flag,
+    "CONSENT_RATELIMIT_CLIENT": str,
+    "CONSENT_RATELIMIT_SITE": str,
+    "CONSENT_RATELIMIT_READS": str,
+    "CONSENT_PROXY_HOPS": int,
+    "CONSENT_REQUEST_LOG": _flag,
+    "CONSENT_KEY_DIR": str,
+    "CONSENT_CHECKPOINT_EVERY": int,
+}
+
+
 def from_environment():
     """Settings taken from environment variables; only those that are set."""
-    settings = {}
-    if os.environ.get("DATABASE_URL"):
-        settings["DATABASE_URL"] = os.environ["DATABASE_URL"]
-    if os.environ.get("SECRET_KEY"):
-        settings["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    settings = {name: convert(os.environ[name]) for name, convert in ENVIRONMENT_SETTINGS.items()
+                if os.environ.get(name)}
     # Old keys stay valid for verifying what they signed: comma-separated, oldest first.
     if os.environ.get("SECRET_KEY_FALLBACKS"):
         settings["SECRET_KEY_FALLBACKS"] = os.environ["SECRET_KEY_FALLBACKS"].split(",")
-    if os.environ.get("CONSENT_KEY_DIR"):
-        settings["CONSENT_KEY_DIR"] = os.environ["CONSENT_KEY_DIR"]
-    if os.environ.get("CONSENT_CHECKPOINT_EVERY"):
-        settings["CONSENT_CHECKPOINT_EVERY"] = int(os.environ["CONSENT_CHECKPOINT_EVERY"])
     return settings
 
 
@@ -61,9 +89,27 @@ def fill_instance_defaults(app):
         return
     key_file = Path(app.instance_path) / "secret_key"
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        # Create with owner-only permissions before writing the key into it.
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_key_file(key_file)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def _create_key_file(key_file):
+    """Write a new key where several workers starting at once may race: exactly one key wins, whole.
+
+    The key is written to a private temporary file first and then linked into place, which fails
+    if another worker got there first; nobody ever reads a half-written key.
+    """
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    # Owner-only permissions from the start, before the key is written into it.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
-    app.config["SECRET_KEY"] = key_file.read_text().strip()
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, key_file)
+    except FileExistsError:
+        pass  # another worker's key is in place: use that one
+    finally:
+        temporary.unlink(missing_ok=True)

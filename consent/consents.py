@@ -3,26 +3,32 @@
 Every decision becomes one append-only event. Each event's document carries the hash of the
 previous event of the same site, so an auditor can detect any edited, removed or reordered record.
 """
-import hashlib
-import hmac
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import exists, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from consent import checkpoints, receipts, signing, webhooks
 from consent.chain import GENESIS_HASH, event_hash
-from consent.db import write_transaction
-from consent.errors import InvalidRequest, OriginNotAllowed, StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, ReceiptSignature, SiteOrigin, Subject
-from consent.sites import current_policy, get_site
+from consent.clients import client_hash
+from consent.db import get_session, write_transaction
+from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion
+from consent.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteOrigin, Subject
+from consent.sites import current_policy
 
 
 # Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
 # embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
 SERVICE_PAGE = object()
+
+# Plain table inserts, built once: storing a decision needs none of the ORM's unit of work.
+INSERT_EVENT = insert(ConsentEvent.__table__)
+INSERT_RECEIPT = insert(Receipt.__table__)
+INSERT_RECEIPT_SIGNATURE = insert(ReceiptSignature.__table__)
 
 
 def origin_is_allowed(session, origin, site_id=None):
@@ -33,14 +39,6 @@ def origin_is_allowed(session, origin, site_id=None):
     if site_id is not None:
         query = query.where(SiteOrigin.site_id == site_id)
     return session.execute(query.limit(1)).first() is not None
-
-
-def client_hash(client_ip):
-    """A keyed, truncated hash of the client address: enough to spot abuse, useless to identify anyone."""
-    if not client_ip:
-        return None
-    key = hashlib.sha256(b"consent.client-ip" + current_app.config["SECRET_KEY"].encode()).digest()
-    return hmac.new(key, client_ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _refusal(detail, purpose_ids, message):
@@ -124,65 +122,127 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
     """Store one decision and return its receipt; a repeated idempotency key returns the first one.
 
     Returns (result, created) where result holds receipt_id, receipt, signature, jws and receipt_token.
-    Nothing is written unless every check passes.
+    Nothing is written unless every check passes. The checks run before the write lock is taken:
+    the lock covers only linking the event into the chain and storing it, so concurrent decisions
+    wait for each other as little as possible.
     """
+    session = get_session()
+    site = site_for_origin(session, data["site_id"], origin)
+    policy = published_policy(session, site)
+    _check_policy_version(data["policy_version"], policy.version)
+    if site.age_gate and data["age_statement"] is None:
+        raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
+    choices = checked_choices(policy.purposes, data)
+    # End this request's read transaction before queueing for the write lock: a reader held open
+    # while waiting would keep SQLite from ever recycling its write-ahead log, which then only grows.
+    session.commit()
+    try:
+        receipt = _append_to_chain(site, policy, data, choices, client_hash(client_ip), header_signals or {})
+    except IntegrityError:
+        # The idempotency key is unique per site: a retry of a stored decision lands here, nothing
+        # of it written. Checking first would cost every first try a query for the rare retry.
+        existing = _receipt_for_key(session, site.id, data["idempotency_key"]) if data["idempotency_key"] else None
+        if existing is None:
+            raise
+        return _result(existing.receipt_id, existing.document, existing.hmac_signature, existing.jws), False
+    return _result(receipt["receipt_id"], receipt["document"], receipt["hmac_signature"], receipt["jws"]), True
+
+
+def _append_to_chain(site, policy, data, choices, hashed_client, header_signals):
+    """Link the event to its site's chain head and store it with its receipt, under the write lock."""
     with write_transaction() as session:
         # Lock the site row (PostgreSQL; SQLite already holds its write lock) so concurrent
-        # decisions for one site take turns extending its chain.
-        site = get_site(session, data["site_id"], for_update=True)
-        if origin is not SERVICE_PAGE and not origin_is_allowed(session, origin, site.id):
-            raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {site.id!r}.")
-        policy = current_policy(session, site)
-        if data["policy_version"] != policy.version:
-            raise StalePolicyVersion(
-                f"Policy version {data['policy_version']!r} is not the current one ({policy.version!r}); "
-                "show the visitor the current policy and ask again."
-            )
-        if site.age_gate and data["age_statement"] is None:
-            raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
-        choices = checked_choices(policy.purposes, data)
-
-        if data["idempotency_key"]:
-            existing = session.scalars(
-                select(Receipt)
-                .join(ConsentEvent)
-                .where(ConsentEvent.site_id == site.id, ConsentEvent.idempotency_key == data["idempotency_key"])
-            ).first()
-            if existing is not None:
-                return _result(existing), False
-
-        document = _event_document(session, site, policy, data, choices, header_signals or {})
-        event = ConsentEvent(
-            site_id=site.id,
-            seq=document["seq"],
-            event_id=document["event_id"],
-            subject_ref=document["subject_ref"],
-            visitor_id=document["visitor_id"],
-            policy_version=policy.version,
-            action=document["action"],
-            idempotency_key=data["idempotency_key"],
-            client_hash=client_hash(client_ip),
-            created_at=datetime.fromisoformat(document["recorded_at"]),
-            document=receipts.canonical_json(document),
-            prev_hash=document["prev_hash"],
-            event_hash=event_hash(document),
-        )
+        # decisions for one site take turns extending its chain; its policy may have moved on meanwhile.
+        current_version = session.execute(
+            select(Site.current_policy_version).where(Site.id == site.id).with_for_update()
+        ).scalar_one()
+        _check_policy_version(policy.version, current_version)
+        document = _event_document(session, site, policy, data, choices, header_signals)
+        created_at = datetime.fromisoformat(document["recorded_at"])
         receipt_document = receipts.build_receipt(site, policy, document)
-        receipt = Receipt(
-            receipt_id=document["receipt_id"],
-            event=event,
-            site_id=site.id,
-            document=receipts.canonical_json(receipt_document),
-            hmac_signature=receipts.sign_receipt(receipt_document),
-            created_at=event.created_at,
-        )
+        event_row_hash = event_hash(document)
+        session.execute(INSERT_EVENT, {
+            "site_id": site.id,
+            "seq": document["seq"],
+            "event_id": document["event_id"],
+            "subject_ref": document["subject_ref"],
+            "visitor_id": document["visitor_id"],
+            "policy_version": policy.version,
+            "action": document["action"],
+            "idempotency_key": data["idempotency_key"],
+            "client_hash": hashed_client,
+            "created_at": created_at,
+            "document": receipts.canonical_json(document),
+            "prev_hash": document["prev_hash"],
+            "event_hash": event_row_hash,
+        })
+        receipt = {
+            "receipt_id": document["receipt_id"],
+            "event_id": document["event_id"],
+            "site_id": site.id,
+            "document": receipts.canonical_json(receipt_document),
+            "hmac_signature": receipts.sign_receipt(receipt_document),
+            "created_at": created_at,
+        }
+        session.execute(INSERT_RECEIPT, receipt)
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
         kid, jws = signing.sign(session, receipt_document)
-        receipt_signature = ReceiptSignature(receipt=receipt, kid=kid, jws=jws, created_at=event.created_at)
-        session.add_all([event, receipt, receipt_signature])
-        webhooks.enqueue(session, site.id, event.event_id, event.created_at)
-        checkpoints.after_event(session, site.id, event.seq, event.event_hash)
-        return _result(receipt), True
+        session.execute(INSERT_RECEIPT_SIGNATURE,
+                        {"receipt_id": receipt["receipt_id"], "kid": kid, "jws": jws, "created_at": created_at})
+        webhooks.enqueue(session, site.id, document["event_id"], created_at)
+        checkpoints.after_event(session, site.id, document["seq"], event_row_hash)
+        return {**receipt, "jws": jws}
+
+
+@dataclass(frozen=True)
+class PublishedPolicy:
+    """What recording a decision needs of a policy version: published versions never change."""
+
+    version: str
+    url: str
+    purposes: list
+
+
+def published_policy(session, site):
+    """The site's current policy version, read once per worker: it can never change once published."""
+    cache = current_app.extensions.setdefault("consent.published_policies", {})
+    key = (site.id, site.current_policy_version)
+    if key not in cache:
+        policy = current_policy(session, site)
+        cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes)
+    return cache[key]
+
+
+def site_for_origin(session, site_id, origin):
+    """The columns of a site a decision needs, in one query that also checks the origin may embed it."""
+    asked = origin if isinstance(origin, str) else ""  # SERVICE_PAGE and no origin match no row
+    origin_allowed = exists().where(SiteOrigin.site_id == Site.id, SiteOrigin.origin == asked)
+    site = session.execute(
+        select(Site.id, Site.name, Site.controller, Site.jurisdiction, Site.current_policy_version, Site.age_gate,
+               origin_allowed.label("origin_allowed")).where(Site.id == site_id)
+    ).first()
+    if site is None:
+        raise NotFound(f"No site {site_id!r} is configured here.")
+    if origin is not SERVICE_PAGE and not site.origin_allowed:
+        raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {site.id!r}.")
+    return site
+
+
+def _check_policy_version(asked, current):
+    if asked != current:
+        raise StalePolicyVersion(
+            f"Policy version {asked!r} is not the current one ({current!r}); "
+            "show the visitor the current policy and ask again."
+        )
+
+
+def _receipt_for_key(session, site_id, idempotency_key):
+    return session.execute(
+        select(Receipt.receipt_id, Receipt.document, Receipt.hmac_signature, ReceiptSignature.jws)
+        .join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
+        .outerjoin(ReceiptSignature, ReceiptSignature.receipt_id == Receipt.receipt_id)
+        .where(ConsentEvent.site_id == site_id, ConsentEvent.idempotency_key == idempotency_key)
+    ).first()
 
 
 def _event_document(session, site, policy, data, choices, header_signals):
@@ -221,11 +281,11 @@ def _event_document(session, site, policy, data, choices, header_signals):
     }
 
 
-def _result(receipt):
+def _result(receipt_id, receipt_json, signature, jws):
     return {
-        "receipt_id": receipt.receipt_id,
-        "receipt": json.loads(receipt.document),
-        "signature": receipt.hmac_signature,
-        "jws": signing.receipt_jws(receipt),
-        "receipt_token": receipts.access_token(receipt.receipt_id),
+        "receipt_id": receipt_id,
+        "receipt": json.loads(receipt_json),
+        "signature": signature,
+        "jws": jws,
+        "receipt_token": receipts.access_token(receipt_id),
     }

@@ -4,7 +4,9 @@ SQLite runs in WAL mode with synchronous=FULL, so a 201 answered to a visitor me
 record is on disk. Writes that extend the hash chain take the write lock up front
 (`BEGIN IMMEDIATE` on SQLite, a row lock on PostgreSQL) so two writers never read the same head.
 """
-from contextlib import contextmanager
+import fcntl
+import os
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -19,10 +21,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def make_engine(database_url):
     """Create an engine; SQLite gets durable pragmas and explicit transaction control."""
+    # hide_parameters: a failed statement's error text never carries a subject id into the logs.
     if not database_url.startswith("sqlite"):
-        return create_engine(database_url, pool_pre_ping=True)
+        return create_engine(database_url, pool_pre_ping=True, hide_parameters=True)
 
-    engine = create_engine(database_url, connect_args={"timeout": 30})
+    engine = create_engine(database_url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def set_sqlite_pragmas(dbapi_connection, _record):
@@ -45,7 +48,9 @@ def make_engine(database_url):
 
 def init_app(app):
     """Bind storage to `app`: engine, per-context session, teardown and the CLI command."""
-    app.extensions["consent.db"] = sessionmaker(make_engine(app.config["DATABASE_URL"]), expire_on_commit=False)
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["consent.db"] = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["consent.db.writer_queue"] = writer_queue_path(engine)
     app.teardown_appcontext(close_session)
 
 
@@ -71,19 +76,45 @@ def close_session(_exc=None):
         session.close()
 
 
+def writer_queue_path(engine):
+    """The lock file SQLite writers queue on, beside the database file; None for other databases."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    return f"{database}-writers.lock" if database and database != ":memory:" else None
+
+
+@contextmanager
+def writer_queue(path):
+    """Wait in line for the database's write lock, and be woken as soon as it is free.
+
+    SQLite's own busy handler sleeps and polls (1, 2, 5, ... 100 ms) while another connection
+    writes, so under load writers mostly sleep while the database is idle. An exclusive flock,
+    taken by every writer of this file in every worker process, is handed over by the kernel
+    the moment it is released. A crashed holder's lock dies with it. Each call opens the file
+    anew, so threads of one process exclude each other too.
+    """
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 @contextmanager
 def write_transaction():
     """A session of its own whose transaction holds the write lock from its first statement."""
-    session = current_app.extensions["consent.db"]()
-    try:
-        session.connection(execution_options={"write_lock": True})
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    queue_path = current_app.extensions["consent.db.writer_queue"]
+    with writer_queue(queue_path) if queue_path else nullcontext():
+        session = current_app.extensions["consent.db"]()
+        try:
+            session.connection(execution_options={"write_lock": True})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
 
 def upgrade(app, revision="heads"):

@@ -1,4 +1,5 @@
 """Every input shape the service accepts, validated in one place. Unknown keys are refused."""
+import re
 from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -6,7 +7,9 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
 
-SITE_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$", error="Use 1-64 lowercase letters, digits or '-'.")
+# \A and \Z, not ^ and $: "$" would let a trailing newline through.
+SITE_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,63}\Z")
+SITE_ID = validate.Regexp(SITE_ID_PATTERN, error="Use 1-64 lowercase letters, digits or '-'.")
 PURPOSE_ID = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Use 1-64 lowercase letters, digits or '_'.")
 ORIGIN = validate.Regexp(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."

@@ -147,3 +147,26 @@ def bearer(token):
 def csrf_token(html):
     """The CSRF token of the first form on a page (Flask-WTF, with or without a field prefix)."""
     return re.search(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+ROOMY_LIMITS = {
+    "CONSENT_RATELIMIT_CLIENT": "100000 per minute",
+    "CONSENT_RATELIMIT_SITE": "100000 per minute",
+    "CONSENT_RATELIMIT_READS": "100000 per minute",
+}
+
+
+@pytest.fixture
+def app_with(database_url):
+    """Build apps with other settings (rate limits roomy unless given) and the `shop` site imported."""
+    apps = []
+
+    def build(**overrides):
+        app = make_app(database_url, **{**ROOMY_LIMITS, **overrides})
+        import_site(app, load_site_config())
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        db.dispose(app)

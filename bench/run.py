@@ -1,0 +1,89 @@
+"""`make bench`: every benchmark in one run, the details of each, then one summary table against the targets.
+
+    .venv/bin/python bench/run.py [--quick]   (--quick: fewer runs and events, for trying the bench out)
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import audit_log  # noqa: E402
+import backend_check  # noqa: E402
+import lookup  # noqa: E402
+import server  # noqa: E402
+import widget  # noqa: E402
+from common import machine_note, ms, print_table  # noqa: E402
+
+OURS, CC, KLARO = "consent.js (ours)", "vanilla-cookieconsent", "klaro"
+DURABLE_TARGET, HALF_LOAD_P99_MS, LOOKUP_P99_MS = 1500, 20, 5
+
+
+def verdict(met):
+    return "met" if met else "NOT met"
+
+
+def widget_rows(medians):
+    ours, cc, klaro = medians[OURS], medians[CC], medians[KLARO]
+    rows = []
+    for label, key, scale, unit in [("widget bytes transferred, gzip", "bytes", 1 / 1024, "KB"),
+                                    ("banner visible after widget start", "from_start", 1, "ms"),
+                                    ("long tasks, blocking time", "blocking", 1, "ms"),
+                                    ("layout shift", "shift", 1, "")]:
+        figure = lambda m: f"{m[key] * scale:.3f}" if key == "shift" else f"{m[key] * scale:.1f} {unit}"  # noqa: E731
+        ratio = "" if key == "shift" else f" ({ours[key] / cc[key]:.2f}× / {ours[key] / klaro[key]:.2f}×)"
+        met = ours[key] <= min(cc[key], klaro[key]) if key == "shift" else ours[key] < min(cc[key], klaro[key])
+        rows.append([label, "ours below both", figure(ours) + ratio, figure(cc), figure(klaro), verdict(met)])
+    return rows
+
+
+def server_rows(results):
+    rows = []
+    for backend in ("sqlite", "postgresql"):
+        runs = {workers: r for (b, workers), r in results.items() if b == backend}
+        if not runs:
+            continue
+        best = max(r["full"]["ok_per_s"] for r in runs.values())
+        rows.append([f"durable consents/s, {backend}, workers " + "/".join(map(str, runs)), f">= {DURABLE_TARGET:,}",
+                     " / ".join(f"{r['full']['ok_per_s']:.0f}" for r in runs.values()), "", "",
+                     verdict(best >= DURABLE_TARGET)])
+        worst = max(r["half"]["p99_us"] for r in runs.values()) / 1000
+        rows.append([f"p99 ms at half load, {backend}", f"< {HALF_LOAD_P99_MS}",
+                     " / ".join(f"{ms(r['half']['p99_us'])} at {r['half']['ok_per_s']:.0f}/s" for r in runs.values()),
+                     "", "", verdict(worst < HALF_LOAD_P99_MS)])
+    return rows
+
+
+def lookup_rows(results):
+    return [[f"receipt lookup p99 ms at {figures['stored']:,} events, {backend}", f"< {LOOKUP_P99_MS}",
+             f"{ms(figures['steady']['p99_us'])} (p50 {ms(figures['steady']['p50_us'])})", "", "",
+             verdict(figures["steady"]["p99_us"] / 1000 < LOOKUP_P99_MS)] for backend, figures in results.items()]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    started, note = time.monotonic(), machine_note()
+    # Each part's details are printed as soon as it is measured; the summary comes last.
+    widget_table, medians = widget.run(runs=3 if args.quick else 15)
+    print_table("Widget details: medians of cold loads, Chromium at 4x CPU slowdown", widget.HEADER, widget_table)
+    server_table, server_results = server.run(seconds=2 if args.quick else 5)
+    print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
+    lookup_table, lookup_results = lookup.run(events=20_000 if args.quick else 1_000_000,
+                                              seconds=2 if args.quick else 5)
+    print_table("Receipt lookup details (generated events: their chain is not valid, the lookup does not read it)",
+                lookup.HEADER, lookup_table)
+    print("\n### Backend check in-process, single and batch (bench/backend_check.py)\n")
+    backend_check.main(1000 if args.quick else 5000)
+    print("\n### Proof of consent in-process: signing, log verification, export (bench/audit_log.py)\n")
+    audit_log.main(2000 if args.quick else 20_000)
+    peers = [name for name in (row[0] for row in widget_table) if not name.startswith(OURS)]
+    print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
+                ["measure", "target", "ours", *peers, "verdict"],
+                widget_rows(medians) + server_rows(server_results) + lookup_rows(lookup_results))
+
+
+if __name__ == "__main__":
+    main()

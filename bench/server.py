@@ -1,0 +1,135 @@
+"""Server benchmark: the production gunicorn on loopback, loaded with wrk, on SQLite and on PostgreSQL
+(fsync on), with 1, 2 and 4 workers. Decisions per second at full load, latency at full and half load,
+and the read endpoints (receipt lookup, widget config, backend check). Every acknowledged (201)
+decision is checked to be stored, and the chain to verify.
+
+    .venv/bin/python bench/server.py [--backends sqlite,postgresql] [--workers 1,2,4] [--seconds 5]
+"""
+import argparse
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from common import (BENCH_ORIGIN, ROOMY_LIMITS, SECRET_KEY, bench_app, durable_postgres, machine_note, ms,
+                    prepare_database, print_table, wrk)
+from sqlalchemy import func, select
+
+from consent import apikeys, db, receipts
+from consent.chain import verify_chain
+from consent.models import ConsentEvent, Receipt
+from tests.server import GunicornServer
+
+CONNECTIONS = 16
+READ_CONNECTIONS = 8
+LOOKUP_SAMPLE = 1000
+SUBJECTS = 500  # users with decisions, for the backend check; the other decisions are anonymous visitors
+
+
+def receipt_lookup(app, site_id):
+    """Receipt URLs with their access tokens, for stored receipts spread over the whole table."""
+    with app.app_context():
+        ids = db.get_session().scalars(
+            select(Receipt.receipt_id).where(Receipt.site_id == site_id).order_by(func.random()).limit(LOOKUP_SAMPLE)
+        ).all()
+        return [f"/api/v1/receipts/{rid}?token={receipts.access_token(rid)}" for rid in ids], ()
+
+
+def widget_config(_app, site_id):
+    return [f"/api/v1/sites/{site_id}/config?lang={lang}" for lang in ("en", "zh-CN")], ()
+
+
+def backend_check(app, site_id):
+    """A site backend asking for one of its users' current decisions, with its API key."""
+    with app.app_context(), db.write_transaction() as session:
+        token = apikeys.create_key(session, site_id, "bench")[1]
+    return ([f"/api/v1/sites/{site_id}/subjects/user-{n}/consents" for n in range(SUBJECTS)],
+            ("Authorization", f"Bearer {token}"))
+
+
+# The read endpoints measured: a name, and a function giving the paths to GET and a header to send.
+READS = [("receipt lookup", receipt_lookup), ("widget config", widget_config), ("backend check", backend_check)]
+
+
+def measure_reads(server, app, site_id, seconds, workdir):
+    figures = {}
+    for name, paths_for in READS:
+        paths, header = paths_for(app, site_id)
+        paths_file = Path(workdir) / f"{name.replace(' ', '-')}.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        figures[name] = wrk(server.url + "/", ["get", str(paths_file)], READ_CONNECTIONS, seconds, extra=header)
+    return figures
+
+
+def stored_and_intact(app, site_id):
+    with app.app_context():
+        session = db.get_session()
+        stored = session.scalar(select(func.count()).select_from(ConsentEvent))
+        return stored, verify_chain(session, site_id).intact
+
+
+def measure(database_url, workers, seconds, workdir):
+    """One backend and worker count: full load, half load, reads, then the durability check."""
+    config = prepare_database(database_url)
+    post = ["post", BENCH_ORIGIN, config["id"], config["policy"]["version"]]
+    app = bench_app(database_url)
+    log = Path(workdir) / f"gunicorn-{workers}.log"
+    with GunicornServer(database_url, workers=workers, log_path=log, SECRET_KEY=SECRET_KEY, **ROOMY_LIMITS) as server:
+        url = server.url + "/api/v1/consents"
+        warm = wrk(url, post, CONNECTIONS, 2, extra=[str(SUBJECTS)])  # also gives the backend check users
+        full = wrk(url, post, CONNECTIONS, seconds)
+        half = wrk(url, post, CONNECTIONS, seconds, rate=max(1, int(full["ok_per_s"] / 2)))
+        reads = measure_reads(server, app, config["id"], max(2, seconds // 2), workdir)
+    acknowledged = warm["ok"] + full["ok"] + half["ok"]
+    # wrk stops at its deadline without reading the answers still on the wire: each run may have
+    # stored up to one decision per connection more than it counted, never fewer.
+    in_flight = 3 * CONNECTIONS
+    stored, intact = stored_and_intact(app, config["id"])
+    db.dispose(app)
+    if not acknowledged <= stored <= acknowledged + in_flight or not intact or full["not_ok"] or half["not_ok"]:
+        raise SystemExit(f"durability check failed: {acknowledged} acknowledged, {stored} stored, chain "
+                         f"{'intact' if intact else 'BROKEN'}, refused:{full['refusals']}{half['refusals']}; see {log}")
+    return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
+
+
+def run(backends=("sqlite", "postgresql"), worker_counts=(1, 2, 4), seconds=5):
+    """Measure every combination; returns the table rows and the figures by (backend, workers)."""
+    rows, results = [], {}
+    with ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="consent-bench-"))
+        cluster = stack.enter_context(durable_postgres()) if "postgresql" in backends else None
+        for backend in backends:
+            for workers in worker_counts:
+                if backend == "sqlite":
+                    database_url = f"sqlite:///{workdir}/bench-{workers}.sqlite3"
+                else:
+                    cluster.execute(f"CREATE DATABASE bench_{workers}")
+                    database_url = cluster.url(f"bench_{workers}")
+                result = results[backend, workers] = measure(database_url, workers, seconds, workdir)
+                full, half, reads = result["full"], result["half"], result["reads"]
+                rows.append([
+                    backend, workers, f"{full['ok_per_s']:.0f}", f"{ms(full['p50_us'])} / {ms(full['p99_us'])}",
+                    f"{half['ok_per_s']:.0f}", f"{ms(half['p50_us'])} / {ms(half['p99_us'])}",
+                    *[f"{reads[name]['ok_per_s']:.0f} · {ms(reads[name]['p50_us'])} / {ms(reads[name]['p99_us'])}"
+                      for name, _paths in READS],
+                    f"{result['acknowledged']} acknowledged, all stored",
+                ])
+    return rows, results
+
+
+HEADER = ["backend", "workers", "consents/s (full load)", "p50 / p99 ms", "half load /s", "p50 / p99 ms",
+          *[f"{name} GET/s · p50 / p99 ms" for name, _paths in READS], "201s stored, chain verified"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    note = machine_note()
+    rows, _results = run(args.backends.split(","), [int(n) for n in args.workers.split(",")], args.seconds)
+    print_table(f"Server: POST /api/v1/consents and reads, gunicorn + wrk on loopback ({note})", HEADER, rows)
+
+
+if __name__ == "__main__":
+    main()

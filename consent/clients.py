@@ -1,0 +1,32 @@
+"""Who is asking: the client's address, kept only as a keyed, truncated hash (records, rate limits, logs)."""
+import hashlib
+import hmac
+
+from flask import current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+HASH_LENGTH = 32  # hex characters: 128 bits, plenty to tell clients apart, too few to matter if leaked
+
+
+def client_hash(client_ip):
+    """A keyed HMAC of the address, truncated: it tells clients apart but cannot be reversed without the key.
+
+    The key is derived from SECRET_KEY, so every worker sharing the secret computes the same hash,
+    and rotating the secret unlinks old hashes from new ones.
+    """
+    if not client_ip:
+        return None
+    key = hashlib.sha256(b"consent.client-ip" + current_app.config["SECRET_KEY"].encode()).digest()
+    return hmac.new(key, client_ip.encode(), hashlib.sha256).hexdigest()[:HASH_LENGTH]
+
+
+def current_client_hash():
+    """The hash of the current request's client address (the proxy's client when behind trusted proxies)."""
+    return client_hash(request.remote_addr) or "unknown"
+
+
+def init_app(app):
+    """Trust X-Forwarded-For/-Proto from exactly CONSENT_PROXY_HOPS proxies in front of us (default none)."""
+    hops = app.config["CONSENT_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

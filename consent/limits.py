@@ -1,0 +1,55 @@
+"""Rate limits (Flask-Limiter) per client address and per site; a refusal is a 429 problem with Retry-After.
+
+Clients are keyed on the keyed hash of their address (consent/clients.py), so not even the
+limit store (which may be a shared Redis) ever holds a raw IP address.
+"""
+from flask import current_app, request
+from flask_limiter import Limiter
+
+from consent.clients import current_client_hash
+from consent.schemas import SITE_ID_PATTERN
+
+
+def client_key():
+    return f"client:{current_client_hash()}"
+
+
+def site_key():
+    """The site a request is for, from the URL or else the JSON body; unreadable ones share one bucket."""
+    site_id = (request.view_args or {}).get("site_id")
+    if site_id is None:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nesting deep enough to exhaust the parser; the view refuses it
+            body = None
+        site_id = body.get("site_id") if isinstance(body, dict) else None
+    if not isinstance(site_id, str) or not SITE_ID_PATTERN.match(site_id):
+        site_id = "-unreadable-"
+    return f"site:{site_id}"
+
+
+def _setting(name):
+    return lambda: current_app.config[name]
+
+
+limiter = Limiter(
+    key_func=client_key,
+    default_limits=[_setting("CONSENT_RATELIMIT_READS")],
+    # The widget script itself is static and cacheable: a CDN or the browser cache absorbs it.
+    default_limits_exempt_when=lambda: request.endpoint == "static",
+)
+
+# Decorators for the views that record decisions; each replaces the default (read) limit there.
+client_writes = limiter.limit(
+    _setting("CONSENT_RATELIMIT_CLIENT"),
+    error_message="Too many decisions from this address; try again later.",
+)
+site_writes = limiter.limit(
+    _setting("CONSENT_RATELIMIT_SITE"),
+    key_func=site_key,
+    error_message="Too many decisions for this site right now; try again later.",
+)
+
+
+def init_app(app):
+    limiter.init_app(app)

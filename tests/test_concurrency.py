@@ -1,0 +1,62 @@
+"""Concurrent decisions: writers take turns, the chain stays one line, a retried key is stored once."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from consent import db
+from consent.chain import verify_chain
+from tests.conftest import ConsentActions
+
+WRITERS = 4
+DECISIONS_EACH = 8
+
+
+def test_concurrent_decisions_make_one_unbroken_chain(app_with):
+    app = app_with()
+
+    def post_several(writer):
+        actions = ConsentActions(app.test_client(), app)
+        return [actions.post(visitor_id=f"writer-{writer}-visitor").status_code for _ in range(DECISIONS_EACH)]
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        statuses = [status for batch in pool.map(post_several, range(WRITERS)) for status in batch]
+    assert statuses == [201] * WRITERS * DECISIONS_EACH
+    with app.app_context():
+        report = verify_chain(db.get_session(), "shop")
+    assert report.intact and report.events_checked == WRITERS * DECISIONS_EACH
+
+
+def test_retries_of_one_key_racing_store_one_decision(app_with):
+    app = app_with()
+    barrier = threading.Barrier(WRITERS)
+
+    def retry():
+        actions = ConsentActions(app.test_client(), app)
+        barrier.wait()
+        return actions.post(idempotency_key="same-key-from-a-flaky-network")
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        answers = list(pool.map(lambda _n: retry(), range(WRITERS)))
+    assert sorted(answer.status_code for answer in answers) == [200] * (WRITERS - 1) + [201]
+    assert len({answer.get_json()["receipt_id"] for answer in answers}) == 1
+    assert len(ConsentActions(None, app).stored_events()) == 1
+
+
+def test_sqlite_writers_queue_on_the_lock_file(app_with):
+    app = app_with()
+    queue_path = app.extensions["consent.db.writer_queue"]
+    if queue_path is None:
+        pytest.skip("PostgreSQL orders writers with row locks")
+    inside = threading.Event()
+
+    def write():
+        with app.app_context(), db.write_transaction():
+            inside.set()
+
+    with db.writer_queue(queue_path):
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not inside.wait(0.2), "a writer got in while another held the queue"
+    assert inside.wait(10)
+    writer.join()
