@@ -117,7 +117,7 @@ def write_transaction():
             session.close()
 
 
-def upgrade(app, revision="heads"):
+def upgrade(app, revision="head"):
     """Apply Alembic migrations up to `revision` on the app's database."""
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(MIGRATIONS))
