@@ -40,7 +40,7 @@ def receipt_proof(session, auditor, receipt_id):
     if _parsed(event.document).get("receipt_id") != receipt_id or document.get("eventId") != event.event_id:
         chain_problem = chain_problem or "the receipt and its event do not name each other"
     verification = {
-        "hmac_signature_valid": _hmac_valid(receipt, document),
+        "hmac_signature_valid": receipts.hmac_signature_valid(receipt.hmac_signature, document),
         "jws_valid": _jws_valid(session, receipt),
         "chain_position_verified": position.verified and chain_problem is None,
         "chain": {"seq": event.seq, "event_hash": event.event_hash, "anchored_at_count": position.anchor_count,
@@ -56,13 +56,6 @@ def receipt_proof(session, auditor, receipt_id):
         "verification": verification,
         "event": event_summary(event),
     }
-
-
-def _hmac_valid(receipt, document):
-    try:
-        return receipts.verify_receipt_signature(receipt.hmac_signature) == document
-    except ConsentError:
-        return False
 
 
 def _jws_valid(session, receipt):

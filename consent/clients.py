@@ -1,9 +1,8 @@
 """Who is asking: the client's address, kept only as a keyed, truncated hash (records, rate limits, logs)."""
-import hashlib
-import hmac
-
 from flask import current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from consent.config import derived_hmac
 
 HASH_LENGTH = 32  # hex characters: 128 bits, plenty to tell clients apart, too few to matter if leaked
 
@@ -16,8 +15,7 @@ def client_hash(client_ip):
     """
     if not client_ip:
         return None
-    key = hashlib.sha256(b"consent.client-ip" + current_app.config["SECRET_KEY"].encode()).digest()
-    return hmac.new(key, client_ip.encode(), hashlib.sha256).hexdigest()[:HASH_LENGTH]
+    return derived_hmac(current_app.config["SECRET_KEY"], b"consent.client-ip", client_ip)[:HASH_LENGTH]
 
 
 def current_client_hash():

@@ -1,4 +1,6 @@
 """Configuration: safe defaults, overridden from the environment, overridden by the caller."""
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -113,3 +115,13 @@ def _create_key_file(key_file):
         pass  # another worker's key is in place: use that one
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def derived_hmac(secret_key, purpose, message):
+    """HMAC-SHA256 of `message` under a key derived from SECRET_KEY for one `purpose` (hex).
+
+    One key per purpose, so a hash made for one use (client addresses, erased subjects) can never
+    be matched against a hash made for another.
+    """
+    key = hashlib.sha256(purpose + secret_key.encode()).digest()
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()

@@ -1,12 +1,11 @@
 """What a site backend may know and do about its users' consents: current state, batch checks, erasure."""
-import hashlib
-import hmac
 import json
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from consent.config import derived_hmac
 from consent.models import ConsentEvent, Erasure, Subject
 from consent.sites import current_policy
 
@@ -85,8 +84,7 @@ def batch_decisions(session, site, subject_ids, purpose_id):
 
 def subject_hash(site_id, subject_id):
     """A keyed hash of a subject id for the erasure log: it confirms a given id, it cannot reveal one."""
-    key = hashlib.sha256(b"consent.erasure" + current_app.config["SECRET_KEY"].encode()).digest()
-    return hmac.new(key, f"{site_id}\0{subject_id}".encode(), hashlib.sha256).hexdigest()
+    return derived_hmac(current_app.config["SECRET_KEY"], b"consent.erasure", f"{site_id}\0{subject_id}")
 
 
 def erase_subject(session, site_id, subject_id):
