@@ -67,13 +67,13 @@ def stored_and_intact(app, site_id):
         return stored, verify_chain(session, site_id).intact
 
 
-def measure(database_url, workers, seconds, workdir):
+def measure(database_url, workers, seconds, workdir, threads=1):
     """One backend and worker count: full load, half load, reads, then the durability check."""
     config = prepare_database(database_url)
     post = ["post", BENCH_ORIGIN, config["id"], config["policy"]["version"]]
     app = bench_app(database_url)
     log = Path(workdir) / f"gunicorn-{workers}.log"
-    with GunicornServer(database_url, workers=workers, log_path=log, SECRET_KEY=SECRET_KEY, **ROOMY_LIMITS) as server:
+    with GunicornServer(database_url, workers=workers, threads=threads, log_path=log, SECRET_KEY=SECRET_KEY, **ROOMY_LIMITS) as server:
         url = server.url + "/api/v1/consents"
         warm = wrk(url, post, CONNECTIONS, 2, extra=[str(SUBJECTS)])  # also gives the backend check users
         full = wrk(url, post, CONNECTIONS, seconds)

@@ -37,6 +37,9 @@ def defaults():
         "CONSENT_REQUEST_LOG": True,
         # Ed25519 private keys, one PEM file per key id, owner-only; None means `instance/keys`.
         "CONSENT_KEY_DIR": None,
+        # How long a worker signs with the key it knows before asking which key is the newest: a
+        # rotation reaches every worker within this time (retired keys still verify).
+        "CONSENT_KEY_RECHECK_SECONDS": 1.0,
         # A signed checkpoint (tree head) is published automatically every this many events of a site.
         "CONSENT_CHECKPOINT_EVERY": 1000,
         # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
@@ -63,6 +66,7 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_REQUEST_LOG": _flag,
     "CONSENT_KEY_DIR": str,
     "CONSENT_CHECKPOINT_EVERY": int,
+    "CONSENT_KEY_RECHECK_SECONDS": float,
 }
 
 
