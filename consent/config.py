@@ -43,6 +43,9 @@ def defaults():
         "WEBHOOK_TIMEOUT_SECONDS": 5,
         "WEBHOOK_MAX_ATTEMPTS": 8,
         "WEBHOOK_BACKOFF_SECONDS": 30,
+        # Webhooks go only to https URLs of public addresses (no SSRF into our own network); True also
+        # allows http and loopback/private addresses, for development and tests only.
+        "CONSENT_WEBHOOK_ALLOW_PRIVATE": False,
     }
 
 
@@ -63,6 +66,7 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_REQUEST_LOG": _flag,
     "CONSENT_KEY_DIR": str,
     "CONSENT_CHECKPOINT_EVERY": int,
+    "CONSENT_WEBHOOK_ALLOW_PRIVATE": _flag,
 }
 
 
