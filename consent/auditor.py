@@ -6,7 +6,7 @@ CSRF-protected. Signed-in auditors see only their own sites, exactly as through 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from consent import audit, auditors
+from consent import audit, auditors, limits
 from consent.audit_api import export_response
 from consent.db import get_session
 from consent.errors import InvalidRequest
@@ -50,6 +50,7 @@ def console_globals():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limits.sign_in_attempts
 def login():
     form = AuditorLoginForm()
     status = 200
