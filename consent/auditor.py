@@ -11,7 +11,6 @@ from consent.audit_api import export_response
 from consent.db import get_session
 from consent.errors import InvalidRequest
 from consent.i18n import normalize_language, request_language
-from consent.models import Auditor
 from consent.forms import AuditorLoginForm, LogoutForm
 from consent.schemas import AuditEventQuerySchema, load
 
@@ -37,7 +36,7 @@ def keep_language(_endpoint, values):
 
 @bp.before_request
 def require_sign_in():
-    g.auditor = get_session().get(Auditor, session.get("auditor_id") or 0)
+    g.auditor = auditors.by_id(get_session(), session.get("auditor_id"))  # a disabled one is signed out
     if g.auditor is None and request.endpoint != "auditor.login":
         return redirect(url_for("auditor.login", next=request.full_path))
     return None
