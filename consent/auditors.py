@@ -6,7 +6,6 @@ A disabled auditor is refused everywhere (API, console sign-in, an open console 
 reissued token replaces the old one at once.
 """
 import secrets
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import click
@@ -16,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent import db
 from consent.apikeys import token_hash
-from consent.errors import ConsentError, Forbidden, InvalidRequest, NotFound
+from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.models import Auditor, AuditorSite
 from consent.schemas import AuditorAccountSchema, load
 from consent.sites import get_site
@@ -113,7 +112,7 @@ def require_site(auditor, site_id):
 @click.option("--password", default=None, help="Default: a random one, printed once.")
 def create_command(site_ids, email, password):
     """Create an auditor; print its API token and password once (only their hashes are kept)."""
-    with _storing() as session:
+    with db.storing() as session:
         auditor, api_token, password = create_auditor(session, email, site_ids, password)
     click.echo(f"auditor {auditor.email} for sites {', '.join(auditor.site_ids)}")
     click.echo(f"API token (send as 'Authorization: Bearer <token>'): {api_token}")
@@ -133,36 +132,27 @@ def list_command():
 @click.argument("email")
 def disable_command(email):
     """Disable an auditor: its token, password and open console sessions stop working."""
-    with _storing() as session:
-        set_disabled(session, email, True)
-    click.echo(f"disabled auditor {email}")
+    _switch(email, disabled=True)
 
 
 @auditor_cli.command("enable")
 @click.argument("email")
 def enable_command(email):
     """Enable a disabled auditor again, with its current token and password (reissue the token if it leaked)."""
-    with _storing() as session:
-        set_disabled(session, email, False)
-    click.echo(f"enabled auditor {email}")
+    _switch(email, disabled=False)
+
+
+def _switch(email, disabled):
+    with db.storing() as session:
+        set_disabled(session, email, disabled)
+    click.echo(f"{'disabled' if disabled else 'enabled'} auditor {email}")
 
 
 @auditor_cli.command("reissue-token")
 @click.argument("email")
 def reissue_token_command(email):
     """Give an auditor a new API token and print it once; the old token stops working."""
-    with _storing() as session:
+    with db.storing() as session:
         api_token = reissue_token(session, email)
     click.echo(f"new API token for {email} (the old one no longer works): {api_token}")
     click.echo("It is not stored in clear text: keep it now, it cannot be shown again.")
-
-
-@contextmanager
-def _storing():
-    """A write transaction whose refusals become a command error, with the field errors if any."""
-    try:
-        with db.write_transaction() as session:
-            yield session
-    except ConsentError as error:
-        details = f"\n{error.errors}" if error.errors else ""
-        raise click.ClickException(f"{error.detail}{details}") from error

@@ -22,9 +22,7 @@ def public_webhook_target(_form, field):
     if field.errors:  # too long already: one error is enough
         return
     try:
-        webhook_targets.check_registration(
-            field.data.strip(), current_app.config["CONSENT_WEBHOOK_ALLOW_PRIVATE"]
-        )
+        webhook_targets.check_registration(field.data.strip(), current_app.config["CONSENT_WEBHOOK_ALLOW_PRIVATE"])
     except webhook_targets.TargetRefused as refusal:
         raise ValidationError(refusal.message(gettext)) from None
 

@@ -2,7 +2,7 @@
 
 Clients are keyed on the keyed hash of their address (consent/clients.py), so not even the
 limit store (which may be a shared Redis) ever holds a raw IP address. The consoles' sign-in
-forms have their own limit against password and token guessing, refused with a readable page.
+forms have their own limit against password guessing, refused with a readable page.
 """
 from flask import current_app, make_response, render_template, request
 from flask_babel import gettext

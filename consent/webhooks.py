@@ -139,7 +139,7 @@ def _attempt(delivery_id, url, secret, body, now):
         )
     except webhook_targets.TargetRefused as refusal:  # nothing was sent; retrying would not change that
         error, refused = f"Not sent: {refusal}"[:500], True
-    except (OSError, ValueError, http.client.HTTPException) as failure:  # refused, timed out, unresolvable, garbled
+    except (OSError, ValueError, http.client.HTTPException) as failure:  # connection refused, timeout, no such name, garbled
         error = str(failure)[:500] or type(failure).__name__
     ok = status_code is not None and 200 <= status_code < 300
     with write_transaction() as session:

@@ -64,7 +64,8 @@ def resolving(monkeypatch, *addresses):
     """Make every host name resolve to `addresses` (the DNS answer an attacker controls)."""
 
     def getaddrinfo(host, port, *args, **kwargs):
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+        family = {True: socket.AF_INET6, False: socket.AF_INET}
+        return [(family[":" in address], socket.SOCK_STREAM, 6, "", (address, port)) for address in addresses]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
