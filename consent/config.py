@@ -31,6 +31,8 @@ def defaults():
         "CONSENT_RATELIMIT_SITE": "6000 per minute",
         # Everything else (widget config, receipts, pages), per client address.
         "CONSENT_RATELIMIT_READS": "600 per minute",
+        # Sign-in attempts on the admin and auditor consoles together, per client address.
+        "CONSENT_RATELIMIT_SIGN_IN": "10 per minute",
         # Reverse proxies in front of the app whose X-Forwarded-For is trusted; 0 trusts none.
         "CONSENT_PROXY_HOPS": 0,
         # One line per request with the route, status, duration and the keyed client hash.
@@ -46,6 +48,9 @@ def defaults():
         "WEBHOOK_TIMEOUT_SECONDS": 5,
         "WEBHOOK_MAX_ATTEMPTS": 8,
         "WEBHOOK_BACKOFF_SECONDS": 30,
+        # Webhooks go only to https URLs of public addresses (no SSRF into our own network); True also
+        # allows http and loopback/private addresses, for development and tests only.
+        "CONSENT_WEBHOOK_ALLOW_PRIVATE": False,
     }
 
 
@@ -62,11 +67,13 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_RATELIMIT_CLIENT": str,
     "CONSENT_RATELIMIT_SITE": str,
     "CONSENT_RATELIMIT_READS": str,
+    "CONSENT_RATELIMIT_SIGN_IN": str,
     "CONSENT_PROXY_HOPS": int,
     "CONSENT_REQUEST_LOG": _flag,
     "CONSENT_KEY_DIR": str,
     "CONSENT_CHECKPOINT_EVERY": int,
     "CONSENT_KEY_RECHECK_SECONDS": float,
+    "CONSENT_WEBHOOK_ALLOW_PRIVATE": _flag,
 }
 
 

@@ -16,6 +16,8 @@ from flask import current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from consent.errors import ConsentError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -131,6 +133,17 @@ def write_transaction():
             raise
         finally:
             session.close()
+
+
+@contextmanager
+def storing():
+    """A write transaction for a `flask consent` command: a refusal becomes a command error, field errors included."""
+    try:
+        with write_transaction() as session:
+            yield session
+    except ConsentError as error:
+        details = f"\n{error.errors}" if error.errors else ""
+        raise click.ClickException(f"{error.detail}{details}") from error
 
 
 def upgrade(app, revision="head"):
