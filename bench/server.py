@@ -67,13 +67,14 @@ def stored_and_intact(app, site_id):
         return stored, verify_chain(session, site_id).intact
 
 
-def measure(database_url, workers, seconds, workdir, threads=1):
+def measure(database_url, workers, seconds, workdir, threads=None):
     """One backend and worker count: full load, half load, reads, then the durability check."""
     config = prepare_database(database_url)
     post = ["post", BENCH_ORIGIN, config["id"], config["policy"]["version"]]
     app = bench_app(database_url)
     log = Path(workdir) / f"gunicorn-{workers}.log"
-    with GunicornServer(database_url, workers=workers, threads=threads, log_path=log, SECRET_KEY=SECRET_KEY, **ROOMY_LIMITS) as server:
+    with GunicornServer(database_url, workers=workers, threads=threads, log_path=log, SECRET_KEY=SECRET_KEY,
+                        **ROOMY_LIMITS) as server:
         url = server.url + "/api/v1/consents"
         warm = wrk(url, post, CONNECTIONS, 2, extra=[str(SUBJECTS)])  # also gives the backend check users
         full = wrk(url, post, CONNECTIONS, seconds)
@@ -91,7 +92,7 @@ def measure(database_url, workers, seconds, workdir, threads=1):
     return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
 
 
-def run(backends=("sqlite", "postgresql"), worker_counts=(1, 2, 4), seconds=5):
+def run(backends=("sqlite", "postgresql"), worker_counts=(1, 2, 4), seconds=5, threads=None):
     """Measure every combination; returns the table rows and the figures by (backend, workers)."""
     rows, results = [], {}
     with ExitStack() as stack:
@@ -104,7 +105,7 @@ def run(backends=("sqlite", "postgresql"), worker_counts=(1, 2, 4), seconds=5):
                 else:
                     cluster.execute(f"CREATE DATABASE bench_{workers}")
                     database_url = cluster.url(f"bench_{workers}")
-                result = results[backend, workers] = measure(database_url, workers, seconds, workdir)
+                result = results[backend, workers] = measure(database_url, workers, seconds, workdir, threads)
                 full, half, reads = result["full"], result["half"], result["reads"]
                 rows.append([
                     backend, workers, f"{full['ok_per_s']:.0f}", f"{ms(full['p50_us'])} / {ms(full['p99_us'])}",
@@ -125,10 +126,14 @@ def main():
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="per worker; default: gunicorn.conf.py's")
     args = parser.parse_args()
     note = machine_note()
-    rows, _results = run(args.backends.split(","), [int(n) for n in args.workers.split(",")], args.seconds)
-    print_table(f"Server: POST /api/v1/consents and reads, gunicorn + wrk on loopback ({note})", HEADER, rows)
+    rows, _results = run(args.backends.split(","), [int(n) for n in args.workers.split(",")], args.seconds,
+                         args.threads)
+    threads = f"{args.threads} threads" if args.threads else "the production threads"
+    print_table(f"Server: POST /api/v1/consents and reads, gunicorn ({threads} per worker) + wrk on loopback ({note})",
+                HEADER, rows)
 
 
 if __name__ == "__main__":

@@ -57,16 +57,6 @@ def new_secret():
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def enqueue(session, site_id, event_id, now):
-    """Schedule the announcement of a new event, if the site listens; never sends anything itself."""
-    if session.get(SiteWebhook, site_id) is None:
-        return None
-    session.flush()  # the event row first: the delivery refers to it
-    delivery = WebhookDelivery(site_id=site_id, event_id=event_id, status="pending", attempts=0, next_attempt_at=now)
-    session.add(delivery)
-    return delivery
-
-
 def signature(secret, timestamp, body):
     """HMAC-SHA256 over "<timestamp>.<body>", so a captured POST cannot be replayed with another time."""
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
