@@ -100,8 +100,11 @@ def _write(batch):
         [entry] = batch
         # The idempotency key is unique per site: a retry of a stored decision lands here, nothing
         # of it written. Checking first would cost every first try a query for the rare retry.
-        repeated = isinstance(error, IntegrityError) and entry.decision.idempotency_key
-        entry.error, entry.finished = (Repeated() if repeated else error), True
+        if isinstance(error, IntegrityError) and entry.decision.idempotency_key:
+            repeated = Repeated()
+            repeated.__cause__ = error  # for the caller to raise, should the key turn out not to be stored
+            error = repeated
+        entry.error, entry.finished = error, True
         return
     for entry, outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, Exception):

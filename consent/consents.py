@@ -134,8 +134,10 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
     session.commit()
     try:
         stored = chain_writer.append(decision)
-    except chain_writer.Repeated:
+    except chain_writer.Repeated as repeated:
         existing = _receipt_for_key(session, site.id, data["idempotency_key"])
+        if existing is None:  # not the key after all: another constraint refused the decision
+            raise repeated.__cause__ from None
         return _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws), False
     return _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws), True
 
