@@ -9,7 +9,7 @@ bind = os.environ.get("CONSENT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker write the decisions that arrive together in one transaction (group commit,
 # consent/chain_writer.py) while others wait on the disk.
-threads = int(os.environ.get("CONSENT_THREADS", "4"))
+threads = int(os.environ.get("CONSENT_THREADS", "1"))
 # Each worker builds its own app, engine and connection pool: nothing is shared across a fork.
 preload_app = False
 # No gunicorn access log: it would write the raw client address. The app logs each request with
