@@ -88,8 +88,10 @@ def measure(database_url, shape, seconds, workdir):
     stored, intact = stored_and_intact(app, config["id"])
     db.dispose(app)
     if not acknowledged <= stored <= acknowledged + in_flight or not intact or full["not_ok"] or half["not_ok"]:
+        refused = sorted(set((full["refusals"] + half["refusals"]).split()))  # the server's log dies with workdir
         raise SystemExit(f"durability check failed: {acknowledged} acknowledged, {stored} stored, chain "
-                         f"{'intact' if intact else 'BROKEN'}, refused:{full['refusals']}{half['refusals']}; see {log}")
+                         f"{'intact' if intact else 'BROKEN'}, refused with {refused}; the server's log ends:\n"
+                         + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
     return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
 
 

@@ -49,7 +49,7 @@ class Repeated(Exception):
     """The decision's idempotency key is stored already: the caller answers with the first receipt."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Entry:
     decision: object
     finished: bool = False
@@ -81,10 +81,21 @@ class ChainWriter:
                     break
                 with self._waiting_lock:
                     batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
-                _write(batch)
+                try:
+                    _write(batch)
+                finally:
+                    _abandon_unfinished(batch)
         if entry.error is not None:
             raise entry.error
         return entry.stored
+
+
+def _abandon_unfinished(batch):
+    """Fail what a writer took but could not finish (it was interrupted), so no waiter waits forever."""
+    for entry in batch:
+        if not entry.finished:
+            entry.error = RuntimeError("The writer was interrupted: the decision may not be stored; send it again.")
+            entry.finished = True
 
 
 def _write(batch):

@@ -5,7 +5,7 @@ import time
 import pytest
 from sqlalchemy import event, func, select
 
-from consent import db, signing
+from consent import chain_writer, db, signing
 from consent.chain import verify_chain
 from consent.models import ConsentEvent, Subject
 from tests.conftest import ConsentActions
@@ -43,7 +43,10 @@ def post_while_the_writer_is_busy(app, bodies):
     answers = [None] * len(bodies)
 
     def post(index):
-        answers[index] = ConsentActions(app.test_client(), app).post(**bodies[index])
+        try:
+            answers[index] = ConsentActions(app.test_client(), app).post(**bodies[index])
+        except BaseException as error:  # noqa: BLE001 - the test app propagates what would be a 500
+            answers[index] = error
 
     threads = [threading.Thread(target=post, args=(index,)) for index in range(len(bodies))]
     with writer._turn:  # as if another thread were writing right now
@@ -150,4 +153,18 @@ def test_a_policy_published_while_decisions_wait_refuses_them(app_with):
             session.get(Site, "shop").current_policy_version = "moved-on"
     thread.join(30)
     assert answers[0].status_code == 409
+    assert stored(app, ConsentEvent) == 0
+
+
+def test_decisions_taken_by_an_interrupted_writer_fail_instead_of_waiting_forever(app_with, monkeypatch):
+    app = signing_app(app_with)
+
+    def interrupted(_batch):
+        raise SystemExit("worker shutting down")  # a BaseException: nothing below the writer catches it
+
+    monkeypatch.setattr(chain_writer, "_write", interrupted)
+    answers = post_while_the_writer_is_busy(app, [{"visitor_id": f"visitor-{n:04d}"} for n in range(3)])
+    # The thread that took the turn met the interruption; the others were told, not left waiting.
+    assert sorted(type(answer).__name__ for answer in answers) == ["RuntimeError", "RuntimeError", "SystemExit"]
+    assert all("send it again" in str(answer) for answer in answers if isinstance(answer, RuntimeError))
     assert stored(app, ConsentEvent) == 0
