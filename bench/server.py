@@ -67,6 +67,13 @@ def stored_and_intact(app, site_id):
         return stored, verify_chain(session, site_id).intact
 
 
+def first_errors(log, lines=60):
+    """The server log from its first error on (the log dies with the benchmark's temporary directory)."""
+    text = log.read_text(errors="replace").splitlines()
+    start = next((n for n, line in enumerate(text) if "ERROR" in line or "Traceback" in line), len(text) - lines)
+    return "\n".join(text[start:start + lines])
+
+
 def measure(database_url, shape, seconds, workdir):
     """One backend and server shape (workers, threads): full load, half load, reads, then the durability check."""
     workers, threads = shape
@@ -90,8 +97,8 @@ def measure(database_url, shape, seconds, workdir):
     if not acknowledged <= stored <= acknowledged + in_flight or not intact or full["not_ok"] or half["not_ok"]:
         refused = sorted(set((full["refusals"] + half["refusals"]).split()))  # the server's log dies with workdir
         raise SystemExit(f"durability check failed: {acknowledged} acknowledged, {stored} stored, chain "
-                         f"{'intact' if intact else 'BROKEN'}, refused with {refused}; the server's log ends:\n"
-                         + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+                         f"{'intact' if intact else 'BROKEN'}, refused with {refused}; the server's first errors:\n"
+                         + first_errors(log))
     return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
 
 

@@ -28,15 +28,21 @@ EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, Receip
 SITES, SUBJECTS, DELIVERIES = Site.__table__, Subject.__table__, WebhookDelivery.__table__
 
 # Built once: compiled once per engine, then reused by every batch.
-# What linking a site's next events needs, in one round trip: its policy version, whether it has
-# a webhook, and its chain head. The site row is locked (PostgreSQL; SQLite's writer already holds
-# its database lock) so concurrent writers take turns extending a site's chain.
-SITE_CHAIN_HEAD = select(
+# The site row is locked (PostgreSQL; SQLite's writer already holds its database lock) so that
+# concurrent writers take turns extending a site's chain; its policy may have moved on meanwhile.
+LOCK_SITE = select(
     SITES.c.current_policy_version,
     exists().where(SiteWebhook.__table__.c.site_id == SITES.c.id).label("has_webhook"),
-    *(select(column).where(EVENTS.c.site_id == SITES.c.id).order_by(EVENTS.c.seq.desc()).limit(1)
-      .scalar_subquery().label(column.name) for column in (EVENTS.c.seq, EVENTS.c.event_hash)),
 ).where(SITES.c.id == bindparam("site_id")).with_for_update(of=SITES)
+# Read in a statement of its own, after the lock is granted: in PostgreSQL a statement sees what
+# was committed when it started, so a head read by the locking statement itself could be one that
+# the writer we waited for has just extended.
+CHAIN_HEAD = (
+    select(EVENTS.c.seq, EVENTS.c.event_hash)
+    .where(EVENTS.c.site_id == bindparam("site_id"))
+    .order_by(EVENTS.c.seq.desc())
+    .limit(1)
+)
 KNOWN_SUBJECTS = select(SUBJECTS.c.subject_id, SUBJECTS.c.pseudonym).where(
     SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id.in_(bindparam("subject_ids", expanding=True))
 )
@@ -138,9 +144,10 @@ def _link_and_insert(connection, decisions):
     heads = {}
     # Sorted, so two writers lock the same sites in the same order and never deadlock (PostgreSQL).
     for site_id in sorted({decision.site.id for decision in decisions}):
-        site = connection.execute(SITE_CHAIN_HEAD, {"site_id": site_id}).one()
-        heads[site_id] = _ChainHead(site.current_policy_version, site.has_webhook, site.seq or 0,
-                                    site.event_hash or GENESIS_HASH)
+        site = connection.execute(LOCK_SITE, {"site_id": site_id}).one()
+        head = connection.execute(CHAIN_HEAD, {"site_id": site_id}).first()
+        heads[site_id] = _ChainHead(site.current_policy_version, site.has_webhook,
+                                    head.seq if head else 0, head.event_hash if head else GENESIS_HASH)
     pseudonyms = _stored_pseudonyms(connection, decisions)
     rows = [[] for _ in INSERTS]
     subjects, events, receipts, signatures, deliveries = rows

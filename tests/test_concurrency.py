@@ -6,7 +6,7 @@ import pytest
 
 from consent import db
 from consent.chain import verify_chain
-from tests.conftest import ConsentActions
+from tests.conftest import ROOMY_LIMITS, ConsentActions, make_app
 
 WRITERS = 4
 DECISIONS_EACH = 8
@@ -23,6 +23,27 @@ def test_concurrent_decisions_make_one_unbroken_chain(app_with):
         statuses = [status for batch in pool.map(post_several, range(WRITERS)) for status in batch]
     assert statuses == [201] * WRITERS * DECISIONS_EACH
     with app.app_context():
+        report = verify_chain(db.get_session(), "shop")
+    assert report.intact and report.events_checked == WRITERS * DECISIONS_EACH
+
+
+def test_two_workers_writing_at_once_make_one_unbroken_chain(app_with, database_url):
+    """Two worker processes' worth of state (each its own chain writer and pool) on one database:
+    their writers meet on the database's own lock, and the second must link after the first."""
+    workers = [app_with(), make_app(database_url, **ROOMY_LIMITS)]
+    barrier = threading.Barrier(WRITERS)
+
+    def post_several(writer):
+        app = workers[writer % len(workers)]
+        actions = ConsentActions(app.test_client(), app)
+        barrier.wait()
+        return [actions.post(visitor_id=f"writer-{writer}-visitor").status_code for _ in range(DECISIONS_EACH)]
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        statuses = [status for batch in pool.map(post_several, range(WRITERS)) for status in batch]
+    db.dispose(workers[1])
+    assert statuses == [201] * WRITERS * DECISIONS_EACH
+    with workers[0].app_context():
         report = verify_chain(db.get_session(), "shop")
     assert report.intact and report.events_checked == WRITERS * DECISIONS_EACH
 
