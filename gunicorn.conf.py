@@ -7,6 +7,8 @@ import os
 
 bind = os.environ.get("CONSENT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads let a worker write the decisions that arrive together in one transaction (group commit,
+# consent/chain_writer.py) while others wait on the disk.
 threads = int(os.environ.get("CONSENT_THREADS", "1"))
 # Each worker builds its own app, engine and connection pool: nothing is shared across a fork.
 preload_app = False

@@ -44,11 +44,12 @@ def widget_rows(medians):
 def server_rows(results):
     rows = []
     for backend in ("sqlite", "postgresql"):
-        runs = {workers: r for (b, workers), r in results.items() if b == backend}
+        runs = {shape: r for (b, shape), r in results.items() if b == backend}
         if not runs:
             continue
         best = max(r["full"]["ok_per_s"] for r in runs.values())
-        rows.append([f"durable consents/s, {backend}, workers " + "/".join(map(str, runs)), f">= {DURABLE_TARGET:,}",
+        shapes = " / ".join(server.label(shape) for shape in runs)
+        rows.append([f"durable consents/s, {backend}, workers {shapes}", f">= {DURABLE_TARGET:,}",
                      " / ".join(f"{r['full']['ok_per_s']:.0f}" for r in runs.values()), "", "",
                      verdict(best >= DURABLE_TARGET)])
         worst = max(r["half"]["p99_us"] for r in runs.values()) / 1000

@@ -1,9 +1,9 @@
 """Server benchmark: the production gunicorn on loopback, loaded with wrk, on SQLite and on PostgreSQL
-(fsync on), with 1, 2 and 4 workers. Decisions per second at full load, latency at full and half load,
-and the read endpoints (receipt lookup, widget config, backend check). Every acknowledged (201)
-decision is checked to be stored, and the chain to verify.
+(fsync on), with 1, 2 and 4 sync workers and 2 workers of 4 threads (gthread: group commit). Decisions
+per second at full load, latency at full and half load, and the read endpoints (receipt lookup, widget
+config, backend check). Every acknowledged (201) decision is checked to be stored, and the chain to verify.
 
-    .venv/bin/python bench/server.py [--backends sqlite,postgresql] [--workers 1,2,4] [--seconds 5]
+    .venv/bin/python bench/server.py [--backends sqlite,postgresql] [--workers 1,2,4,2x4] [--seconds 5]
 """
 import argparse
 import tempfile
@@ -67,13 +67,15 @@ def stored_and_intact(app, site_id):
         return stored, verify_chain(session, site_id).intact
 
 
-def measure(database_url, workers, seconds, workdir):
-    """One backend and worker count: full load, half load, reads, then the durability check."""
+def measure(database_url, shape, seconds, workdir):
+    """One backend and server shape (workers, threads): full load, half load, reads, then the durability check."""
+    workers, threads = shape
     config = prepare_database(database_url)
     post = ["post", BENCH_ORIGIN, config["id"], config["policy"]["version"]]
     app = bench_app(database_url)
-    log = Path(workdir) / f"gunicorn-{workers}.log"
-    with GunicornServer(database_url, workers=workers, log_path=log, SECRET_KEY=SECRET_KEY, **ROOMY_LIMITS) as server:
+    log = Path(workdir) / f"gunicorn-{workers}x{threads}.log"
+    with GunicornServer(database_url, workers=workers, threads=threads, log_path=log, SECRET_KEY=SECRET_KEY,
+                        **ROOMY_LIMITS) as server:
         url = server.url + "/api/v1/consents"
         warm = wrk(url, post, CONNECTIONS, 2, extra=[str(SUBJECTS)])  # also gives the backend check users
         full = wrk(url, post, CONNECTIONS, seconds)
@@ -86,28 +88,41 @@ def measure(database_url, workers, seconds, workdir):
     stored, intact = stored_and_intact(app, config["id"])
     db.dispose(app)
     if not acknowledged <= stored <= acknowledged + in_flight or not intact or full["not_ok"] or half["not_ok"]:
+        refused = sorted(set((full["refusals"] + half["refusals"]).split()))  # the server's log dies with workdir
         raise SystemExit(f"durability check failed: {acknowledged} acknowledged, {stored} stored, chain "
-                         f"{'intact' if intact else 'BROKEN'}, refused:{full['refusals']}{half['refusals']}; see {log}")
+                         f"{'intact' if intact else 'BROKEN'}, refused with {refused}; the server's log ends:\n"
+                         + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
     return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
 
 
-def run(backends=("sqlite", "postgresql"), worker_counts=(1, 2, 4), seconds=5):
-    """Measure every combination; returns the table rows and the figures by (backend, workers)."""
+def parse_shapes(text):
+    """"1,2,4,2x4": workers, or workers x threads per worker."""
+    return [tuple(int(n) for n in (item.split("x") + ["1"])[:2]) for item in text.split(",")]
+
+
+def label(shape):
+    workers, threads = shape
+    return str(workers) if threads == 1 else f"{workers} × {threads} threads"
+
+
+def run(backends=("sqlite", "postgresql"), shapes=((1, 1), (2, 1), (4, 1), (2, 4)), seconds=5):
+    """Measure every combination; returns the table rows and the figures by (backend, shape)."""
     rows, results = [], {}
     with ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="consent-bench-"))
         cluster = stack.enter_context(durable_postgres()) if "postgresql" in backends else None
         for backend in backends:
-            for workers in worker_counts:
+            for shape in shapes:
+                name = f"bench_{shape[0]}x{shape[1]}"
                 if backend == "sqlite":
-                    database_url = f"sqlite:///{workdir}/bench-{workers}.sqlite3"
+                    database_url = f"sqlite:///{workdir}/{name}.sqlite3"
                 else:
-                    cluster.execute(f"CREATE DATABASE bench_{workers}")
-                    database_url = cluster.url(f"bench_{workers}")
-                result = results[backend, workers] = measure(database_url, workers, seconds, workdir)
+                    cluster.execute(f"CREATE DATABASE {name}")
+                    database_url = cluster.url(name)
+                result = results[backend, shape] = measure(database_url, shape, seconds, workdir)
                 full, half, reads = result["full"], result["half"], result["reads"]
                 rows.append([
-                    backend, workers, f"{full['ok_per_s']:.0f}", f"{ms(full['p50_us'])} / {ms(full['p99_us'])}",
+                    backend, label(shape), f"{full['ok_per_s']:.0f}", f"{ms(full['p50_us'])} / {ms(full['p99_us'])}",
                     f"{half['ok_per_s']:.0f}", f"{ms(half['p50_us'])} / {ms(half['p99_us'])}",
                     *[f"{reads[name]['ok_per_s']:.0f} · {ms(reads[name]['p50_us'])} / {ms(reads[name]['p99_us'])}"
                       for name, _paths in READS],
@@ -123,11 +138,11 @@ HEADER = ["backend", "workers", "consents/s (full load)", "p50 / p99 ms", "half 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--workers", default="1,2,4,2x4", help="workers, or workers x threads, comma-separated")
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
     note = machine_note()
-    rows, _results = run(args.backends.split(","), [int(n) for n in args.workers.split(",")], args.seconds)
+    rows, _results = run(args.backends.split(","), parse_shapes(args.workers), args.seconds)
     print_table(f"Server: POST /api/v1/consents and reads, gunicorn + wrk on loopback ({note})", HEADER, rows)
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 from flask import Flask
 
 from consent import (
-    admin, api, audit_api, auditor, backend_api, cli, clients, config, db, errors, i18n, limits, logs, security,
-    verification, widget, widget_configs,
+    admin, api, audit_api, auditor, backend_api, chain_writer, cli, clients, config, db, errors, i18n, limits, logs,
+    security, verification, widget, widget_configs,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ def create_app(config_overrides=None):
     config.fill_instance_defaults(app)
 
     db.init_app(app)
+    chain_writer.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

@@ -8,7 +8,7 @@ from functools import wraps
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 
-from consent import admin_users, apikeys, site_console, sites, webhooks
+from consent import admin_users, apikeys, limits, site_console, sites, webhooks
 from consent.db import get_session, write_transaction
 from consent.errors import ConsentError
 from consent.forms import ActionForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm
@@ -67,6 +67,7 @@ def _errors(error):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limits.sign_in_attempts
 def login():
     form = LoginForm()
     failed = False

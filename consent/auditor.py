@@ -6,12 +6,11 @@ CSRF-protected. Signed-in auditors see only their own sites, exactly as through 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from consent import audit, auditors
+from consent import audit, auditors, limits
 from consent.audit_api import export_response
 from consent.db import get_session
 from consent.errors import InvalidRequest
 from consent.i18n import normalize_language, request_language
-from consent.models import Auditor
 from consent.forms import AuditorLoginForm, LogoutForm
 from consent.schemas import AuditEventQuerySchema, load
 
@@ -37,7 +36,7 @@ def keep_language(_endpoint, values):
 
 @bp.before_request
 def require_sign_in():
-    g.auditor = get_session().get(Auditor, session.get("auditor_id") or 0)
+    g.auditor = auditors.by_id(get_session(), session.get("auditor_id"))  # a disabled one is signed out
     if g.auditor is None and request.endpoint != "auditor.login":
         return redirect(url_for("auditor.login", next=request.full_path))
     return None
@@ -50,6 +49,7 @@ def console_globals():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limits.sign_in_attempts
 def login():
     form = AuditorLoginForm()
     status = 200

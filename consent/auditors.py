@@ -2,8 +2,11 @@
 
 Only hashes are stored: the password with werkzeug.security, the API token (32 random bytes) as
 SHA-256, which is enough for a secret that long and lets one indexed lookup find its owner.
+A disabled auditor is refused everywhere (API, console sign-in, an open console session); a
+reissued token replaces the old one at once.
 """
 import secrets
+from datetime import datetime, timezone
 
 import click
 from flask.cli import AppGroup
@@ -12,12 +15,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent import db
 from consent.apikeys import token_hash
-from consent.errors import ConsentError, Forbidden, InvalidRequest
+from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.models import Auditor, AuditorSite
 from consent.schemas import AuditorAccountSchema, load
 from consent.sites import get_site
 
-auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list.")
+auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token.")
 
 # Checked against when the email is unknown, so a login takes as long whether or not it exists.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -44,21 +47,57 @@ def create_auditor(session, email, site_ids, password=None):
 
 
 def by_token(session, api_token):
-    """The auditor holding this API token, or None."""
+    """The enabled auditor holding this API token, or None."""
     if not api_token:
         return None
-    return session.scalars(select(Auditor).where(Auditor.token_hash == token_hash(api_token))).first()
+    return session.scalars(
+        select(Auditor).where(Auditor.token_hash == token_hash(api_token), Auditor.disabled_at.is_(None))
+    ).first()
+
+
+def by_id(session, auditor_id):
+    """The enabled auditor with this id (a console session's), or None."""
+    auditor = session.get(Auditor, auditor_id or 0)
+    return auditor if auditor is not None and auditor.disabled_at is None else None
 
 
 def by_password(session, email, password):
     """The auditor with this email and password, or None; as slow for an unknown email as for a known one."""
-    email = (email or "").strip().lower()
-    # PostgreSQL refuses NUL in text: no such auditor can exist, so do not ask.
-    auditor = session.scalars(select(Auditor).where(Auditor.email == email)).first() if "\x00" not in email else None
+    auditor = _with_email(session, email)
     stored_hash = auditor.password_hash if auditor else _UNKNOWN_USER_HASH
-    if not check_password_hash(stored_hash, password or "") or auditor is None:
+    if not check_password_hash(stored_hash, password or "") or auditor is None or auditor.disabled_at is not None:
         return None
     return auditor
+
+
+def by_email(session, email):
+    """The auditor with this email, disabled or not; NotFound otherwise."""
+    auditor = _with_email(session, email)
+    if auditor is None:
+        raise NotFound(f"No auditor {email!r}.")
+    return auditor
+
+
+def _with_email(session, email):
+    email = (email or "").strip().lower()
+    if "\x00" in email:  # PostgreSQL refuses NUL in text: no such auditor can exist, so do not ask
+        return None
+    return session.scalars(select(Auditor).where(Auditor.email == email)).first()
+
+
+def set_disabled(session, email, disabled):
+    """Disable an auditor (refused everywhere from the next request on) or enable it again."""
+    auditor = by_email(session, email)
+    auditor.disabled_at = (auditor.disabled_at or datetime.now(timezone.utc)) if disabled else None
+    return auditor
+
+
+def reissue_token(session, email):
+    """Give an auditor a new API token; the old one stops working. Returns the new token, shown once."""
+    auditor = by_email(session, email)
+    api_token = secrets.token_urlsafe(32)
+    auditor.token_hash = token_hash(api_token)
+    return api_token
 
 
 def require_site(auditor, site_id):
@@ -73,12 +112,8 @@ def require_site(auditor, site_id):
 @click.option("--password", default=None, help="Default: a random one, printed once.")
 def create_command(site_ids, email, password):
     """Create an auditor; print its API token and password once (only their hashes are kept)."""
-    try:
-        with db.write_transaction() as session:
-            auditor, api_token, password = create_auditor(session, email, site_ids, password)
-    except ConsentError as error:
-        details = f"\n{error.errors}" if error.errors else ""
-        raise click.ClickException(f"{error.detail}{details}") from error
+    with db.storing() as session:
+        auditor, api_token, password = create_auditor(session, email, site_ids, password)
     click.echo(f"auditor {auditor.email} for sites {', '.join(auditor.site_ids)}")
     click.echo(f"API token (send as 'Authorization: Bearer <token>'): {api_token}")
     click.echo(f"console password: {password}")
@@ -87,6 +122,37 @@ def create_command(site_ids, email, password):
 
 @auditor_cli.command("list")
 def list_command():
-    """One line per auditor: email and sites."""
+    """One line per auditor: email and sites, then "disabled" and since when for a disabled one."""
     for auditor in db.get_session().scalars(select(Auditor).order_by(Auditor.email)):
-        click.echo(f"{auditor.email}\t{' '.join(auditor.site_ids)}")
+        state = f"\tdisabled since {auditor.disabled_at:%Y-%m-%d}" if auditor.disabled_at else ""
+        click.echo(f"{auditor.email}\t{' '.join(auditor.site_ids)}{state}")
+
+
+@auditor_cli.command("disable")
+@click.argument("email")
+def disable_command(email):
+    """Disable an auditor: its token, password and open console sessions stop working."""
+    _switch(email, disabled=True)
+
+
+@auditor_cli.command("enable")
+@click.argument("email")
+def enable_command(email):
+    """Enable a disabled auditor again, with its current token and password (reissue the token if it leaked)."""
+    _switch(email, disabled=False)
+
+
+def _switch(email, disabled):
+    with db.storing() as session:
+        set_disabled(session, email, disabled)
+    click.echo(f"{'disabled' if disabled else 'enabled'} auditor {email}")
+
+
+@auditor_cli.command("reissue-token")
+@click.argument("email")
+def reissue_token_command(email):
+    """Give an auditor a new API token and print it once; the old token stops working."""
+    with db.storing() as session:
+        api_token = reissue_token(session, email)
+    click.echo(f"new API token for {email} (the old one no longer works): {api_token}")
+    click.echo("It is not stored in clear text: keep it now, it cannot be shown again.")

@@ -16,7 +16,12 @@ MIRRORED_COLUMNS = {"seq": "seq", "event_id": "event_id", "prev_hash": "prev_has
 
 def event_hash(document):
     """SHA-256 over the canonical JSON of an event document (which holds the previous hash)."""
-    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+    return text_hash(canonical_json(document))
+
+
+def text_hash(canonical_text):
+    """event_hash, for a document already in its canonical JSON form."""
+    return hashlib.sha256(canonical_text.encode()).hexdigest()
 
 
 @dataclass

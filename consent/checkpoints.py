@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from datetime import timezone
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -46,13 +45,6 @@ def sign_checkpoint(session, site_id, count, head_hash):
     session.add(checkpoint)
     session.flush()
     return checkpoint
-
-
-def after_event(session, site_id, seq, head_hash):
-    """Called as each event is stored: checkpoint every CONSENT_CHECKPOINT_EVERY events."""
-    every = current_app.config["CONSENT_CHECKPOINT_EVERY"]
-    if every and seq % every == 0:
-        sign_checkpoint(session, site_id, seq, head_hash)
 
 
 def checkpoint_now(session, site_id):

@@ -1,6 +1,5 @@
 """`flask consent ...`: the operator's scriptable commands."""
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -63,22 +62,12 @@ consent_cli.add_command(admin_cli)
 consent_cli.add_command(webhooks_cli)
 
 
-@contextmanager
-def storing():
-    """A write transaction whose refusals become a one-line command error."""
-    try:
-        with db.write_transaction() as session:
-            yield session
-    except ConsentError as error:
-        raise click.ClickException(error.detail) from error
-
-
 @apikey_cli.command("create")
 @click.option("--site", "site_id", required=True)
 @click.option("--label", default="cli", show_default=True)
 def create_apikey(site_id, label):
     """Create an API key for a site's backend and print it, once."""
-    with storing() as session:
+    with db.storing() as session:
         sites.get_site(session, site_id)
         key, token = apikeys.create_key(session, site_id, label)
     click.echo(f"{key.prefix}\t{label}\nkey (shown once, keep it secret): {token}")
@@ -97,7 +86,7 @@ def list_apikeys(site_id):
 @click.argument("prefix")
 def revoke_apikey(site_id, prefix):
     """Revoke a key by its visible prefix (csk_xxxxxxxx)."""
-    with storing() as session:
+    with db.storing() as session:
         apikeys.revoke_key(session, site_id, prefix)
     click.echo(f"revoked {prefix}")
 
@@ -107,7 +96,7 @@ def revoke_apikey(site_id, prefix):
 @click.password_option()
 def create_admin(username, password):
     """Create an admin console user (or set a new password for an existing one)."""
-    with storing() as session:
+    with db.storing() as session:
         admin_users.set_password(session, username, password)
     click.echo(f"admin user {username} can sign in at /admin/")
 

@@ -31,18 +31,26 @@ def defaults():
         "CONSENT_RATELIMIT_SITE": "6000 per minute",
         # Everything else (widget config, receipts, pages), per client address.
         "CONSENT_RATELIMIT_READS": "600 per minute",
+        # Sign-in attempts on the admin and auditor consoles together, per client address.
+        "CONSENT_RATELIMIT_SIGN_IN": "10 per minute",
         # Reverse proxies in front of the app whose X-Forwarded-For is trusted; 0 trusts none.
         "CONSENT_PROXY_HOPS": 0,
         # One line per request with the route, status, duration and the keyed client hash.
         "CONSENT_REQUEST_LOG": True,
         # Ed25519 private keys, one PEM file per key id, owner-only; None means `instance/keys`.
         "CONSENT_KEY_DIR": None,
+        # How long a worker signs with the key it knows before asking which key is the newest: a
+        # rotation reaches every worker within this time (retired keys still verify).
+        "CONSENT_KEY_RECHECK_SECONDS": 1.0,
         # A signed checkpoint (tree head) is published automatically every this many events of a site.
         "CONSENT_CHECKPOINT_EVERY": 1000,
         # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
         "WEBHOOK_TIMEOUT_SECONDS": 5,
         "WEBHOOK_MAX_ATTEMPTS": 8,
         "WEBHOOK_BACKOFF_SECONDS": 30,
+        # Webhooks go only to https URLs of public addresses (no SSRF into our own network); True also
+        # allows http and loopback/private addresses, for development and tests only.
+        "CONSENT_WEBHOOK_ALLOW_PRIVATE": False,
     }
 
 
@@ -59,10 +67,13 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_RATELIMIT_CLIENT": str,
     "CONSENT_RATELIMIT_SITE": str,
     "CONSENT_RATELIMIT_READS": str,
+    "CONSENT_RATELIMIT_SIGN_IN": str,
     "CONSENT_PROXY_HOPS": int,
     "CONSENT_REQUEST_LOG": _flag,
     "CONSENT_KEY_DIR": str,
     "CONSENT_CHECKPOINT_EVERY": int,
+    "CONSENT_KEY_RECHECK_SECONDS": float,
+    "CONSENT_WEBHOOK_ALLOW_PRIVATE": _flag,
 }
 
 

@@ -5,17 +5,15 @@ previous event of the same site, so an auditor can detect any edited, removed or
 """
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import exists, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, exists, select
 
-from consent import checkpoints, receipts, signing, webhooks
-from consent.chain import GENESIS_HASH, event_hash
+from consent import chain_writer, receipts, signing
 from consent.clients import client_hash
-from consent.db import get_session, write_transaction
+from consent.db import get_session
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion
 from consent.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteOrigin, Subject
 from consent.sites import current_policy
@@ -25,10 +23,15 @@ from consent.sites import current_policy
 # embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
 SERVICE_PAGE = object()
 
-# Plain table inserts, built once: storing a decision needs none of the ORM's unit of work.
-INSERT_EVENT = insert(ConsentEvent.__table__)
-INSERT_RECEIPT = insert(Receipt.__table__)
-INSERT_RECEIPT_SIGNATURE = insert(ReceiptSignature.__table__)
+# Queries of every decision, built once (and so compiled once) on the plain tables: no ORM needed.
+SITES, ORIGINS, SUBJECTS = Site.__table__, SiteOrigin.__table__, Subject.__table__
+SITE_FOR_ORIGIN = select(
+    SITES.c.id, SITES.c.name, SITES.c.controller, SITES.c.jurisdiction, SITES.c.current_policy_version,
+    SITES.c.age_gate,
+    exists().where(ORIGINS.c.site_id == SITES.c.id, ORIGINS.c.origin == bindparam("origin")).label("origin_allowed"),
+).where(SITES.c.id == bindparam("site_id"))
+STORED_PSEUDONYM = select(SUBJECTS.c.pseudonym).where(
+    SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id == bindparam("subject_id"))
 
 
 def origin_is_allowed(session, origin, site_id=None):
@@ -107,91 +110,106 @@ def classify(purposes, choices, age_statement):
     return "reject_all" if not granted else "custom"
 
 
-def subject_pseudonym(session, site_id, subject_id):
-    """The pseudonym events of this site's user carry; created on their first decision."""
-    if subject_id is None:
-        return None
-    subject = session.get(Subject, (site_id, subject_id))
-    if subject is None:
-        subject = Subject(site_id=site_id, subject_id=subject_id, pseudonym=str(uuid.uuid4()))
-        session.add(subject)
-    return subject.pseudonym
-
-
 def record_consent(data, origin, client_ip=None, header_signals=None):
     """Store one decision and return its receipt; a repeated idempotency key returns the first one.
 
     Returns (result, created) where result holds receipt_id, receipt, signature, jws and receipt_token.
-    Nothing is written unless every check passes. The checks run before the write lock is taken:
-    the lock covers only linking the event into the chain and storing it, so concurrent decisions
-    wait for each other as little as possible.
+    Nothing is written unless every check passes. Checking, building and signing the receipt all
+    happen before the write: the write lock covers only linking the event into the chain and
+    storing it (consent/chain_writer.py), so concurrent decisions wait for each other as little as possible.
     """
     session = get_session()
-    site = site_for_origin(session, data["site_id"], origin)
+    connection = session.connection()
+    site = site_for_origin(connection, data["site_id"], origin)
     policy = published_policy(session, site)
     _check_policy_version(data["policy_version"], policy.version)
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
     choices = checked_choices(policy.purposes, data)
+    pseudonym = _stored_pseudonym(connection, site.id, data["subject_id"])
+    decision = Decision.prepare(session, site, policy, data, choices, header_signals or {}, client_hash(client_ip),
+                                pseudonym)
     # End this request's read transaction before queueing for the write lock: a reader held open
     # while waiting would keep SQLite from ever recycling its write-ahead log, which then only grows.
     session.commit()
     try:
-        receipt = _append_to_chain(site, policy, data, choices, client_hash(client_ip), header_signals or {})
-    except IntegrityError:
-        # The idempotency key is unique per site: a retry of a stored decision lands here, nothing
-        # of it written. Checking first would cost every first try a query for the rare retry.
-        existing = _receipt_for_key(session, site.id, data["idempotency_key"]) if data["idempotency_key"] else None
-        if existing is None:
-            raise
-        return _result(existing.receipt_id, existing.document, existing.hmac_signature, existing.jws), False
-    return _result(receipt["receipt_id"], receipt["document"], receipt["hmac_signature"], receipt["jws"]), True
+        stored = chain_writer.append(decision)
+    except chain_writer.Repeated as repeated:
+        existing = _receipt_for_key(session, site.id, data["idempotency_key"])
+        if existing is None:  # not the key after all: another constraint refused the decision
+            raise repeated.__cause__ from None
+        return _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws), False
+    return _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws), True
 
 
-def _append_to_chain(site, policy, data, choices, hashed_client, header_signals):
-    """Link the event to its site's chain head and store it with its receipt, under the write lock."""
-    with write_transaction() as session:
-        # Lock the site row (PostgreSQL; SQLite already holds its write lock) so concurrent
-        # decisions for one site take turns extending its chain; its policy may have moved on meanwhile.
-        current_version = session.execute(
-            select(Site.current_policy_version).where(Site.id == site.id).with_for_update()
-        ).scalar_one()
-        _check_policy_version(policy.version, current_version)
-        document = _event_document(session, site, policy, data, choices, header_signals)
-        created_at = datetime.fromisoformat(document["recorded_at"])
-        receipt_document = receipts.build_receipt(site, policy, document)
-        event_row_hash = event_hash(document)
-        session.execute(INSERT_EVENT, {
+@dataclass(frozen=True)
+class Decision:
+    """A checked decision with its signed receipt, ready to be linked into its site's chain.
+
+    `event` is the event document but for its place in the chain (seq, prev_hash), which only
+    the writer knows; nothing signed depends on that place, so signing happens before the write.
+    """
+
+    site: object  # the row site_for_origin read
+    policy: "PublishedPolicy"
+    subject_id: str | None
+    new_subject: bool  # no pseudonym was stored for subject_id when the decision was prepared
+    idempotency_key: str | None
+    client_hash: str | None
+    created_at: datetime
+    event: dict
+    receipt: dict
+    receipt_text: str  # the receipt's canonical JSON, as stored and signed
+    hmac_signature: str
+    kid: str
+    jws: str
+
+    @property
+    def receipt_id(self):
+        return self.event["receipt_id"]
+
+    @classmethod
+    def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, pseudonym):
+        now = datetime.now(timezone.utc)
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "receipt_id": str(uuid.uuid4()),
             "site_id": site.id,
-            "seq": document["seq"],
-            "event_id": document["event_id"],
-            "subject_ref": document["subject_ref"],
-            "visitor_id": document["visitor_id"],
+            "recorded_at": now.isoformat(),
+            "timestamp": int(now.timestamp()),
+            "visitor_id": data["visitor_id"] or uuid.uuid4().hex,
             "policy_version": policy.version,
-            "action": document["action"],
-            "idempotency_key": data["idempotency_key"],
-            "client_hash": hashed_client,
-            "created_at": created_at,
-            "document": receipts.canonical_json(document),
-            "prev_hash": document["prev_hash"],
-            "event_hash": event_row_hash,
-        })
-        receipt = {
-            "receipt_id": document["receipt_id"],
-            "event_id": document["event_id"],
-            "site_id": site.id,
-            "document": receipts.canonical_json(receipt_document),
-            "hmac_signature": receipts.sign_receipt(receipt_document),
-            "created_at": created_at,
+            "language": data["language"],
+            "choices": choices,
+            "separate_consents": sorted(data["separate_consents"]),
+            "action": classify(policy.purposes, choices, data["age_statement"]),
+            "age_statement": data["age_statement"],
+            "guardian_consent": "pending" if data["age_statement"] == "under_14" else None,
+            "collection_method": data["collection_method"],
+            "do_not_track": data["do_not_track"],
+            # A signal counts when the page reported it or the browser sent it with this request.
+            "signals": {name: bool(data["signals"][name] or header_signals.get(name)) for name in ("dnt", "gpc")},
         }
-        session.execute(INSERT_RECEIPT, receipt)
+        new_subject = data["subject_id"] is not None and pseudonym is None
+        if new_subject:
+            pseudonym = str(uuid.uuid4())  # stored with the event, unless the subject got one meanwhile
+        unsigned = cls(site, policy, data["subject_id"], new_subject, data["idempotency_key"], hashed_client, now,
+                       event, receipt={}, receipt_text="", hmac_signature="", kid="", jws="")
+        return unsigned._signed(session, pseudonym)
+
+    def for_pseudonym(self, pseudonym):
+        """This decision, by a subject whose pseudonym turned out to be `pseudonym`, signed anew."""
+        return self._signed(get_session(), pseudonym, new_subject=False)
+
+    def _signed(self, session, pseudonym, **changes):
+        event = {**self.event, "subject_ref": pseudonym,
+                 "principal": f"subject:{pseudonym}" if pseudonym else f"visitor:{self.event['visitor_id']}"}
+        receipt = receipts.build_receipt(self.site, self.policy, event)
+        receipt_text = receipts.canonical_json(receipt)
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
-        kid, jws = signing.sign(session, receipt_document)
-        session.execute(INSERT_RECEIPT_SIGNATURE,
-                        {"receipt_id": receipt["receipt_id"], "kid": kid, "jws": jws, "created_at": created_at})
-        webhooks.enqueue(session, site.id, document["event_id"], created_at)
-        checkpoints.after_event(session, site.id, document["seq"], event_row_hash)
-        return {**receipt, "jws": jws}
+        kid, jws = signing.sign_text(session, receipt_text)
+        return replace(self, event=event, receipt=receipt, receipt_text=receipt_text,
+                       hmac_signature=receipts.sign_receipt(receipt), kid=kid, jws=jws, **changes)
 
 
 @dataclass(frozen=True)
@@ -213,14 +231,10 @@ def published_policy(session, site):
     return cache[key]
 
 
-def site_for_origin(session, site_id, origin):
+def site_for_origin(connection, site_id, origin):
     """The columns of a site a decision needs, in one query that also checks the origin may embed it."""
     asked = origin if isinstance(origin, str) else ""  # SERVICE_PAGE and no origin match no row
-    origin_allowed = exists().where(SiteOrigin.site_id == Site.id, SiteOrigin.origin == asked)
-    site = session.execute(
-        select(Site.id, Site.name, Site.controller, Site.jurisdiction, Site.current_policy_version, Site.age_gate,
-               origin_allowed.label("origin_allowed")).where(Site.id == site_id)
-    ).first()
+    site = connection.execute(SITE_FOR_ORIGIN, {"site_id": site_id, "origin": asked}).first()
     if site is None:
         raise NotFound(f"No site {site_id!r} is configured here.")
     if origin is not SERVICE_PAGE and not site.origin_allowed:
@@ -245,46 +259,17 @@ def _receipt_for_key(session, site_id, idempotency_key):
     ).first()
 
 
-def _event_document(session, site, policy, data, choices, header_signals):
-    """The event as it is hashed into the chain: everything needed to prove the decision later."""
-    head = session.execute(
-        select(ConsentEvent.seq, ConsentEvent.event_hash)
-        .where(ConsentEvent.site_id == site.id)
-        .order_by(ConsentEvent.seq.desc())
-        .limit(1)
-    ).first()
-    now = datetime.now(timezone.utc)
-    subject_ref = subject_pseudonym(session, site.id, data["subject_id"])
-    visitor_id = data["visitor_id"] or uuid.uuid4().hex
-    return {
-        "event_id": str(uuid.uuid4()),
-        "receipt_id": str(uuid.uuid4()),
-        "site_id": site.id,
-        "seq": head.seq + 1 if head else 1,
-        "prev_hash": head.event_hash if head else GENESIS_HASH,
-        "recorded_at": now.isoformat(),
-        "timestamp": int(now.timestamp()),
-        "subject_ref": subject_ref,
-        "visitor_id": visitor_id,
-        "principal": f"subject:{subject_ref}" if subject_ref else f"visitor:{visitor_id}",
-        "policy_version": policy.version,
-        "language": data["language"],
-        "choices": choices,
-        "separate_consents": sorted(data["separate_consents"]),
-        "action": classify(policy.purposes, choices, data["age_statement"]),
-        "age_statement": data["age_statement"],
-        "guardian_consent": "pending" if data["age_statement"] == "under_14" else None,
-        "collection_method": data["collection_method"],
-        "do_not_track": data["do_not_track"],
-        # A signal counts when the page reported it or the browser sent it with this request.
-        "signals": {name: bool(data["signals"][name] or header_signals.get(name)) for name in ("dnt", "gpc")},
-    }
+def _stored_pseudonym(connection, site_id, subject_id):
+    """The pseudonym this site's user has had since their first decision; None for none yet (or no user)."""
+    if subject_id is None:
+        return None
+    return connection.execute(STORED_PSEUDONYM, {"site_id": site_id, "subject_id": subject_id}).scalar()
 
 
-def _result(receipt_id, receipt_json, signature, jws):
+def _result(receipt_id, receipt, signature, jws):
     return {
         "receipt_id": receipt_id,
-        "receipt": json.loads(receipt_json),
+        "receipt": receipt,
         "signature": signature,
         "jws": jws,
         "receipt_token": receipts.access_token(receipt_id),

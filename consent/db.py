@@ -16,6 +16,8 @@ from flask import current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from consent.errors import ConsentError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -100,12 +102,28 @@ def writer_queue(path):
         os.close(descriptor)  # releases the lock
 
 
+def _writers_turn():
+    """Wait for this database's writers' queue (SQLite), or nothing (PostgreSQL locks rows instead)."""
+    queue_path = current_app.extensions["consent.db.writer_queue"]
+    return writer_queue(queue_path) if queue_path else nullcontext()
+
+
+@contextmanager
+def write_connection():
+    """A plain connection whose transaction holds the write lock from its first statement; commits
+    when the block ends, rolls back if it raises. For hot paths that need no ORM unit of work."""
+    with _writers_turn(), get_engine(current_app).connect() as connection:
+        connection.execution_options(write_lock=True)
+        with connection.begin():
+            yield connection
+
+
 @contextmanager
 def write_transaction():
     """A session of its own whose transaction holds the write lock from its first statement."""
-    queue_path = current_app.extensions["consent.db.writer_queue"]
-    with writer_queue(queue_path) if queue_path else nullcontext():
-        session = current_app.extensions["consent.db"]()
+    with _writers_turn():
+        # "writing" tells code that would otherwise open a write transaction of its own to use this one.
+        session = current_app.extensions["consent.db"](info={"writing": True})
         try:
             session.connection(execution_options={"write_lock": True})
             yield session
@@ -115,6 +133,17 @@ def write_transaction():
             raise
         finally:
             session.close()
+
+
+@contextmanager
+def storing():
+    """A write transaction for a `flask consent` command: a refusal becomes a command error, field errors included."""
+    try:
+        with write_transaction() as session:
+            yield session
+    except ConsentError as error:
+        details = f"\n{error.errors}" if error.errors else ""
+        raise click.ClickException(f"{error.detail}{details}") from error
 
 
 def upgrade(app, revision="head"):

@@ -83,6 +83,8 @@ def handle_consent_error(error):
 
 
 def handle_http_exception(error):
+    if error.response is not None:  # the page was made where the refusal was decided (a sign-in limit)
+        return error.response
     if wants_json():
         return problem_response(error.code, error.name, error.description)
     return render_template("error.html", status=error.code, title=error.name, detail=error.description), error.code

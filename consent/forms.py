@@ -3,15 +3,28 @@
 Forms only carry fields from pages; what a site configuration may hold is still decided by
 `consent.schemas.SiteConfigSchema`, which every console save goes through.
 """
+from flask import current_app
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField, EmailField, FieldList, FormField, PasswordField, SelectField, StringField, SubmitField, TextAreaField,
 )
 from wtforms.fields import SelectChoice
-from wtforms.validators import URL, DataRequired, Length, Optional
+from wtforms.validators import URL, DataRequired, Length, Optional, ValidationError
 
+from consent import webhook_targets
 from consent.schemas import PURPOSE_KINDS
+
+
+def public_webhook_target(_form, field):
+    """Refuse a webhook URL that is not https or points inside our network, saying why in the page's language."""
+    if field.errors:  # too long already: one error is enough
+        return
+    try:
+        webhook_targets.check_registration(field.data.strip(), current_app.config["CONSENT_WEBHOOK_ALLOW_PRIVATE"])
+    except webhook_targets.TargetRefused as refusal:
+        raise ValidationError(refusal.message(gettext)) from None
 
 
 class WithdrawForm(FlaskForm):
@@ -37,7 +50,7 @@ class SiteSettingsForm(FlaskForm):
     )
     allowed_origins = TextAreaField(_l("Allowed origins, one per line"), validators=[DataRequired(), Length(max=5000)])
     age_gate = BooleanField(_l("Ask visitors for an age statement (under 14 needs a guardian)"))
-    webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), URL(require_tld=False), Length(max=2048)])
+    webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), Length(max=2048), public_webhook_target])
     submit = SubmitField(_l("Save settings"))
 
 

@@ -1,9 +1,11 @@
 """Rate limits (Flask-Limiter) per client address and per site; a refusal is a 429 problem with Retry-After.
 
 Clients are keyed on the keyed hash of their address (consent/clients.py), so not even the
-limit store (which may be a shared Redis) ever holds a raw IP address.
+limit store (which may be a shared Redis) ever holds a raw IP address. The consoles' sign-in
+forms have their own limit against password guessing, refused with a readable page.
 """
-from flask import current_app, request
+from flask import current_app, make_response, render_template, request
+from flask_babel import gettext
 from flask_limiter import Limiter
 
 from consent.clients import current_client_hash
@@ -48,6 +50,27 @@ site_writes = limiter.limit(
     _setting("CONSENT_RATELIMIT_SITE"),
     key_func=site_key,
     error_message="Too many decisions for this site right now; try again later.",
+)
+
+
+
+def sign_in_refused(_request_limit):
+    """The 429 page a person sees after too many sign-in attempts, in their language."""
+    page = render_template(
+        "error.html", status=429, title=gettext("Too many sign-in attempts"),
+        detail=gettext("Too many sign-in attempts from this address. Wait a minute, then try again."),
+    )
+    return make_response(page, 429)
+
+
+# The admin and auditor sign-in POSTs, per client, in one bucket: guessing on both consoles counts once.
+# Every attempt counts, right or wrong; the read limit still applies on top (override_defaults=False).
+sign_in_attempts = limiter.shared_limit(
+    _setting("CONSENT_RATELIMIT_SIGN_IN"),
+    scope="sign-in",
+    methods=["POST"],
+    override_defaults=False,
+    on_breach=sign_in_refused,
 )
 
 

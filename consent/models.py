@@ -283,6 +283,8 @@ class Auditor(Base):
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the API token
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set by `flask consent auditor disable`: neither the token nor the password opens anything then.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     sites: Mapped[list["AuditorSite"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 

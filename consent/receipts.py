@@ -7,10 +7,10 @@ import json
 
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import bindparam, select
 
 from consent.errors import Forbidden, NotFound
-from consent.models import PolicyVersion, Receipt
-from consent.signing import receipt_jws
+from consent.models import PolicyVersion, Receipt, ReceiptSignature
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
@@ -116,6 +116,15 @@ def check_access_token(receipt_id, token):
         raise Forbidden("The receipt token is for another receipt.")
 
 
+# A visitor's receipt with its Ed25519 signature in one query on the plain tables, built once.
+RECEIPTS, SIGNATURES = Receipt.__table__, ReceiptSignature.__table__
+VISITORS_RECEIPT = (
+    select(RECEIPTS.c.receipt_id, RECEIPTS.c.document, RECEIPTS.c.hmac_signature, SIGNATURES.c.jws)
+    .outerjoin(SIGNATURES, SIGNATURES.c.receipt_id == RECEIPTS.c.receipt_id)
+    .where(RECEIPTS.c.receipt_id == bindparam("receipt_id"))
+)
+
+
 def open_receipt(session, receipt_id, token):
     """A visitor's own receipt, opened with the access token they were given when they decided.
 
@@ -123,7 +132,7 @@ def open_receipt(session, receipt_id, token):
     NotFound for a receipt that does not exist.
     """
     check_access_token(receipt_id, token)
-    receipt = session.get(Receipt, receipt_id)
+    receipt = session.execute(VISITORS_RECEIPT, {"receipt_id": receipt_id}).first()
     if receipt is None:
         raise NotFound("No such receipt.")
     document = json.loads(receipt.document)
@@ -131,7 +140,7 @@ def open_receipt(session, receipt_id, token):
         "receipt_id": receipt.receipt_id,
         "receipt": document,
         "signature": receipt.hmac_signature,
-        "jws": receipt_jws(receipt),
+        "jws": receipt.jws,  # None for receipts stored before Ed25519 signing existed
         "signature_valid": hmac_signature_valid(receipt.hmac_signature, document),
     }
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from time import monotonic
 
 import click
 from cryptography.hazmat.primitives import serialization
@@ -66,6 +67,7 @@ def rotate(session):
     """Retire every active key and create the one that signs from now on."""
     for key in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
         key.retired_at = utcnow()
+    current_app.extensions.pop("consent.signing", None)  # this process switches at once, others within seconds
     return create_key(session)
 
 
@@ -78,26 +80,45 @@ def _active_kid(session):
 def _active_private_key(session):
     """(kid, private key) of the newest active key, creating the first key if there is none.
 
-    Cached per process in app.extensions; the cache is one immutable tuple replaced whole, so
+    Cached per process in app.extensions for CONSENT_KEY_RECHECK_SECONDS, after which the newest
+    key id is read again: a rotation reaches every worker within that time, and the keys it
+    retires stay valid for verification. The cache is one immutable tuple replaced whole, so
     threads of one worker never see a kid paired with another key.
     """
-    kid = _active_kid(session) or create_key(session).kid
     cached = current_app.extensions.get("consent.signing")
+    if cached and monotonic() < cached[2]:
+        return cached[:2]
+    kid = _active_kid(session) or _first_key(session)
+    recheck_at = monotonic() + current_app.config["CONSENT_KEY_RECHECK_SECONDS"]
     if cached and cached[0] == kid:
-        return cached
+        current_app.extensions["consent.signing"] = (*cached[:2], recheck_at)
+        return cached[:2]
     path = key_dir() / f"{kid}.pem"
     if not path.exists():
         raise SigningKeyMissing(f"The private key of the active signing key {kid} is not in {key_dir()}.")
-    cached = (kid, serialization.load_pem_private_key(path.read_bytes(), password=None))
+    cached = (kid, serialization.load_pem_private_key(path.read_bytes(), password=None), recheck_at)
     current_app.extensions["consent.signing"] = cached
-    return cached
+    return cached[:2]
+
+
+def _first_key(session):
+    """The kid of a first key, made under the write lock so concurrent first signers make only one."""
+    if session.info.get("writing"):
+        return create_key(session).kid
+    with db.write_transaction() as writer:
+        return _active_kid(writer) or create_key(writer).kid
 
 
 def sign(session, payload):
     """(kid, compact JWS) over the canonical JSON of `payload`, with the active key."""
+    return sign_text(session, canonical_json(payload))
+
+
+def sign_text(session, canonical_text):
+    """sign(), for a payload already in its canonical JSON form."""
     kid, private_key = _active_private_key(session)
     header = b64url_encode(canonical_json({"alg": "EdDSA", "kid": kid}).encode())
-    body = b64url_encode(canonical_json(payload).encode("utf-8"))
+    body = b64url_encode(canonical_text.encode("utf-8"))
     signature = b64url_encode(private_key.sign(f"{header}.{body}".encode("ascii")))
     return kid, f"{header}.{body}.{signature}"
 

@@ -3,20 +3,21 @@
 Recording a consent only adds a pending delivery row in the same transaction; the POST happens
 later, from `deliver_due` (run by `flask consent webhooks deliver`), so a slow or broken receiver
 never delays a visitor. Delivery is at least once: receivers deduplicate by `event_id`.
+Where a webhook may point is checked in `consent.webhook_targets`, at registration and at each delivery.
 """
 import hashlib
 import hmac
 import json
+import http.client
 import secrets
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import select
 
 from consent.db import get_session, write_transaction
-from consent.errors import NotFound
+from consent import webhook_targets
+from consent.errors import InvalidRequest, NotFound
 from consent.models import ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
 
 SIGNATURE_HEADER = "X-Consent-Signature"
@@ -30,6 +31,10 @@ def configure(session, site_id, webhook):
         if current is not None:
             session.delete(current)
         return None
+    try:
+        webhook_targets.check_registration(webhook["url"], allow_private_targets())
+    except webhook_targets.TargetRefused as refusal:
+        raise InvalidRequest(f"Refused webhook URL: {refusal}", {"webhook": {"url": [str(refusal)]}}) from None
     if current is None:
         current = SiteWebhook(site_id=site_id, secret=webhook.get("secret") or new_secret())
         session.add(current)
@@ -50,16 +55,6 @@ def rotate_secret(session, site_id):
 
 def new_secret():
     return "whsec_" + secrets.token_urlsafe(32)
-
-
-def enqueue(session, site_id, event_id, now):
-    """Schedule the announcement of a new event, if the site listens; never sends anything itself."""
-    if session.get(SiteWebhook, site_id) is None:
-        return None
-    session.flush()  # the event row first: the delivery refers to it
-    delivery = WebhookDelivery(site_id=site_id, event_id=event_id, status="pending", attempts=0, next_attempt_at=now)
-    session.add(delivery)
-    return delivery
 
 
 def signature(secret, timestamp, body):
@@ -85,14 +80,9 @@ def payload(session, event):
     }
 
 
-def post(url, body, headers, timeout):
-    """POST and return the status code; network failures raise OSError."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+def allow_private_targets():
+    """True only where CONSENT_WEBHOOK_ALLOW_PRIVATE says so (development, tests): http and private addresses."""
+    return bool(current_app.config["CONSENT_WEBHOOK_ALLOW_PRIVATE"])
 
 
 def backoff(attempts):
@@ -132,10 +122,14 @@ def _attempt(delivery_id, url, secret, body, now):
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: f"sha256={signature(secret, timestamp, raw)}",
     }
-    status_code, error = None, None
+    status_code, error, refused = None, None, False
     try:
-        status_code = post(url, raw, headers, current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
-    except (OSError, ValueError) as failure:  # refused, timed out, unresolvable, malformed URL
+        status_code = webhook_targets.post(
+            url, raw, headers, current_app.config["WEBHOOK_TIMEOUT_SECONDS"], allow_private_targets()
+        )
+    except webhook_targets.TargetRefused as refusal:  # nothing was sent; retrying would not change that
+        error, refused = f"Not sent: {refusal}"[:500], True
+    except (OSError, ValueError, http.client.HTTPException) as failure:  # connection refused, timeout, no such name, garbled
         error = str(failure)[:500] or type(failure).__name__
     ok = status_code is not None and 200 <= status_code < 300
     with write_transaction() as session:
@@ -144,7 +138,7 @@ def _attempt(delivery_id, url, secret, body, now):
         delivery.log.append(WebhookAttempt(attempted_at=now, status_code=status_code, error=error))
         if ok:
             delivery.status = "delivered"
-        elif delivery.attempts >= current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
+        elif refused or delivery.attempts >= current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
             delivery.status = "failed"
         else:
             delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))

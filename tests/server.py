@@ -15,7 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class GunicornServer:
     """Start with `start()`; `kill()` is a crash (SIGKILL to every process), `stop()` a clean shutdown."""
 
-    def __init__(self, database_url, workers=1, threads=1, log_path=os.devnull, **settings):
+    def __init__(self, database_url, workers=1, threads=None, log_path=os.devnull, **settings):
+        """`threads` None: as many as gunicorn.conf.py gives a worker in production."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -24,7 +25,7 @@ class GunicornServer:
             "SECRET_KEY": settings.pop("SECRET_KEY", "test-secret"),
             "CONSENT_BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": str(workers),
-            "CONSENT_THREADS": str(threads),
+            **({"CONSENT_THREADS": str(threads)} if threads else {}),
             **{name: str(value) for name, value in settings.items()},
         }
         self.log_path = log_path

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from consent import admin_users, db
 from consent.models import ApiKey, PolicyVersion, Site, SiteWebhook
 from tests.conftest import bearer, csrf_token
+from tests.test_webhook_targets import HOSTILE_URLS
 
 PASSWORD = "correct horse battery"
 
@@ -226,6 +227,26 @@ def test_bad_settings_change_nothing(app, client, operator, changes):
         session = db.get_session()
         assert session.get(Site, "shop").allowed_origins == ["https://shop.example"]
         assert session.get(SiteWebhook, "shop") is None
+
+
+@pytest.mark.parametrize(("url", "reason"), HOSTILE_URLS)
+def test_webhook_into_our_network_is_refused_with_a_reason(app, operator, url, reason):
+    response = operator.submit("/admin/sites/shop", {**SETTINGS, "webhook_url": url})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'<span class="error">[^<]*' + re.escape(reason), page)
+    with app.app_context():
+        assert db.get_session().get(SiteWebhook, "shop") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("http://10.0.0.1/", "webhook 地址必须以 https:// 开头"), ("https://localhost/", "总是指向本机"),
+     ("https://169.254.169.254/latest/meta-data", "链路本地地址"), ("https://a@127.0.0.1/", "不得包含用户名或密码")],
+)
+def test_webhook_refusal_is_explained_in_chinese(app, operator, url, reason):
+    response = operator.submit("/admin/sites/shop?lang=zh-CN", {**SETTINGS, "webhook_url": url})
+    assert response.status_code == 422 and reason in response.get_data(as_text=True)
 
 
 def test_console_speaks_chinese_and_keeps_the_language(client, operator):

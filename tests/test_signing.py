@@ -133,15 +133,26 @@ def test_private_keys_stay_out_of_the_database_in_owner_only_files(app, recorded
     assert key_file.name == f"{jwks['keys'][0]['kid']}.pem"
 
 
-def test_worker_reloads_the_key_after_another_process_rotates(app, consent, recorded, database_url, tmp_path):
+def test_worker_switches_to_the_key_another_process_rotated_in_within_the_recheck_time(
+        app, consent, recorded, database_url, monkeypatch):
     from tests.conftest import make_app
 
+    clock = [0.0]
+    monkeypatch.setattr(signing, "monotonic", lambda: clock[0])
+    app.extensions.pop("consent.signing", None)  # this worker learns its key at time 0
+    kid_of = lambda result: result["jws"].split(".")[0]  # noqa: E731 - the header names the kid
+    known = kid_of(consent.post().get_json())
     # Another worker process: same database and key dir, its own cache.
     other_worker = make_app(database_url, CONSENT_KEY_DIR=app.config["CONSENT_KEY_DIR"])
     assert other_worker.test_cli_runner().invoke(args=["consent", "keys", "rotate"]).exit_code == 0
     db.dispose(other_worker)
-    newer = consent.post().get_json()
-    assert newer["jws"].split(".")[0] != recorded["jws"].split(".")[0]  # another kid in the header
+    # Within the recheck time this worker still signs with the key it knows, which still verifies.
+    clock[0] = app.config["CONSENT_KEY_RECHECK_SECONDS"] - 0.01
+    meanwhile = consent.post().get_json()
+    assert kid_of(meanwhile) == known
+    verify_receipt(meanwhile, jwks_of(app.test_client()))
+    clock[0] = app.config["CONSENT_KEY_RECHECK_SECONDS"]
+    assert kid_of(consent.post().get_json()) != known
 
 
 def test_missing_private_key_is_a_clear_error(app, consent, recorded):

@@ -16,6 +16,13 @@ from tests.conftest import bearer, import_site, load_site_config
 SECRET = "whsec_test_secret_0123456789"
 
 
+@pytest.fixture
+def app(app):
+    """The receivers in this module listen on loopback, over http: allowed for tests only, and said so here."""
+    app.config["CONSENT_WEBHOOK_ALLOW_PRIVATE"] = True
+    return app
+
+
 class FlakyReceiver:
     """A site backend that answers the given statuses in turn and keeps what it was sent."""
 

@@ -1,0 +1,231 @@
+"""Linking signed decisions into their sites' hash chains, several per transaction when several wait.
+
+Group commit: a thread with a decision to store queues it, then waits for its worker's turn to
+write. Whoever gets the turn writes everything queued by then in one transaction, so a burst of
+N decisions costs one lock hand-over and one fsync instead of N. A worker with one thread (gunicorn's
+sync worker) writes one decision per transaction, exactly as before; a worker with threads
+(`--threads`, gthread) batches. Every decision is acknowledged only after its transaction committed.
+
+Within a batch each site's decisions are chained in arrival order. A batch that fails (a repeated
+idempotency key, say) is rolled back whole and written again one decision at a time, so only the
+decision at fault sees an error.
+"""
+import threading
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from consent import checkpoints, db
+from consent.chain import GENESIS_HASH, text_hash
+from consent.errors import StalePolicyVersion
+from consent.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteWebhook, Subject, WebhookDelivery
+from consent.receipts import canonical_json
+
+EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, ReceiptSignature.__table__
+SITES, SUBJECTS, DELIVERIES = Site.__table__, Subject.__table__, WebhookDelivery.__table__
+
+# Built once: compiled once per engine, then reused by every batch.
+# What linking a site's next events needs, in one round trip: its policy version, whether it has
+# a webhook, and its chain head. The site row is locked (PostgreSQL; SQLite's writer already holds
+# its database lock) so concurrent writers take turns extending a site's chain.
+SITE_CHAIN_HEAD = select(
+    SITES.c.current_policy_version,
+    exists().where(SiteWebhook.__table__.c.site_id == SITES.c.id).label("has_webhook"),
+    *(select(column).where(EVENTS.c.site_id == SITES.c.id).order_by(EVENTS.c.seq.desc()).limit(1)
+      .scalar_subquery().label(column.name) for column in (EVENTS.c.seq, EVENTS.c.event_hash)),
+).where(SITES.c.id == bindparam("site_id")).with_for_update(of=SITES)
+KNOWN_SUBJECTS = select(SUBJECTS.c.subject_id, SUBJECTS.c.pseudonym).where(
+    SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id.in_(bindparam("subject_ids", expanding=True))
+)
+INSERTS = [insert(table) for table in (SUBJECTS, EVENTS, RECEIPTS, SIGNATURES, DELIVERIES)]  # foreign keys' order
+
+BATCH_LIMIT = 200  # decisions per transaction: bounds a transaction's size and a leader's detour
+
+
+class Repeated(Exception):
+    """The decision's idempotency key is stored already: the caller answers with the first receipt."""
+
+
+@dataclass(eq=False)
+class _Entry:
+    decision: object
+    finished: bool = False
+    stored: dict | None = None
+    error: BaseException | None = None
+
+
+class ChainWriter:
+    """One per worker process: the queue of decisions waiting to be written, and the writer's turn."""
+
+    def __init__(self):
+        self._waiting = []
+        self._waiting_lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def append(self, decision):
+        """Store `decision` (a consents.Decision); its stored rows, once committed.
+
+        Raises Repeated for a stored idempotency key, StalePolicyVersion if the policy changed
+        before the write, or whatever error writing it met.
+        """
+        entry = _Entry(decision)
+        with self._waiting_lock:
+            self._waiting.append(entry)
+        while not entry.finished:
+            with self._turn:
+                # A writer finishes every entry it takes before it gives up the turn.
+                if entry.finished:
+                    break
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+                try:
+                    _write(batch)
+                finally:
+                    _abandon_unfinished(batch)
+        if entry.error is not None:
+            raise entry.error
+        return entry.stored
+
+
+def _abandon_unfinished(batch):
+    """Fail what a writer took but could not finish (it was interrupted), so no waiter waits forever."""
+    for entry in batch:
+        if not entry.finished:
+            entry.error = RuntimeError("The writer was interrupted: the decision may not be stored; send it again.")
+            entry.finished = True
+
+
+def _write(batch):
+    """Write `batch` in one transaction, or, if that fails, each of its decisions alone."""
+    try:
+        with db.write_connection() as connection:
+            outcomes = _link_and_insert(connection, [entry.decision for entry in batch])
+    except Exception as error:  # noqa: BLE001 - handed to the thread whose decision it is
+        if len(batch) > 1:
+            for entry in batch:
+                _write([entry])
+            return
+        [entry] = batch
+        # The idempotency key is unique per site: a retry of a stored decision lands here, nothing
+        # of it written. Checking first would cost every first try a query for the rare retry.
+        if isinstance(error, IntegrityError) and entry.decision.idempotency_key:
+            repeated = Repeated()
+            repeated.__cause__ = error  # for the caller to raise, should the key turn out not to be stored
+            error = repeated
+        entry.error, entry.finished = error, True
+        return
+    for entry, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            entry.error = outcome
+        else:
+            entry.stored = outcome
+        entry.finished = True
+
+
+@dataclass
+class _ChainHead:
+    policy_version: str
+    has_webhook: bool
+    seq: int
+    event_hash: str
+
+
+def _link_and_insert(connection, decisions):
+    """Give each decision its place in its site's chain and insert every row; one outcome per decision."""
+    heads = {}
+    # Sorted, so two writers lock the same sites in the same order and never deadlock (PostgreSQL).
+    for site_id in sorted({decision.site.id for decision in decisions}):
+        site = connection.execute(SITE_CHAIN_HEAD, {"site_id": site_id}).one()
+        heads[site_id] = _ChainHead(site.current_policy_version, site.has_webhook, site.seq or 0,
+                                    site.event_hash or GENESIS_HASH)
+    pseudonyms = _stored_pseudonyms(connection, decisions)
+    rows = [[] for _ in INSERTS]
+    subjects, events, receipts, signatures, deliveries = rows
+    due_checkpoints, outcomes = [], []
+    every = current_app.config["CONSENT_CHECKPOINT_EVERY"]
+    for decision in decisions:
+        head = heads[decision.site.id]
+        if decision.policy.version != head.policy_version:
+            outcomes.append(StalePolicyVersion(
+                f"Policy version {decision.policy.version!r} is not the current one ({head.policy_version!r}); "
+                "show the visitor the current policy and ask again."))
+            continue
+        if decision.new_subject:
+            subject = (decision.site.id, decision.subject_id)
+            if subject in pseudonyms:
+                decision = decision.for_pseudonym(pseudonyms[subject])
+            else:
+                pseudonyms[subject] = decision.event["subject_ref"]  # for this batch's later decisions
+                subjects.append({"site_id": decision.site.id, "subject_id": decision.subject_id,
+                                 "pseudonym": pseudonyms[subject], "created_at": decision.created_at})
+        document = {**decision.event, "seq": head.seq + 1, "prev_hash": head.event_hash}
+        text = canonical_json(document)
+        head.seq, head.event_hash = document["seq"], text_hash(text)
+        events.append(_event_row(decision, document, text, head.event_hash))
+        receipt = {"receipt_id": document["receipt_id"], "event_id": document["event_id"],
+                   "site_id": decision.site.id, "document": decision.receipt_text,
+                   "hmac_signature": decision.hmac_signature, "created_at": decision.created_at}
+        receipts.append(receipt)
+        signatures.append({"receipt_id": receipt["receipt_id"], "kid": decision.kid, "jws": decision.jws,
+                           "created_at": decision.created_at})
+        if head.has_webhook:
+            deliveries.append({"site_id": decision.site.id, "event_id": document["event_id"], "status": "pending",
+                               "attempts": 0, "next_attempt_at": decision.created_at})
+        if every and head.seq % every == 0:
+            due_checkpoints.append((decision.site.id, head.seq, head.event_hash))
+        outcomes.append(decision)
+    for statement, table_rows in zip(INSERTS, rows, strict=True):
+        if table_rows:
+            connection.execute(statement, table_rows)
+    if due_checkpoints:
+        # "writing": signing must not open a write transaction of its own, it is inside one.
+        with Session(bind=connection, info={"writing": True}) as session:
+            for site_id, seq, head_hash in due_checkpoints:
+                checkpoints.sign_checkpoint(session, site_id, seq, head_hash)
+    return outcomes
+
+
+def _event_row(decision, document, text, row_hash):
+    return {
+        "site_id": decision.site.id,
+        "seq": document["seq"],
+        "event_id": document["event_id"],
+        "subject_ref": document["subject_ref"],
+        "visitor_id": document["visitor_id"],
+        "policy_version": document["policy_version"],
+        "action": document["action"],
+        "idempotency_key": decision.idempotency_key,
+        "client_hash": decision.client_hash,
+        "created_at": decision.created_at,
+        "document": text,
+        "prev_hash": document["prev_hash"],
+        "event_hash": row_hash,
+    }
+
+
+def _stored_pseudonyms(connection, decisions):
+    """{(site, subject): pseudonym} of the subjects whose first decision this is, as far as stored by now.
+
+    A subject's first decision was signed with a fresh pseudonym before the write. If the subject
+    got one since (a concurrent first decision, in this worker or another), the decision is signed
+    again with that one, so a subject always has exactly one pseudonym.
+    """
+    known = {}
+    for site_id in {decision.site.id for decision in decisions if decision.new_subject}:
+        asked = sorted({decision.subject_id for decision in decisions
+                        if decision.new_subject and decision.site.id == site_id})
+        for row in connection.execute(KNOWN_SUBJECTS, {"site_id": site_id, "subject_ids": asked}):
+            known[site_id, row.subject_id] = row.pseudonym
+    return known
+
+
+def init_app(app):
+    app.extensions["consent.chain_writer"] = ChainWriter()
+
+
+def append(decision):
+    """Store `decision` through this worker's chain writer (see ChainWriter.append)."""
+    return current_app.extensions["consent.chain_writer"].append(decision)
