@@ -35,6 +35,9 @@ def widget_rows(medians):
         ratio = "" if key == "shift" else f" ({ours[key] / cc[key]:.2f}× / {ours[key] / klaro[key]:.2f}×)"
         met = ours[key] <= min(cc[key], klaro[key]) if key == "shift" else ours[key] < min(cc[key], klaro[key])
         rows.append([label, "ours below both", figure(ours) + ratio, figure(cc), figure(klaro), verdict(met)])
+    size = widget.script_size()
+    rows.append(["widget script, gzip -9 bytes", f"<= {widget.SCRIPT_BUDGET:,}", f"{size:,}", "", "",
+                 verdict(size <= widget.SCRIPT_BUDGET)])
     return rows
 
 

@@ -5,8 +5,7 @@ from flask import Flask
 
 from consent import (
     admin, api, audit_api, auditor, backend_api, chain_writer, cli, clients, config, db, errors, i18n, limits, logs,
-    security,
-    verification, widget,
+    security, verification, widget, widget_configs,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +34,7 @@ def create_app(config_overrides=None):
     limits.init_app(app)
     security.init_app(app)
     logs.init_app(app)
+    widget_configs.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)

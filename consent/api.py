@@ -5,9 +5,9 @@ from consent import limits, openapi, receipts
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
 from consent.errors import InvalidRequest, OriginNotAllowed
-from consent.i18n import normalize_language, widget_strings
+from consent.i18n import normalize_language
 from consent.schemas import ConsentRequestSchema, load
-from consent.sites import widget_config
+from consent.widget_configs import served_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -76,9 +76,12 @@ def json_body():
 @bp.get("/sites/<site_id>/config")
 def site_config(site_id):
     """Everything the widget needs to render a site's banner in one language."""
-    config = widget_config(get_session(), site_id, normalize_language(request.args.get("lang")))
-    config["strings"] = widget_strings(config["language"])
-    return jsonify(config)
+    body, etag = served_config(get_session(), site_id, normalize_language(request.args.get("lang")))
+    response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag)
+    # Revalidated every time (a 304 without a body when unchanged): a new policy version is seen at once.
+    response.cache_control.no_cache = True
+    return response.make_conditional(request)
 
 
 @bp.get("/receipts/<receipt_id>")

@@ -308,8 +308,14 @@ PATHS = {
             "summary": "What the widget needs to show a site's banner in one language.",
             "operationId": "siteConfig",
             "parameters": [SITE_PARAMETER,
-                           {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The configuration.", **_json(_ref("SiteConfig"))}, **_problems(404)},
+                           {"name": "lang", "in": "query", "required": False, "schema": {"type": "string"}},
+                           {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "The configuration, with an ETag; Cache-Control: no-cache.",
+                        **_json(_ref("SiteConfig"))},
+                "304": {"description": "Unchanged since the ETag sent in If-None-Match."},
+                **_problems(404),
+            },
         },
     },
     "/api/v1/receipts/{receipt_id}": {

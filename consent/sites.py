@@ -81,12 +81,24 @@ def import_site(session, config):
 
 def get_site(session, site_id, for_update=False):
     """The site `site_id`, or NotFound; ids that could not exist are refused without a query."""
-    site = None
-    if SITE_ID_PATTERN.fullmatch(site_id or ""):
-        site = session.get(Site, site_id, with_for_update=for_update)
-    if site is None:
+    return _existing(site_id, lambda: session.get(Site, site_id, with_for_update=for_update))
+
+
+def site_stamp(session, site_id):
+    """What moves whenever a site's widget config may change, in one indexed lookup; NotFound as get_site.
+
+    A row (current_policy_version, updated_at, default_language): every change to the site row
+    moves updated_at, and a published policy version never changes.
+    """
+    query = select(Site.current_policy_version, Site.updated_at, Site.default_language).where(Site.id == site_id)
+    return _existing(site_id, lambda: session.execute(query).first())
+
+
+def _existing(site_id, lookup):
+    found = lookup() if SITE_ID_PATTERN.fullmatch(site_id or "") else None
+    if found is None:
         raise NotFound(f"No site {site_id!r} is configured here.")
-    return site
+    return found
 
 
 def current_policy(session, site):

@@ -43,7 +43,7 @@
     const entry = document.cookie.split("; ").find((part) => part.startsWith(COOKIE + "="));
     try {
       return entry ? JSON.parse(decodeURIComponent(entry.slice(COOKIE.length + 1))) : null;
-    } catch (error) {
+    } catch {
       return null; // a damaged cookie counts as no decision: the visitor is asked again
     }
   }
@@ -59,7 +59,7 @@
   function readQueue() {
     try {
       return JSON.parse(localStorage.getItem(PENDING)) || [];
-    } catch (error) {
+    } catch {
       return memoryQueue;
     }
   }
@@ -68,7 +68,7 @@
     memoryQueue = queue;
     try {
       localStorage.setItem(PENDING, JSON.stringify(queue));
-    } catch (error) {
+    } catch {
       /* memory only */
     }
   }
@@ -110,8 +110,8 @@
           continue;
         }
         const result = await response.json();
-        if (state.stored && state.stored.q === body.idempotency_key) {
-          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token }));
+        if (state.stored?.q === body.idempotency_key) {
+          writeStored({ ...state.stored, r: result.receipt_id, k: result.receipt_token });
           setStatus("saved");
           emitChange();
         }
@@ -145,11 +145,11 @@
     const decision = {
       v: state.config.policy.version,
       c: choices,
-      id: (state.stored && state.stored.id) || randomId(),
+      id: state.stored?.id || randomId(),
       t: now,
       l: state.language,
       d: !!doNotTrack,
-      a: age || (state.stored && state.stored.a) || null,
+      a: age || state.stored?.a || null,
       q: randomId(),
     };
     if (refused) decision.x = now;
@@ -179,7 +179,7 @@
     return !stored || stored.v !== state.config.policy.version || (stored.x && Date.now() - stored.x >= ASK_AGAIN_AFTER_REFUSAL);
   }
 
-  const granted = (purposeId) => !!state.stored && state.stored.c[purposeId] === true;
+  const granted = (purposeId) => state.stored?.c[purposeId] === true;
 
   // Host scripts written as <script type="text/plain" data-consent="analytics [more]"> run once every
   // purpose they name is granted; single-page apps adding such scripts later are watched for.
@@ -205,7 +205,7 @@
   // ---- Rendering: everything inside a Shadow DOM, every text set as text, never as HTML
   const STYLES = `
     :host { all: initial; line-height: 1.5; font-size: 15px;
-      font-family: system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif;
+      font-family: system-ui, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif;
       --bg: #fff; --fg: #1a1a1a; --muted: #4b5563; --line: #d1d5db; --accent: #1f3a8a; --on-accent: #fff;
       --link: #0b57d0; --note: #fef3c7; --on-note: #3b2f00; --focus: #b45309; }
     @media (prefers-color-scheme: dark) { :host { --bg: #1f2937; --fg: #f3f4f6; --muted: #d1d5db; --line: #4b5563;
@@ -216,7 +216,7 @@
     .modal { top: 50%; transform: translate(-50%, -50%); width: min(44rem, calc(100vw - 2rem)); }
     .overlay { position: fixed; inset: 0; z-index: 2147483646; background: rgba(0,0,0,.5); }
     @media (prefers-reduced-motion: no-preference) { .box { animation: rise .2s ease-out; } }
-    @keyframes rise { from { opacity: 0; } }
+    @keyframes rise { from { translate: 0 1rem; } } /* a slide: legible at once */
     h2 { margin: 0; font-size: 1.15rem; }
     p { margin: 0 0 .75rem; } a { color: var(--link); } [role=status] { margin: .5rem 0 0; }
     .head { display: flex; justify-content: space-between; gap: .5rem; align-items: center; margin-bottom: .5rem; }
@@ -253,7 +253,7 @@
     return node;
   }
 
-  const button = (text, onclick, attributes) => element("button", Object.assign({ type: "button", text, onclick }, attributes));
+  const button = (text, onclick, attributes) => element("button", { type: "button", text, onclick, ...attributes });
   const link = (href, text) => element("a", { href, text, target: "_blank", rel: "noopener" });
 
   function mount() {
@@ -273,12 +273,11 @@
   function show(...nodes) {
     if (!host.isConnected) document.body.append(host);
     root.replaceChildren(...nodes.filter(Boolean));
-    const first = root.querySelector("[data-focus]"); // focus moves into each dialog as it opens
-    if (first) first.focus({ preventScroll: true });
+    root.querySelector("[data-focus]")?.focus({ preventScroll: true }); // focus moves into each dialog as it opens
   }
 
   function setStatus(key) {
-    const line = root && root.querySelector("[role=status]");
+    const line = root?.querySelector("[role=status]");
     if (line) line.textContent = state.config.strings[key];
   }
 
@@ -373,11 +372,12 @@
   }
 
   // A banner: a non-modal dialog under the site's banner title.
-  function bannerBox(describedBy, ...children) {
+  function bannerBox(description, ...children) {
     return element(
       "section",
-      { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", "aria-describedby": describedBy, lang: state.language },
+      { class: "box banner", role: "dialog", "aria-labelledby": "cw-title", "aria-describedby": description.id, lang: state.language },
       header("cw-title", state.config.texts.title, renderBanner),
+      description,
       ...children
     );
   }
@@ -387,41 +387,38 @@
     const strings = config.strings;
     // Sites with an age gate ask first, at every prompt, unless an adult said so before; under 14,
     // nothing optional is granted until a guardian consents.
-    const age = state.age || (state.stored && state.stored.a === "adult" ? "adult" : null);
+    const age = state.age || (state.stored?.a === "adult" ? "adult" : null);
     const answer = (given) => () => {
       state.age = given;
       if (given !== "adult") decide(allChoices(false), false, "banner", given);
       renderBanner();
     };
     if (config.age_gate && age === "under_14") {
-      return show(bannerBox("cw-age", element("p", { id: "cw-age", class: "note", text: strings.guardian_needed }), button(strings.close, renderButton, { "data-focus": 1 })));
+      return show(bannerBox(element("p", { id: "cw-age", class: "note", text: strings.guardian_needed }), button(strings.close, renderButton, { "data-focus": 1 })));
     }
     if (config.age_gate && !age) {
       return show(bannerBox(
-        "cw-age",
         element("p", { id: "cw-age", text: strings.age_question }),
         element("div", { class: "row" }, button(strings.age_adult, answer("adult"), { "data-focus": 1 }), button(strings.age_under_14, answer("under_14")))
       ));
     }
-    const list = choiceList(() => {});
+    let list = null; // built on demand: the banner paints first
     const choose = (choices) => () => {
-      const [picked, doNotTrack] = readChoices(list);
+      const [picked, doNotTrack] = list ? readChoices(list) : [null, !!state.stored?.d];
       decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
       renderButton(true); // the banner gives way to the floating button, focus too
     };
     const save = button(strings.save, choose(), { hidden: true });
     const customize = button(strings.customize, () => {
-      list.hidden = save.hidden = false;
+      customize.parentNode.before((list = choiceList(() => {})));
+      save.hidden = false;
       customize.hidden = true;
       list.querySelector("input:not([disabled])").focus();
     });
-    list.hidden = true;
     show(bannerBox(
-      "cw-intro",
       element("p", { id: "cw-intro", text: config.texts.intro }),
       ...notices(),
       element("p", {}, link(config.policy.url, strings.policy_link)),
-      list,
       element(
         "div",
         { class: "row" },
@@ -438,8 +435,8 @@
     const { config } = state;
     const strings = config.strings;
     const stored = state.stored;
-    if (config.age_gate && !state.age && !(stored && stored.a)) return renderBanner(); // age first
-    const age = state.age || (stored && stored.a) || "adult";
+    if (config.age_gate && !state.age && !stored?.a) return renderBanner(); // age first
+    const age = state.age || stored?.a || "adult";
     const underAge = age === "under_14";
     const record = () => decide(...readChoices(list), "preference_centre", age);
     const list = choiceList(record);
@@ -449,7 +446,7 @@
       record();
     };
     if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
-    const query = stored && stored.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
+    const query = stored?.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
     show(
       element("div", { class: "overlay", onclick: closePreferences }),
       element(
@@ -506,14 +503,14 @@
     get() {
       const stored = state.stored;
       if (!stored) return null;
-      const profiling = state.config ? state.config.purposes.filter((purpose) => purpose.kind === "profiling") : [];
+      const profiling = state.config?.purposes.filter((purpose) => purpose.kind === "profiling") || [];
       return {
         policyVersion: stored.v,
-        choices: Object.assign({}, stored.c),
+        choices: { ...stored.c },
         // False means: show the non-personalized experience.
         personalized: profiling.length > 0 && profiling.every((purpose) => stored.c[purpose.id] === true),
         doNotTrack: !!stored.d,
-        signals: Object.assign({}, signals),
+        signals: { ...signals },
         receiptId: stored.r || null,
         pending: readQueue().length > 0,
       };
@@ -533,11 +530,12 @@
 
   // ---- Start
   async function start() {
+    const loading = loadConfig(/^zh/i.test(document.documentElement.lang || navigator.language) ? "zh-CN" : "en"); // page, then browser
     state.stored = readStored();
     runGatedScripts(); // the stored decision applies before any network round trip
     new MutationObserver(runGatedScripts).observe(document.documentElement, { childList: true, subtree: true });
     mount();
-    await loadConfig(/^zh/i.test(document.documentElement.lang || navigator.language) ? "zh-CN" : "en"); // page, then browser
+    await loading; // asked for first
     if (state.stored) emitChange();
     if (state.wantsPreferences) renderPreferences();
     else if (needsAsking()) renderBanner();

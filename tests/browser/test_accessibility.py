@@ -12,7 +12,7 @@ pytestmark = SQLITE_ONLY
 
 
 def assert_no_violations(page):
-    # Contrast is judged on the settled picture, not halfway through the fade-in.
+    # Judged on the settled picture, not halfway through the slide-in.
     page.evaluate(
         "() => Promise.all(document.querySelector('[data-consent-widget]').shadowRoot.getAnimations().map(a => a.finished))"
     )
@@ -73,7 +73,7 @@ def test_keyboard_alone_reaches_and_makes_every_choice(page, service, host, cons
 
 
 @pytest.mark.parametrize(("motion", "animations"), [("reduce", 0), ("no-preference", 1)])
-def test_the_fade_in_plays_only_without_reduced_motion(browser, service, host, motion, animations):
+def test_the_slide_in_plays_only_without_reduced_motion(browser, service, host, motion, animations):
     context = browser.new_context(reduced_motion=motion)
     try:
         page = context.new_page()

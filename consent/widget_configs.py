@@ -1,0 +1,31 @@
+"""The widget's configuration as served: rendered once per site, policy version, language and address, per worker.
+
+Every banner waits for this answer, so it costs one indexed lookup instead of a page of work. The
+cache key holds what the answer depends on: the site's stamp (sites.site_stamp), the language and
+the service's address (the archive link is absolute). The catalogs change only with a deploy.
+"""
+import hashlib
+
+from flask import current_app, request
+
+from consent.i18n import widget_strings
+from consent.sites import site_stamp, widget_config
+
+
+def init_app(app):
+    app.extensions["consent.widget_configs"] = {}  # (site, language) -> (key, JSON body, ETag)
+
+
+def served_config(session, site_id, language=None):
+    """The site's widget configuration in `language` (None: the site's own), as (JSON body, ETag)."""
+    stamp = site_stamp(session, site_id)
+    language = language or stamp.default_language
+    key = (stamp.current_policy_version, stamp.updated_at, request.url_root)
+    cache = current_app.extensions["consent.widget_configs"]
+    cached = cache.get((site_id, language))
+    if cached is None or cached[0] != key:  # one entry per site and language: a stale one is replaced
+        config = widget_config(session, site_id, language)
+        config["strings"] = widget_strings(language)
+        body = current_app.json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
+        cached = cache[(site_id, language)] = (key, body, hashlib.sha256(body).hexdigest()[:32])
+    return cached[1], cached[2]
