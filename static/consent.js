@@ -10,14 +10,14 @@
   const SERVICE = new URL(script.src).origin;
   const API = SERVICE + "/api/v1/";
   const COOKIE = "consent_" + SITE.replace(/[^a-z0-9-]/g, "");
-  const PENDING = COOKIE + "_pending"; // localStorage: decisions not yet acknowledged by the service
+  const PENDING = COOKIE + "_pending"; // localStorage: records the service has not acknowledged
   const COOKIE_MAX_AGE = 365 * 24 * 3600;
   const ASK_AGAIN_AFTER_REFUSAL = 48 * 3600 * 1000;
 
   // ---- State: one object; everything rendered or stored derives from it
   const state = {
     config: null,
-    configs: {}, // by language, so switching back and forth fetches once
+    configs: {}, // by language: each fetched once
     language: null,
     stored: null, // the decision in the first-party cookie
     subject: script.dataset.subject || null,
@@ -43,7 +43,7 @@
     const entry = document.cookie.split("; ").find((part) => part.startsWith(COOKIE + "="));
     try {
       return entry ? JSON.parse(decodeURIComponent(entry.slice(COOKIE.length + 1))) : null;
-    } catch {
+    } catch (error) {
       return null; // a damaged cookie counts as no decision: the visitor is asked again
     }
   }
@@ -59,7 +59,7 @@
   function readQueue() {
     try {
       return JSON.parse(localStorage.getItem(PENDING)) || [];
-    } catch {
+    } catch (error) {
       return memoryQueue;
     }
   }
@@ -68,7 +68,7 @@
     memoryQueue = queue;
     try {
       localStorage.setItem(PENDING, JSON.stringify(queue));
-    } catch {
+    } catch (error) {
       /* memory only */
     }
   }
@@ -88,8 +88,8 @@
     state.config = state.configs[language];
   }
 
-  // Sends pending records oldest first. A network failure or a server error keeps them and retries
-  // with backoff; each keeps its idempotency key, so a retry of a record that did arrive adds nothing.
+  // Sends pending records oldest first; a failure keeps them for a retry with backoff. Each keeps
+  // its idempotency key: a retry of a record that did arrive adds nothing.
   async function flush() {
     if (state.flushing) return;
     state.flushing = true;
@@ -110,8 +110,8 @@
           continue;
         }
         const result = await response.json();
-        if (state.stored?.q === body.idempotency_key) {
-          writeStored({ ...state.stored, r: result.receipt_id, k: result.receipt_token });
+        if (state.stored && state.stored.q === body.idempotency_key) {
+          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token }));
           setStatus("saved");
           emitChange();
         }
@@ -145,11 +145,11 @@
     const decision = {
       v: state.config.policy.version,
       c: choices,
-      id: state.stored?.id || randomId(),
+      id: (state.stored && state.stored.id) || randomId(),
       t: now,
       l: state.language,
       d: !!doNotTrack,
-      a: age || state.stored?.a || null,
+      a: age || (state.stored && state.stored.a) || null,
       q: randomId(),
     };
     if (refused) decision.x = now;
@@ -179,7 +179,7 @@
     return !stored || stored.v !== state.config.policy.version || (stored.x && Date.now() - stored.x >= ASK_AGAIN_AFTER_REFUSAL);
   }
 
-  const granted = (purposeId) => state.stored?.c[purposeId] === true;
+  const granted = (purposeId) => !!state.stored && state.stored.c[purposeId] === true;
 
   // Host scripts written as <script type="text/plain" data-consent="analytics [more]"> run once every
   // purpose they name is granted; single-page apps adding such scripts later are watched for.
@@ -253,7 +253,7 @@
     return node;
   }
 
-  const button = (text, onclick, attributes) => element("button", { type: "button", text, onclick, ...attributes });
+  const button = (text, onclick, attributes) => element("button", Object.assign({ type: "button", text, onclick }, attributes));
   const link = (href, text) => element("a", { href, text, target: "_blank", rel: "noopener" });
 
   function mount() {
@@ -269,15 +269,16 @@
     }
   }
 
-  // Single-page apps may replace <body>: put the widget back whenever it is shown.
+  // Single-page apps may replace <body>: put the widget back when shown.
   function show(...nodes) {
     if (!host.isConnected) document.body.append(host);
     root.replaceChildren(...nodes.filter(Boolean));
-    root.querySelector("[data-focus]")?.focus({ preventScroll: true }); // focus moves into each dialog as it opens
+    const first = root.querySelector("[data-focus]"); // focus moves into each dialog as it opens
+    if (first) first.focus({ preventScroll: true });
   }
 
   function setStatus(key) {
-    const line = root?.querySelector("[role=status]");
+    const line = root && root.querySelector("[role=status]");
     if (line) line.textContent = state.config.strings[key];
   }
 
@@ -387,7 +388,7 @@
     const strings = config.strings;
     // Sites with an age gate ask first, at every prompt, unless an adult said so before; under 14,
     // nothing optional is granted until a guardian consents.
-    const age = state.age || (state.stored?.a === "adult" ? "adult" : null);
+    const age = state.age || (state.stored && state.stored.a === "adult" ? "adult" : null);
     const answer = (given) => () => {
       state.age = given;
       if (given !== "adult") decide(allChoices(false), false, "banner", given);
@@ -404,7 +405,7 @@
     }
     let list = null; // built on demand: the banner paints first
     const choose = (choices) => () => {
-      const [picked, doNotTrack] = list ? readChoices(list) : [null, !!state.stored?.d];
+      const [picked, doNotTrack] = list ? readChoices(list) : [null, !!(state.stored && state.stored.d)];
       decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
       renderButton(true); // the banner gives way to the floating button, focus too
     };
@@ -435,8 +436,8 @@
     const { config } = state;
     const strings = config.strings;
     const stored = state.stored;
-    if (config.age_gate && !state.age && !stored?.a) return renderBanner(); // age first
-    const age = state.age || stored?.a || "adult";
+    if (config.age_gate && !state.age && !(stored && stored.a)) return renderBanner(); // age first
+    const age = state.age || (stored && stored.a) || "adult";
     const underAge = age === "under_14";
     const record = () => decide(...readChoices(list), "preference_centre", age);
     const list = choiceList(record);
@@ -446,7 +447,7 @@
       record();
     };
     if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
-    const query = stored?.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
+    const query = stored && stored.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
     show(
       element("div", { class: "overlay", onclick: closePreferences }),
       element(
@@ -488,7 +489,7 @@
 
   const closePreferences = () => renderButton(true);
 
-  // The small floating button that reopens the preference centre at any time.
+  // The floating button that reopens the preference centre at any time.
   function renderButton(focus) {
     show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", lang: state.language, "data-focus": !!focus }));
   }
@@ -503,14 +504,14 @@
     get() {
       const stored = state.stored;
       if (!stored) return null;
-      const profiling = state.config?.purposes.filter((purpose) => purpose.kind === "profiling") || [];
+      const profiling = state.config ? state.config.purposes.filter((purpose) => purpose.kind === "profiling") : [];
       return {
         policyVersion: stored.v,
-        choices: { ...stored.c },
+        choices: Object.assign({}, stored.c),
         // False means: show the non-personalized experience.
         personalized: profiling.length > 0 && profiling.every((purpose) => stored.c[purpose.id] === true),
         doNotTrack: !!stored.d,
-        signals: { ...signals },
+        signals: Object.assign({}, signals),
         receiptId: stored.r || null,
         pending: readQueue().length > 0,
       };
