@@ -2,9 +2,11 @@
 
 Group commit: a thread with a decision to store queues it, then waits for its worker's turn to
 write. Whoever gets the turn writes everything queued by then in one transaction, so a burst of
-N decisions costs one lock hand-over and one fsync instead of N. A worker with one thread (gunicorn's
-sync worker) writes one decision per transaction, exactly as before; a worker with threads
-(`--threads`, gthread) batches. Every decision is acknowledged only after its transaction committed.
+N decisions costs one lock hand-over and one commit instead of N. A worker with one thread
+(gunicorn's sync worker, the default) writes each decision in a transaction of its own; a worker
+with threads (CONSENT_THREADS, gthread) batches, which pays where a commit waits long (a database
+on another host) more than on one machine's two cores (README, "Performance"). Every decision is
+acknowledged only after its transaction committed.
 
 Within a batch each site's decisions are chained in arrival order. A batch that fails (a repeated
 idempotency key, say) is rolled back whole and written again one decision at a time, so only the
