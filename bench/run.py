@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import audit_log  # noqa: E402
 import backend_check  # noqa: E402
+import floor  # noqa: E402
 import lookup  # noqa: E402
 import server  # noqa: E402
 import widget  # noqa: E402
@@ -75,6 +76,7 @@ def main():
     print_table("Widget details: medians of cold loads, Chromium at 4x CPU slowdown", widget.HEADER, widget_table)
     server_table, server_results = server.run(seconds=2 if args.quick else 5)
     print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
+    floor.main(seconds=2 if args.quick else 5)  # what Flask alone answers on the same machine
     lookup_table, lookup_results = lookup.run(events=20_000 if args.quick else 1_000_000,
                                               seconds=2 if args.quick else 5)
     print_table("Receipt lookup details (generated events: their chain is not valid, the lookup does not read it)",

@@ -1,0 +1,75 @@
+"""The floor under the server figures: what Flask alone answers under the same gunicorn and wrk.
+
+Two views with no consent logic at all: one answers a POST without reading it, one parses its JSON
+body and answers with JSON. Same machine, same gunicorn (sync workers), same wrk (16 connections,
+5 s, the body the server benchmark posts). Whatever a decision costs beyond these is our own work.
+
+    .venv/bin/python bench/floor.py [--workers 1,2,4] [--seconds 5]
+"""
+import argparse
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+@app.post("/empty")
+def empty():
+    return jsonify(ok=True), 201
+
+
+@app.post("/json")
+def parse_json():
+    return jsonify(ok=True, fields=len(request.get_json())), 201
+
+
+def serve(workers):
+    """gunicorn with `workers` sync workers serving this module's app; (process, url)."""
+    from tests.postgres import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+         "--chdir", str(Path(__file__).parent), "--log-level", "warning", "floor:app"])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(urllib.request.Request(url + "/empty", method="POST", data=b""), timeout=1)
+            return process, url
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("gunicorn did not answer")
+
+
+def main(worker_counts=(1, 2, 4), seconds=5):
+    from common import BENCH_ORIGIN, machine_note, ms, print_table, wrk
+
+    note = machine_note()
+    rows = []
+    for workers in worker_counts:
+        process, url = serve(workers)
+        try:
+            for path in ("empty", "json"):
+                figures = wrk(f"{url}/{path}", ["post", BENCH_ORIGIN, "demo", "v1"], 16, seconds)
+                rows.append([f"POST /{path}", workers, f"{figures['ok_per_s']:.0f}",
+                             f"{ms(figures['p50_us'])} / {ms(figures['p99_us'])}"])
+        finally:
+            process.terminate()
+            process.wait()
+    print_table(f"Floor: Flask alone under gunicorn + wrk ({note})", ["view", "workers", "answers/s", "p50 / p99 ms"],
+                rows)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--seconds", type=int, default=5)
+    arguments = parser.parse_args()
+    main([int(n) for n in arguments.workers.split(",")], arguments.seconds)
