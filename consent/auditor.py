@@ -10,8 +10,8 @@ from consent import audit, auditors, limits
 from consent.audit_api import export_response
 from consent.db import get_session
 from consent.errors import InvalidRequest
-from consent.i18n import normalize_language, request_language
 from consent.forms import AuditorLoginForm, LogoutForm
+from consent.i18n import normalize_language, request_language
 from consent.schemas import AuditEventQuerySchema, load
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")

@@ -53,7 +53,6 @@ site_writes = limiter.limit(
 )
 
 
-
 def sign_in_refused(_request_limit):
     """The 429 page a person sees after too many sign-in attempts, in their language."""
     page = render_template(

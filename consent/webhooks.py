@@ -7,16 +7,16 @@ Where a webhook may point is checked in `consent.webhook_targets`, at registrati
 """
 import hashlib
 import hmac
-import json
 import http.client
+import json
 import secrets
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import select
 
-from consent.db import get_session, write_transaction
 from consent import webhook_targets
+from consent.db import get_session, write_transaction
 from consent.errors import InvalidRequest, NotFound
 from consent.models import ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
 

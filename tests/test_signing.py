@@ -118,7 +118,7 @@ def test_rotated_key_still_verifies_old_receipts(app, client, consent, recorded)
     listing = runner.invoke(args=["consent", "keys", "list"]).output
     assert f"{old_kid}\t" in listing and "retired" in listing and "active" in listing
     # The API still vouches for the old receipt too.
-    fetched = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", 
+    fetched = client.get(f"/api/v1/receipts/{recorded['receipt_id']}",
                          query_string={"token": recorded["receipt_token"]})
     assert fetched.get_json()["jws"] == recorded["jws"]
 

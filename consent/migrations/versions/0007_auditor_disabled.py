@@ -3,9 +3,8 @@
 Revision ID: 0007_auditor_disabled
 Revises: 0006_join_heads
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0007_auditor_disabled"
 down_revision = "0006_join_heads"
