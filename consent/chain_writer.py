@@ -158,9 +158,7 @@ def _link_and_insert(connection, decisions):
     for decision in decisions:
         head = heads[decision.site.id]
         if decision.policy.version != head.policy_version:
-            outcomes.append(StalePolicyVersion(
-                f"Policy version {decision.policy.version!r} is not the current one ({head.policy_version!r}); "
-                "show the visitor the current policy and ask again."))
+            outcomes.append(StalePolicyVersion.between(decision.policy.version, head.policy_version))
             continue
         if decision.new_subject:
             subject = (decision.site.id, decision.subject_id)

@@ -15,7 +15,7 @@ from consent import chain_writer, receipts, signing
 from consent.clients import client_hash
 from consent.db import get_session
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteOrigin, Subject
+from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject
 from consent.sites import current_policy
 
 
@@ -244,17 +244,12 @@ def site_for_origin(connection, site_id, origin):
 
 def _check_policy_version(asked, current):
     if asked != current:
-        raise StalePolicyVersion(
-            f"Policy version {asked!r} is not the current one ({current!r}); "
-            "show the visitor the current policy and ask again."
-        )
+        raise StalePolicyVersion.between(asked, current)
 
 
 def _receipt_for_key(session, site_id, idempotency_key):
     return session.execute(
-        select(Receipt.receipt_id, Receipt.document, Receipt.hmac_signature, ReceiptSignature.jws)
-        .join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
-        .outerjoin(ReceiptSignature, ReceiptSignature.receipt_id == Receipt.receipt_id)
+        receipts.RECEIPT_WITH_JWS.join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
         .where(ConsentEvent.site_id == site_id, ConsentEvent.idempotency_key == idempotency_key)
     ).first()
 

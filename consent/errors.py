@@ -48,6 +48,12 @@ class StalePolicyVersion(ConsentError):
     status = 409
     title = "Stale policy version"
 
+    @classmethod
+    def between(cls, asked, current):
+        """The refusal of a decision made under policy version `asked` while `current` is in force."""
+        return cls(f"Policy version {asked!r} is not the current one ({current!r}); "
+                   "show the visitor the current policy and ask again.")
+
 
 class ChainBroken(ConsentError):
     """The hash chain does not verify, so nothing may vouch for it (a checkpoint, for one)."""

@@ -116,13 +116,14 @@ def check_access_token(receipt_id, token):
         raise Forbidden("The receipt token is for another receipt.")
 
 
-# A visitor's receipt with its Ed25519 signature in one query on the plain tables, built once.
+# A receipt with its Ed25519 signature (None before Ed25519 signing existed), in one query on the
+# plain tables; built once.
 RECEIPTS, SIGNATURES = Receipt.__table__, ReceiptSignature.__table__
-VISITORS_RECEIPT = (
+RECEIPT_WITH_JWS = (
     select(RECEIPTS.c.receipt_id, RECEIPTS.c.document, RECEIPTS.c.hmac_signature, SIGNATURES.c.jws)
     .outerjoin(SIGNATURES, SIGNATURES.c.receipt_id == RECEIPTS.c.receipt_id)
-    .where(RECEIPTS.c.receipt_id == bindparam("receipt_id"))
 )
+VISITORS_RECEIPT = RECEIPT_WITH_JWS.where(RECEIPTS.c.receipt_id == bindparam("receipt_id"))
 
 
 def open_receipt(session, receipt_id, token):
