@@ -2,6 +2,7 @@
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from consent.db import storable
 from consent.errors import InvalidRequest
 from consent.models import AdminUser
 
@@ -27,7 +28,7 @@ def set_password(session, username, password):
 def authenticate(session, username, password):
     """The user with these credentials, or None."""
     user = None
-    if "\x00" not in username:  # PostgreSQL refuses NUL in text; no such user can exist
+    if storable(username):
         user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
     if user is None:
         check_password_hash(_DUMMY_HASH, password)

@@ -80,7 +80,7 @@ def by_email(session, email):
 
 def _with_email(session, email):
     email = (email or "").strip().lower()
-    if "\x00" in email:  # PostgreSQL refuses NUL in text: no such auditor can exist, so do not ask
+    if not db.storable(email):
         return None
     return session.scalars(select(Auditor).where(Auditor.email == email)).first()
 

@@ -56,6 +56,12 @@ def init_app(app):
     app.teardown_appcontext(close_session)
 
 
+def storable(*texts):
+    """Whether every text could be in a row: PostgreSQL refuses NUL in text outright, so a lookup of
+    one would fail instead of finding nothing. Callers skip the query and find nothing."""
+    return not any("\x00" in text for text in texts)
+
+
 def get_engine(app):
     return app.extensions["consent.db"].kw["bind"]
 

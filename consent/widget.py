@@ -2,7 +2,7 @@
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from consent import receipts, visitor_data
-from consent.db import get_session
+from consent.db import get_session, storable
 from consent.errors import NotFound
 from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
@@ -22,8 +22,7 @@ def demo_page():
 @bp.get("/policies/<site_id>/<version>")
 def policy_version(site_id, version):
     """A published policy version, exactly as visitors were shown it; this URL never changes."""
-    # PostgreSQL refuses NUL in text outright: such a version cannot exist, so do not ask.
-    policy = get_session().get(PolicyVersion, (site_id, version)) if "\x00" not in site_id + version else None
+    policy = get_session().get(PolicyVersion, (site_id, version)) if storable(site_id, version) else None
     if policy is None:
         raise NotFound(f"Site {site_id!r} has published no policy version {version!r}.")
     return render_template("policy.html", policy=policy, language=request_language())
