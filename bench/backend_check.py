@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consent import create_app, db  # noqa: E402
-from consent.consents import SERVICE_PAGE, record_consent  # noqa: E402
+from consent.consents import SERVICE_PAGE, Principal, record_consent  # noqa: E402
 from consent.schemas import ConsentRequestSchema, load  # noqa: E402
 from tests.conftest import bearer, create_api_key, import_site, load_site_config  # noqa: E402
 
@@ -39,7 +39,9 @@ def main(events):
                     "site_id": "shop", "subject_id": f"user-{number}", "policy_version": "v1", "language": "en",
                     "choices": {"necessary": True, "marketing_sms": number % 2 == 0},
                 })
-                record_consent(data, origin=SERVICE_PAGE)
+                # Seeded as the service's own pages record: the user proven (a subject token's worth).
+                principal = Principal(f"bench-visitor-{number}", "subject_token", f"user-{number}")
+                record_consent(data, origin=SERVICE_PAGE, principal=principal)
         print(f"recorded {events} decisions in {time.perf_counter() - start:.1f} s")
 
         client = app.test_client()

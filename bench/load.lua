@@ -1,8 +1,9 @@
 -- wrk script for the server benchmarks (bench/server.py): POSTs decisions or GETs a list of paths,
 -- optionally paced at a fixed rate, and prints one JSON line of figures when done.
---   wrk ... -s bench/load.lua URL -- post ORIGIN SITE VERSION [RATE [SUBJECTS]]
+--   wrk ... -s bench/load.lua URL -- post ORIGIN SITE VERSION [RATE [SUBJECTS_FILE]]
 --   wrk ... -s bench/load.lua URL -- get PATHS_FILE [RATE [HEADER_NAME HEADER_VALUE]]
--- RATE 0 means as fast as the server answers; SUBJECTS > 0 sends decisions of users user-0 ... user-N.
+-- RATE 0 means as fast as the server answers; SUBJECTS_FILE (lines "USER<TAB>SUBJECT_TOKEN") sends
+-- decisions of those users, each proven by its token, in turn.
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -29,7 +30,13 @@ function init(args)
   local rate
   if mode == "post" then
     local origin, site, version = args[2], args[3], args[4]
-    rate, subjects = tonumber(args[5]), tonumber(args[6] or "0")
+    rate, subjects = tonumber(args[5]), {}
+    if args[6] then
+      for line in io.lines(args[6]) do
+        local user, token = line:match("^([^\t]+)\t(.+)$")
+        table.insert(subjects, string.format(',"subject_id":"%s","subject_token":"%s"', user, token))
+      end
+    end
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
     wrk.headers["Origin"] = origin
@@ -37,7 +44,7 @@ function init(args)
     body_format = '{"site_id":"' .. site .. '","policy_version":"' .. version .. '","language":"en",'
       .. '"choices":{"necessary":true,"analytics":true,"advertising":false},'
       .. '"signals":{"dnt":false,"gpc":false},"collection_method":"banner",'
-      .. '"visitor_id":"v%s","idempotency_key":"k%s"%s}'
+      .. '"visitor_secret":"visitor-credential-%s","idempotency_key":"k%s"%s}'
   else
     paths = {}
     for line in io.lines(args[2]) do table.insert(paths, line) end
@@ -56,7 +63,7 @@ function request()
   if mode == "post" then
     local id = run_id .. sent
     local subject = ""
-    if subjects > 0 then subject = string.format(',"subject_id":"user-%d"', sent % subjects) end
+    if #subjects > 0 then subject = subjects[sent % #subjects + 1] end
     return wrk.format(nil, nil, nil, string.format(body_format, id, id, subject))
   end
   return wrk.format("GET", paths[(sent * 7 + number) % #paths + 1])

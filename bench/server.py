@@ -7,6 +7,7 @@ config, backend check). Every acknowledged (201) decision is checked to be store
 """
 import argparse
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from common import (BENCH_ORIGIN, ROOMY_LIMITS, SECRET_KEY, bench_app, durable_p
                     prepare_database, print_table, wrk)
 from sqlalchemy import func, select
 
-from consent import apikeys, db, receipts
+from consent import apikeys, db, identity, receipts, subject_tokens
 from consent.chain import verify_chain
 from consent.models import ConsentEvent, Receipt
 from tests.server import GunicornServer
@@ -23,6 +24,18 @@ CONNECTIONS = 16
 READ_CONNECTIONS = 8
 LOOKUP_SAMPLE = 1000
 SUBJECTS = 500  # users with decisions, for the backend check; the other decisions are anonymous visitors
+
+
+def subjects_file(app, site_id, workdir):
+    """The benchmark's users with the subject tokens their site's backend would give their pages."""
+    with app.app_context():
+        secret = identity.current_secret(db.get_session(), site_id)
+    expires = int(time.time()) + 24 * 3600
+    lines = [f"user-{n}\t{subject_tokens.make_token(secret.secret, secret.kid, site_id, f'user-{n}', expires)}\n"
+             for n in range(SUBJECTS)]
+    path = Path(workdir) / "subjects.tsv"
+    path.write_text("".join(lines))
+    return path
 
 
 def receipt_lookup(app, site_id):
@@ -84,7 +97,8 @@ def measure(database_url, shape, seconds, workdir):
     with GunicornServer(database_url, workers=workers, threads=threads, log_path=log, SECRET_KEY=SECRET_KEY,
                         **ROOMY_LIMITS) as server:
         url = server.url + "/api/v1/consents"
-        warm = wrk(url, post, CONNECTIONS, 2, extra=[str(SUBJECTS)])  # also gives the backend check users
+        # The warm-up also gives the backend check its users, each decision proven by a subject token.
+        warm = wrk(url, post, CONNECTIONS, 2, extra=[str(subjects_file(app, config["id"], workdir))])
         full = wrk(url, post, CONNECTIONS, seconds)
         half = wrk(url, post, CONNECTIONS, seconds, rate=max(1, int(full["ok_per_s"] / 2)))
         reads = measure_reads(server, app, config["id"], max(2, seconds // 2), workdir)

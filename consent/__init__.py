@@ -4,8 +4,8 @@ from pathlib import Path
 from flask import Flask
 
 from consent import (
-    admin, api, audit_api, auditor, backend_api, chain_writer, cli, clients, config, db, errors, i18n, limits, logs,
-    security, verification, widget, widget_configs,
+    admin, api, audit_api, auditor, backend_api, chain_writer, cli, clients, config, db, errors, i18n, limits, links,
+    logs, security, verification, widget, widget_configs,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,7 @@ def create_app(config_overrides=None):
     chain_writer.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    links.init_app(app)
     cli.init_app(app)
     clients.init_app(app)
     limits.init_app(app)

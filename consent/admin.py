@@ -5,13 +5,15 @@ Views parse a form, call `consent.site_console` (or `apikeys`, `webhooks`), and 
 """
 from functools import wraps
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 
-from consent import admin_users, apikeys, limits, site_console, sites, webhooks
+from consent import admin_users, apikeys, identity, limits, site_console, sites, webhooks
 from consent.db import get_session, write_transaction
 from consent.errors import ConsentError
-from consent.forms import ActionForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm
+from consent.forms import (
+    ActionForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm, SubjectSecretRotateForm,
+)
 from consent.models import AdminUser
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -114,7 +116,7 @@ def new_site():
     return render_template("admin/new_site.html", settings=settings, policy=policy, problems=problems), status
 
 
-def _site_page(site_id, settings=None, problems=(), new_token=None, status=200):
+def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, rotate_form=None):
     db_session = get_session()
     config = sites.export_site(db_session, site_id)
     return render_template(
@@ -129,6 +131,8 @@ def _site_page(site_id, settings=None, problems=(), new_token=None, status=200):
         versions=site_console.policy_versions(db_session, site_id),
         webhook_secret=site_console.webhook_secret(db_session, site_id),
         deliveries=webhooks.recent_deliveries(db_session, site_id),
+        subject_secrets=identity.list_secrets(db_session, site_id),
+        rotate_form=rotate_form or SubjectSecretRotateForm(),
         problems=problems,
     ), status
 
@@ -203,6 +207,20 @@ def rotate_webhook_secret(site_id):
     return redirect(url_for(".site_page", site_id=site_id), code=303)
 
 
+@bp.post("/sites/<site_id>/subject-secret")
+@login_required
+def rotate_subject_secret(site_id):
+    """A new subject secret; the old ones keep verifying for the overlap the operator chose."""
+    form = SubjectSecretRotateForm()
+    if not form.validate_on_submit():
+        return _site_page(site_id, problems=[f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()],
+                          status=422, rotate_form=form)
+    with write_transaction() as db_session:
+        sites.get_site(db_session, site_id)
+        identity.rotate_secret(db_session, site_id, form.overlap_hours.data * 3600)
+    return redirect(url_for(".site_page", site_id=site_id), code=303)
+
+
 @bp.get("/sites/<site_id>/preview")
 @login_required
 def preview(site_id):
@@ -213,4 +231,11 @@ def preview(site_id):
 @bp.get("/sites/<site_id>/preview/<any('zh-CN', 'en'):language>")
 @login_required
 def preview_frame(site_id, language):
-    return render_template("admin/preview_frame.html", site=sites.get_site(get_session(), site_id), language=language)
+    """One language of the preview: the real widget in device mode, which records nothing.
+
+    The site's consent cookie on this origin is cleared with the page, so the banner always shows.
+    """
+    site = sites.get_site(get_session(), site_id)
+    response = make_response(render_template("admin/preview_frame.html", site=site, language=language))
+    response.delete_cookie(f"consent_{site.id}", path="/", samesite="Lax")
+    return response

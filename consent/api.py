@@ -1,18 +1,20 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
-from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request
 
-from consent import limits, openapi, receipts
+from consent import limits, openapi, receipts, visitor_data
 from consent.consents import origin_is_allowed, record_consent
 from consent.db import get_session
-from consent.errors import InvalidRequest, OriginNotAllowed
+from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
 from consent.i18n import normalize_language
-from consent.schemas import ConsentRequestSchema, load
+from consent.links import public_url
+from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
 from consent.widget_configs import served_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PREFLIGHT_MAX_AGE = 600
 CONSENT_REQUEST = ConsentRequestSchema()  # schemas keep no state between loads: build once
+VISITOR_PROOF = VisitorProofSchema()
 
 
 @bp.before_request
@@ -36,7 +38,9 @@ def allow_embedding_origins(response):
 
 
 @bp.route("/consents", methods=["OPTIONS"])
-def consents_preflight():
+@bp.route("/sites/<site_id>/history-link", methods=["OPTIONS"])
+@bp.route("/sites/<site_id>/subject-decision", methods=["OPTIONS"])
+def consents_preflight(site_id=None):
     # The site is named in the body, which a preflight does not carry: any embedding origin may
     # ask, and the POST itself is checked against the named site's own origins.
     if not origin_is_allowed(get_session(), request.headers.get("Origin")):
@@ -56,10 +60,24 @@ def create_consent():
         header_signals={"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"},
     )
     g.origin_proved = request.headers.get("Origin")
-    result["receipt_url"] = url_for(
-        "api.get_receipt", receipt_id=result["receipt_id"], token=result["receipt_token"], _external=True
-    )
+    result["receipt_url"] = public_url("api.get_receipt", receipt_id=result["receipt_id"],
+                                       token=result["receipt_token"])
     return jsonify(result), 201 if created else 200
+
+
+@bp.post("/sites/<site_id>/history-link")
+@limits.client_writes
+def history_link(site_id):
+    """A short-lived link to the visitor's own history, for their credential or their user's subject token."""
+    proof = load(VISITOR_PROOF, json_body())
+    return jsonify(visitor_data.history_link(site_id, proof, request.headers.get("Origin")))
+
+
+@bp.post("/sites/<site_id>/subject-decision")
+def subject_decision(site_id):
+    """A proven user's decision in force, so a new device applies it instead of asking again."""
+    proof = load(VISITOR_PROOF, json_body())
+    return jsonify(visitor_data.subject_decision(site_id, proof, request.headers.get("Origin")))
 
 
 def json_body():
@@ -88,6 +106,17 @@ def site_config(site_id):
 def get_receipt(receipt_id):
     """A visitor's own receipt, opened with the token they were given when they decided."""
     return jsonify(receipts.open_receipt(get_session(), receipt_id, request.args.get("token")))
+
+
+@bp.get("/problems/<slug>")
+def problem_type(slug):
+    """What one problem type means and what a client should do: the `type` of our problem+json answers."""
+    known = problem_types()
+    if slug not in known:
+        raise NotFound(f"No problem type {slug!r}.")
+    title, action, description = known[slug]
+    return jsonify({"type": public_url("api.problem_type", slug=slug), "title": title, "action": action,
+                    "description": description})
 
 
 @bp.get("/openapi.json")

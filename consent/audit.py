@@ -94,6 +94,7 @@ def event_summary(event):
         "recorded_at": document.get("recorded_at"),
         "subject_ref": event.subject_ref,
         "visitor_id": event.visitor_id,
+        "subject_verified": bool(event.subject_verified),
         "policy_version": event.policy_version,
         "language": document.get("language"),
         "action": event.action,

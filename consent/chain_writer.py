@@ -201,7 +201,7 @@ def _event_row(decision, document, text, row_hash):
         "seq": document["seq"],
         "event_id": document["event_id"],
         "subject_ref": document["subject_ref"],
-        "visitor_id": document["visitor_id"],
+        "visitor_id": document["visitor_ref"],
         "policy_version": document["policy_version"],
         "action": document["action"],
         "idempotency_key": decision.idempotency_key,
@@ -210,6 +210,9 @@ def _event_row(decision, document, text, row_hash):
         "document": text,
         "prev_hash": document["prev_hash"],
         "event_hash": row_hash,
+        "subject_verified": decision.subject_verified,
+        "decided_at": decision.decided_at,
+        "request_hash": decision.request_hash,
     }
 
 

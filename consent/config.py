@@ -44,6 +44,19 @@ def defaults():
         "CONSENT_KEY_RECHECK_SECONDS": 1.0,
         # A signed checkpoint (tree head) is published automatically every this many events of a site.
         "CONSENT_CHECKPOINT_EVERY": 1000,
+        # The one public URL (scheme://host[:port]) of this service: every signed or shown link is made
+        # from it, never from the request's Host header, which whoever sends the request chooses.
+        "CONSENT_PUBLIC_URL": "http://127.0.0.1:5000",
+        # Subject tokens (README, "Identifying your users"): how far ahead a token may expire, and how
+        # long after expiry it still proves its subject for a withdrawal queued while it was fresh.
+        "CONSENT_SUBJECT_TOKEN_MAX_LIFETIME_SECONDS": 30 * 24 * 3600,
+        "CONSENT_SUBJECT_TOKEN_GRACE_SECONDS": 7 * 24 * 3600,
+        # How much older than its arrival a decision's own clock may say it is and still be ordered by
+        # that clock; older grants are refused (they could override a later withdrawal).
+        "CONSENT_DECISION_MAX_AGE_SECONDS": 30 * 24 * 3600,
+        # Lifetimes of the visitor's links: a receipt's access token, and the link to their history.
+        "CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS": 365 * 24 * 3600,
+        "CONSENT_HISTORY_LINK_MAX_AGE_SECONDS": 3600,
         # Webhooks: per-POST timeout, tries before giving up, first retry delay (doubling each time).
         "WEBHOOK_TIMEOUT_SECONDS": 5,
         "WEBHOOK_MAX_ATTEMPTS": 8,
@@ -74,6 +87,12 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_CHECKPOINT_EVERY": int,
     "CONSENT_KEY_RECHECK_SECONDS": float,
     "CONSENT_WEBHOOK_ALLOW_PRIVATE": _flag,
+    "CONSENT_PUBLIC_URL": str,
+    "CONSENT_SUBJECT_TOKEN_MAX_LIFETIME_SECONDS": int,
+    "CONSENT_SUBJECT_TOKEN_GRACE_SECONDS": int,
+    "CONSENT_DECISION_MAX_AGE_SECONDS": int,
+    "CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS": int,
+    "CONSENT_HISTORY_LINK_MAX_AGE_SECONDS": int,
 }
 
 

@@ -3,20 +3,25 @@
 Every decision becomes one append-only event. Each event's document carries the hash of the
 previous event of the same site, so an auditor can detect any edited, removed or reordered record.
 """
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, select
 
-from consent import chain_writer, receipts, signing
+from consent import chain_writer, identity, receipts, signing
 from consent.clients import client_hash
 from consent.db import get_session
-from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion
+from consent.errors import (
+    DecisionTooOld, IdempotencyConflict, InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion,
+    SubjectNotProven,
+)
 from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject
 from consent.sites import current_policy
+from consent.subject_rights import latest_verified_choices
 
 
 # Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
@@ -110,10 +115,69 @@ def classify(purposes, choices, age_statement):
     return "reject_all" if not granted else "custom"
 
 
-def record_consent(data, origin, client_ip=None, header_signals=None):
+@dataclass(frozen=True)
+class Principal:
+    """Who a decision is by, as far as proven (consent/identity.py).
+
+    `subject_id` is set only for a proven user; `visitor_ref` is the keyed hash of the visitor's
+    credential (a fresh random one when none was sent: nobody can then add to that history).
+    `identified_by` is what proved it, printed in the receipt: "subject_token", "history_link" (a
+    link we issued to a proven visitor or user), "visitor_credential", or "none".
+    """
+
+    visitor_ref: str
+    identified_by: str
+    subject_id: str | None = None
+    kid: str | None = None
+    subject_problem: str | None = None
+
+
+def decision_principal(session, site, data, choices, now):
+    """The Principal of a decision sent by a browser or a backend: nothing is taken on its word."""
+    def withdrawal_only():
+        previous = latest_verified_choices(session, site.id, data["subject_id"])
+        return not _granted_beyond(choices, previous)
+
+    checked = identity.check_subject(session, site.id, data["subject_id"], data["subject_token"], now, withdrawal_only)
+    secret = data["visitor_secret"]
+    visitor_ref = identity.visitor_ref(site.id, secret) if secret else uuid.uuid4().hex
+    if checked.subject_id is not None:
+        method = "subject_token"
+    else:
+        method = "visitor_credential" if secret else "none"
+    return Principal(visitor_ref, method, checked.subject_id, checked.kid, checked.problem)
+
+
+def _granted_beyond(choices, previous):
+    """Whether `choices` grant any purpose that `previous` (None: no decision) does not."""
+    return any(given and not (previous or {}).get(purpose_id) for purpose_id, given in choices.items())
+
+
+def decision_time(claimed_ms, now, grants_optional):
+    """When the visitor decided, by their own clock where it can be trusted; see README, "Identifying your users".
+
+    A time ahead of ours counts as now (a clock cannot win by running fast). A time older than
+    CONSENT_DECISION_MAX_AGE_SECONDS is refused for a grant, which could otherwise override a
+    withdrawal made since; a decision that grants nothing optional is then ordered as now.
+    """
+    if claimed_ms is None:
+        return now
+    claimed = datetime.fromtimestamp(claimed_ms / 1000, timezone.utc)
+    if claimed > now:
+        return now
+    if now - claimed > timedelta(seconds=current_app.config["CONSENT_DECISION_MAX_AGE_SECONDS"]):
+        if grants_optional:
+            raise DecisionTooOld("This decision was made too long ago to be recorded now; ask the visitor again.")
+        return now
+    return claimed
+
+
+def record_consent(data, origin, client_ip=None, header_signals=None, principal=None):
     """Store one decision and return its receipt; a repeated idempotency key returns the first one.
 
     Returns (result, created) where result holds receipt_id, receipt, signature, jws and receipt_token.
+    `principal` is given by the service's own pages, which proved the visitor their own way;
+    otherwise it is worked out from the request (decision_principal).
     Nothing is written unless every check passes. Checking, building and signing the receipt all
     happen before the write: the write lock covers only linking the event into the chain and
     storing it (consent/chain_writer.py), so concurrent decisions wait for each other as little as possible.
@@ -126,9 +190,17 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
     choices = checked_choices(policy.purposes, data)
-    pseudonym = _stored_pseudonym(connection, site.id, data["subject_id"])
+    now = datetime.now(timezone.utc)
+    if principal is None:
+        principal = decision_principal(session, site, data, choices, now)
+    if data["links_receipt_id"]:
+        decided_at = _linked_decision_time(session, site, data, choices, principal)
+    else:
+        grants_optional = any(choices[p["id"]] for p in policy.purposes if not p["required"])
+        decided_at = decision_time(data["decided_at"], now, grants_optional)
+    pseudonym = _stored_pseudonym(connection, site.id, principal.subject_id)
     decision = Decision.prepare(session, site, policy, data, choices, header_signals or {}, client_hash(client_ip),
-                                pseudonym)
+                                pseudonym, principal, now, decided_at)
     # End this request's read transaction before queueing for the write lock: a reader held open
     # while waiting would keep SQLite from ever recycling its write-ahead log, which then only grows.
     session.commit()
@@ -138,8 +210,48 @@ def record_consent(data, origin, client_ip=None, header_signals=None):
         existing = _receipt_for_key(session, site.id, data["idempotency_key"])
         if existing is None:  # not the key after all: another constraint refused the decision
             raise repeated.__cause__ from None
-        return _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws), False
-    return _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws), True
+        # As payment APIs do: the key answers only the request it was first sent with (its subject
+        # token aside, which may have been renewed meanwhile). Another request gets nothing.
+        if existing.request_hash != decision.request_hash:
+            raise IdempotencyConflict("This idempotency key was used for another request; use a new key.") from None
+        result = _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws)
+        # What the first request bound, which a token expired since cannot undo.
+        bound = bool(existing.subject_verified)
+        problem = None if bound else principal.subject_problem
+        return {**result, "subject_verified": bound, "subject_problem": problem}, False
+    result = _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws)
+    return {**result, **_subject_outcome(principal)}, True
+
+
+def _subject_outcome(principal):
+    """What the page learns about the user it named: bound to the decision, or why not."""
+    return {"subject_verified": principal.subject_id is not None, "subject_problem": principal.subject_problem}
+
+
+def _linked_decision_time(session, site, data, choices, principal):
+    """Check a "link" decision (an anonymous decision made again as the user who has since logged in).
+
+    Only the visitor who made the linked decision (their credential) can link it, only to a proven
+    user, and only as it was: same policy version, same choices. The link keeps the time of the
+    decision it links, so it does not outrank what the user decided elsewhere since.
+    """
+    if principal.subject_id is None:
+        raise SubjectNotProven("Linking a decision to a user needs a valid subject token.")
+    linked = session.execute(
+        select(ConsentEvent.visitor_id, ConsentEvent.document, ConsentEvent.decided_at, ConsentEvent.created_at)
+        .join(Receipt, Receipt.event_id == ConsentEvent.event_id)
+        .where(Receipt.receipt_id == data["links_receipt_id"], ConsentEvent.site_id == site.id)
+    ).first()
+    secret = data["visitor_secret"]
+    if linked is None or not secret or linked.visitor_id not in identity.visitor_refs(site.id, secret):
+        raise InvalidRequest("links_receipt_id names no decision of this visitor on this site.",
+                             {"links_receipt_id": ["Not this visitor's receipt."]})
+    document = json.loads(linked.document)
+    if document["policy_version"] != data["policy_version"] or document["choices"] != choices:
+        raise InvalidRequest("A link repeats the linked decision exactly: same policy version, same choices.",
+                             {"links_receipt_id": ["Other choices or policy version."]})
+    decided_at = linked.decided_at or linked.created_at
+    return decided_at if decided_at.tzinfo else decided_at.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -152,11 +264,13 @@ class Decision:
 
     site: object  # the row site_for_origin read
     policy: "PublishedPolicy"
-    subject_id: str | None
+    subject_id: str | None  # only ever a proven user (Principal)
     new_subject: bool  # no pseudonym was stored for subject_id when the decision was prepared
     idempotency_key: str | None
     client_hash: str | None
     created_at: datetime
+    decided_at: datetime
+    request_hash: str
     event: dict
     receipt: dict
     receipt_text: str  # the receipt's canonical JSON, as stored and signed
@@ -168,16 +282,25 @@ class Decision:
     def receipt_id(self):
         return self.event["receipt_id"]
 
+    @property
+    def subject_verified(self):
+        return self.subject_id is not None
+
     @classmethod
-    def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, pseudonym):
-        now = datetime.now(timezone.utc)
+    def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, pseudonym, principal, now,
+                decided_at):
         event = {
             "event_id": str(uuid.uuid4()),
             "receipt_id": str(uuid.uuid4()),
             "site_id": site.id,
             "recorded_at": now.isoformat(),
             "timestamp": int(now.timestamp()),
-            "visitor_id": data["visitor_id"] or uuid.uuid4().hex,
+            "decided_at": decided_at.isoformat(),
+            "visitor_ref": principal.visitor_ref,
+            "identified_by": principal.identified_by,
+            "subject_token_kid": principal.kid,
+            "subject_verified": principal.subject_id is not None,
+            "linked_receipt_id": data["links_receipt_id"],
             "policy_version": policy.version,
             "language": data["language"],
             "choices": choices,
@@ -190,11 +313,12 @@ class Decision:
             # A signal counts when the page reported it or the browser sent it with this request.
             "signals": {name: bool(data["signals"][name] or header_signals.get(name)) for name in ("dnt", "gpc")},
         }
-        new_subject = data["subject_id"] is not None and pseudonym is None
+        new_subject = principal.subject_id is not None and pseudonym is None
         if new_subject:
             pseudonym = str(uuid.uuid4())  # stored with the event, unless the subject got one meanwhile
-        unsigned = cls(site, policy, data["subject_id"], new_subject, data["idempotency_key"], hashed_client, now,
-                       event, receipt={}, receipt_text="", hmac_signature="", kid="", jws="")
+        unsigned = cls(site, policy, principal.subject_id, new_subject, data["idempotency_key"], hashed_client, now,
+                       decided_at, request_hash(data, principal), event, receipt={}, receipt_text="",
+                       hmac_signature="", kid="", jws="")
         return unsigned._signed(session, pseudonym)
 
     def for_pseudonym(self, pseudonym):
@@ -203,7 +327,7 @@ class Decision:
 
     def _signed(self, session, pseudonym, **changes):
         event = {**self.event, "subject_ref": pseudonym,
-                 "principal": f"subject:{pseudonym}" if pseudonym else f"visitor:{self.event['visitor_id']}"}
+                 "principal": f"subject:{pseudonym}" if pseudonym else f"visitor:{self.event['visitor_ref']}"}
         receipt = receipts.build_receipt(self.site, self.policy, event)
         receipt_text = receipts.canonical_json(receipt)
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
@@ -247,9 +371,18 @@ def _check_policy_version(asked, current):
         raise StalePolicyVersion.between(asked, current)
 
 
+def request_hash(data, principal):
+    """SHA-256 of what a request asked for, less its subject token and with the visitor's credential
+    as its keyed hash: an idempotency key answers only the same request again."""
+    asked = {key: value for key, value in data.items() if key not in ("subject_token", "visitor_secret")}
+    asked["visitor"] = principal.visitor_ref if data["visitor_secret"] else None
+    return hashlib.sha256(receipts.canonical_json(asked).encode()).hexdigest()
+
+
 def _receipt_for_key(session, site_id, idempotency_key):
     return session.execute(
-        receipts.RECEIPT_WITH_JWS.join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
+        receipts.RECEIPT_WITH_JWS.add_columns(ConsentEvent.request_hash, ConsentEvent.subject_verified)
+        .join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
         .where(ConsentEvent.site_id == site_id, ConsentEvent.idempotency_key == idempotency_key)
     ).first()
 

@@ -6,12 +6,22 @@ answer with a readable HTML page in the visitor's language.
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from consent.links import public_url
+
+
+# What a client should do with a refused request: send it again later, ask the visitor again (what
+# they decided on no longer stands), or drop it (sending it again can never succeed).
+RETRY, ASK_AGAIN, DROP = "retry", "ask_again", "drop"
+
 
 class ConsentError(Exception):
-    """Base of every refusal; carries the HTTP status, a short title and optional field errors."""
+    """Base of every refusal; carries the HTTP status, a short title, optional field errors, and its
+    problem type (`slug`, under /api/v1/problems/) with what a client should do about it (`action`)."""
 
     status = 400
     title = "Bad request"
+    slug = "bad-request"
+    action = DROP
 
     def __init__(self, detail, errors=None):
         super().__init__(detail)
@@ -20,26 +30,31 @@ class ConsentError(Exception):
 
 
 class InvalidRequest(ConsentError):
+    slug = "invalid-request"
     status = 422
     title = "Invalid request"
 
 
 class NotFound(ConsentError):
+    slug = "not-found"
     status = 404
     title = "Not found"
 
 
 class OriginNotAllowed(ConsentError):
+    slug = "origin-not-allowed"
     status = 403
     title = "Origin not allowed"
 
 
 class Unauthorized(ConsentError):
+    slug = "unauthorized"
     status = 401
     title = "Unauthorized"
 
 
 class Forbidden(ConsentError):
+    slug = "forbidden"
     status = 403
     title = "Forbidden"
 
@@ -47,6 +62,8 @@ class Forbidden(ConsentError):
 class StalePolicyVersion(ConsentError):
     status = 409
     title = "Stale policy version"
+    slug = "stale-policy-version"
+    action = ASK_AGAIN
 
     @classmethod
     def between(cls, asked, current):
@@ -60,16 +77,71 @@ class ChainBroken(ConsentError):
 
     status = 409
     title = "Chain broken"
+    slug = "chain-broken"
 
 
 class SigningKeyMissing(ConsentError):
     status = 500
     title = "Signing key missing"
+    slug = "signing-key-missing"
+    action = RETRY
 
 
-def problem_response(status, title, detail, errors=None):
-    """A problem-details JSON response; `errors` maps fields to their messages."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+class IdempotencyConflict(ConsentError):
+    """An idempotency key sent again with another request: nothing is recorded or handed out."""
+
+    status = 409
+    title = "Idempotency key reused"
+    slug = "idempotency-key-reused"
+
+
+class DecisionTooOld(ConsentError):
+    """A grant made longer ago than the visitor's clock may be trusted: it could override a later withdrawal."""
+
+    status = 422
+    title = "Decision too old"
+    slug = "decision-too-old"
+    action = ASK_AGAIN
+
+
+class SubjectNotProven(ConsentError):
+    """A request that only makes sense for a proven user came without a valid subject token."""
+
+    status = 403
+    title = "Subject not proven"
+    slug = "subject-not-proven"
+
+
+# Problem types of refusals Werkzeug and Flask-Limiter raise, by status.
+HTTP_PROBLEMS = {413: ("too-large", DROP), 429: ("rate-limited", RETRY)}
+
+
+def problem_types():
+    """{slug: (title, action, description)} of every problem type the API answers with."""
+    types = {cls.slug: (cls.title, cls.action, (cls.__doc__ or cls.title).split("\n")[0])
+             for cls in _subclasses(ConsentError)}
+    types["too-large"] = ("Request too large", DROP, "The body is larger than this endpoint takes.")
+    types["rate-limited"] = ("Too many requests", RETRY, "Send it again after Retry-After seconds.")
+    types["server-error"] = ("Server error", RETRY, "Something failed on our side; send it again later.")
+    return types
+
+
+def _subclasses(cls):
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _subclasses(subclass)
+
+
+def problem_response(status, title, detail, errors=None, slug=None, action=None):
+    """A problem-details JSON response; `errors` maps fields to their messages.
+
+    `type` names the refusal (one per kind, see problem_types) and `action` tells a client such as
+    the widget what to do with what it sent: retry, ask the visitor again, or drop it.
+    """
+    if slug is None:
+        slug, action = HTTP_PROBLEMS.get(status, ("server-error", RETRY) if status >= 500 else ("bad-request", DROP))
+    body = {"type": public_url("api.problem_type", slug=slug), "title": title, "status": status, "detail": detail,
+            "action": action}
     if errors:
         body["errors"] = errors
     response = jsonify(body)
@@ -84,7 +156,7 @@ def wants_json():
 
 def handle_consent_error(error):
     if wants_json():
-        return problem_response(error.status, error.title, error.detail, error.errors)
+        return problem_response(error.status, error.title, error.detail, error.errors, error.slug, error.action)
     return render_template("error.html", status=error.status, title=error.title, detail=error.detail), error.status
 
 

@@ -8,10 +8,11 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField, EmailField, FieldList, FormField, PasswordField, SelectField, StringField, SubmitField, TextAreaField,
+    BooleanField, EmailField, FieldList, FormField, IntegerField, PasswordField, SelectField, StringField, SubmitField,
+    TextAreaField,
 )
 from wtforms.fields import SelectChoice
-from wtforms.validators import URL, DataRequired, Length, Optional, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from consent import webhook_targets
 from consent.schemas import PURPOSE_KINDS
@@ -98,6 +99,14 @@ class PolicyForm(FlaskForm):
 class ApiKeyForm(FlaskForm):
     label = StringField(_l("Label"), validators=[DataRequired(), Length(max=100)])
     submit = SubmitField(_l("Create API key"))
+
+
+class SubjectSecretRotateForm(FlaskForm):
+    """A new subject secret; the others keep verifying for the overlap, so pages already served keep working."""
+
+    overlap_hours = IntegerField(_l("Old secrets keep working for (hours)"), default=168,
+                                 validators=[InputRequired(), NumberRange(0, 24 * 90)])
+    submit = SubmitField(_l("Rotate the subject secret"))
 
 
 class ActionForm(FlaskForm):

@@ -34,6 +34,7 @@ WIDGET_STRINGS = {
     "withdraw_all": _l("Withdraw all"),
     "policy_changed": _l("Our privacy policy has changed since your last choice. Please choose again."),
     "what_changed": _l("See what changed"),
+    "choose_again": _l("Your last choice could not be recorded. Please choose again."),
     "separate_badge": _l("Needs your separate consent"),
     "separate_intro": _l(
         "This purpose needs your separate consent. Please read who receives your information before you agree."

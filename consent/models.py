@@ -68,6 +68,22 @@ class Purpose(Base):
     recipients: Mapped[list] = mapped_column(JSON, default=list)
 
 
+class SubjectSecret(Base):
+    """A key a site's backend signs subject tokens with (consent/subject_tokens.py).
+
+    Kept in clear, as the webhook secret is: verifying an HMAC needs the key itself. Never exported.
+    A rotated secret keeps verifying until `retires_at`, so pages already served keep working.
+    """
+
+    __tablename__ = "subject_secrets"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    kid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class PolicyVersion(Base):
     """A published privacy policy: full text and purposes exactly as shown. Never changed once stored."""
 
@@ -117,6 +133,8 @@ class ConsentEvent(Base):
     seq: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     subject_ref: Mapped[str | None] = mapped_column(String(36), nullable=True)  # Subject.pseudonym
+    # The visitor reference: a keyed hash of the credential only the visitor's browser holds
+    # (consent/visitors.py). Events stored before migration 0008 hold the browser's own id here.
     visitor_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))
@@ -126,6 +144,15 @@ class ConsentEvent(Base):
     document: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     event_hash: Mapped[str] = mapped_column(String(64))
+    # True when a valid subject token bound the decision to `subject_ref` (migration 0008). Bindings
+    # stored before then were the browser's word and stay False: nothing treats them as consent.
+    subject_verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # When the visitor decided, by their own clock within a bound (consents.decision_time): which
+    # decision is the latest. None before migration 0008, where the arrival time stands in.
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # SHA-256 of the request that made the event, less its subject token: a repeated idempotency
+    # key is answered only for the same request.
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     receipt: Mapped["Receipt"] = relationship(back_populates="event", uselist=False)
 

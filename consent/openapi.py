@@ -11,6 +11,9 @@ PURPOSE_ID = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"}
 TOKEN = {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"}
 SUBJECT_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001f\\u007f]+$"}
 NULLABLE_STRING = {"type": ["string", "null"]}
+SUBJECT_TOKEN = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f]+$"}
+VISITOR_SECRET = {"type": "string", "pattern": "^[A-Za-z0-9_-]{22,128}$"}
+UUID = {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
 
 
 def _ref(name):
@@ -143,8 +146,12 @@ SCHEMAS = {
         "type": "object",
         "required": ["type", "title", "status", "detail"],
         "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "type": {"type": "string", "description": "One URL per kind of refusal: GET it for what it means."},
+            "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"}, "errors": {"type": "object"},
+            "action": {"enum": ["retry", "ask_again", "drop"],
+                       "description": "What a client does with what it sent: send it again later, ask the "
+                                      "visitor again, or drop it."},
         },
     },
     "ConsentRequest": {
@@ -153,8 +160,15 @@ SCHEMAS = {
         "required": ["site_id", "choices", "policy_version", "language"],
         "properties": {
             "site_id": SITE_ID,
-            "subject_id": {"anyOf": [SUBJECT_ID, {"type": "null"}]},
-            "visitor_id": {"anyOf": [TOKEN, {"type": "null"}]},
+            "subject_id": {"anyOf": [SUBJECT_ID, {"type": "null"}],
+                           "description": "Bound to the decision only with a valid subject_token."},
+            "subject_token": {"anyOf": [SUBJECT_TOKEN, {"type": "null"}]},
+            "visitor_secret": {"anyOf": [VISITOR_SECRET, {"type": "null"}]},
+            "visitor_id": {"anyOf": [TOKEN, {"type": "null"}], "deprecated": True,
+                           "description": "Sent by older widgets; ignored."},
+            "decided_at": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**14,
+                           "description": "When the visitor decided, milliseconds since 1970 by their clock."},
+            "links_receipt_id": {"anyOf": [UUID, {"type": "null"}]},
             "choices": {"type": "object", "minProperties": 1, "maxProperties": 30,
                         "propertyNames": PURPOSE_ID, "additionalProperties": {"type": "boolean"}},
             "policy_version": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -162,7 +176,7 @@ SCHEMAS = {
             "signals": {"type": "object", "additionalProperties": False,
                         "properties": {"dnt": {"type": "boolean"}, "gpc": {"type": "boolean"}}},
             "do_not_track": {"type": "boolean"},
-            "collection_method": {"enum": ["banner", "preference_centre", "api"]},
+            "collection_method": {"enum": ["banner", "preference_centre", "api", "link"]},
             "idempotency_key": {"anyOf": [TOKEN, {"type": "null"}]},
             "separate_consents": {"type": "array", "items": PURPOSE_ID, "maxItems": 30},
             "age_statement": {"enum": ["adult", "under_14", None]},
@@ -174,7 +188,38 @@ SCHEMAS = {
         "properties": {
             "receipt_id": {"type": "string"}, "receipt": _ref("Receipt"), "signature": {"type": "string"},
             "jws": _ref("ReceiptJws"), "receipt_token": {"type": "string"}, "receipt_url": {"type": "string"},
+            "subject_verified": {"type": "boolean", "description": "The subject_id sent is bound to the decision."},
+            "subject_problem": {"enum": [None, "subject_token_missing", "subject_token_invalid",
+                                         "subject_token_expired"],
+                                "description": "Why a subject_id sent was not bound (the decision is the visitor's)."},
         },
+    },
+    "VisitorProof": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "visitor_secret": {"anyOf": [VISITOR_SECRET, {"type": "null"}]},
+            "subject_id": {"anyOf": [SUBJECT_ID, {"type": "null"}]},
+            "subject_token": {"anyOf": [SUBJECT_TOKEN, {"type": "null"}]},
+        },
+    },
+    "HistoryLink": {
+        "type": "object",
+        "required": ["history_url", "expires_in"],
+        "properties": {"history_url": {"type": "string"}, "expires_in": {"type": "integer"}},
+    },
+    "SubjectDecision": {
+        "type": "object",
+        "required": ["decision"],
+        "properties": {"decision": {"type": ["object", "null"], "required": [
+            "policy_version", "choices", "do_not_track", "age_statement", "decided_at", "decided_at_ms",
+            "receipt_id", "receipt_token"]}},
+    },
+    "ProblemType": {
+        "type": "object",
+        "required": ["type", "title", "action", "description"],
+        "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                       "action": {"enum": ["retry", "ask_again", "drop"]}, "description": {"type": "string"}},
     },
     "ReceiptJws": {
         "type": ["string", "null"],
@@ -230,9 +275,12 @@ SCHEMAS = {
     },
     "PurposeDecision": {
         "type": "object",
-        "required": ["granted", "receipt_id", "recorded_at", "separate_consent"],
+        "required": ["granted", "verified", "receipt_id", "recorded_at", "decided_at", "separate_consent"],
         "properties": {
             "granted": {"type": "boolean"},
+            "verified": {"type": "boolean",
+                         "description": "A subject token bound the decision to the user; unverified never grants."},
+            "decided_at": NULLABLE_STRING,
             "receipt_id": {"type": ["string", "null"],
                            "description": "The receipt proving the answer; null without a record."},
             "recorded_at": NULLABLE_STRING,
@@ -241,10 +289,11 @@ SCHEMAS = {
     },
     "SubjectConsents": {
         "type": "object",
-        "required": ["site_id", "subject_id", "has_record", "policy_version", "current_policy_version",
+        "required": ["site_id", "subject_id", "has_record", "verified", "policy_version", "current_policy_version",
                      "guardian_consent", "purposes"],
         "properties": {
             "site_id": {"type": "string"}, "subject_id": {"type": "string"}, "has_record": {"type": "boolean"},
+            "verified": {"type": "boolean"},
             "policy_version": NULLABLE_STRING, "current_policy_version": {"type": "string"},
             "guardian_consent": {"enum": ["pending", None]},
             "purposes": {"type": "object", "additionalProperties": _ref("PurposeDecision")},
@@ -280,6 +329,24 @@ SCHEMAS = {
     },
 }
 
+
+def _visitor_proof_route(summary, operation_id, answer, schema):
+    """A widget endpoint that takes a VisitorProof from an allowed origin, with its CORS preflight."""
+    return {
+        "post": {
+            "summary": summary,
+            "operationId": operation_id,
+            "parameters": [SITE_PARAMETER,
+                           {"name": "Origin", "in": "header", "required": False, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, **_json(_ref("VisitorProof"))},
+            "responses": {"200": {"description": answer, **_json(_ref(schema))}, **_problems(403, 404, 413, 422)},
+        },
+        "options": {"summary": "CORS preflight.", "operationId": f"{operation_id}Preflight",
+                    "parameters": [SITE_PARAMETER],
+                    "responses": {"204": {"description": "Allowed."}, **_problems(403)}},
+    }
+
+
 PATHS = {
     "/api/v1/openapi.json": {
         "get": {"summary": "This document.", "operationId": "openapi",
@@ -301,6 +368,21 @@ PATHS = {
             "summary": "CORS preflight: answered for origins that embed some site.",
             "operationId": "consentPreflight",
             "responses": {"204": {"description": "Allowed."}, **_problems(403)},
+        },
+    },
+    "/api/v1/sites/{site_id}/history-link": _visitor_proof_route(
+        "A short-lived link to the visitor's own history, for their credential or subject token.",
+        "historyLink", "The link.", "HistoryLink"),
+    "/api/v1/sites/{site_id}/subject-decision": _visitor_proof_route(
+        "A proven user's decision in force, so another device applies it instead of asking again.",
+        "subjectDecision", "The decision, or null.", "SubjectDecision"),
+    "/api/v1/problems/{slug}": {
+        "get": {
+            "summary": "What a problem type means and what a client should do about it.",
+            "operationId": "problemType",
+            "parameters": [{"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The problem type.", **_json(_ref("ProblemType"))},
+                          **_problems(404)},
         },
     },
     "/api/v1/sites/{site_id}/config": {

@@ -5,16 +5,18 @@ content, the other lets a visitor fetch their own receipt by id without an accou
 """
 import json
 
-from flask import current_app, url_for
-from itsdangerous import BadSignature, URLSafeSerializer
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 
 from consent.errors import Forbidden, NotFound
+from consent.links import public_url
 from consent.models import PolicyVersion, Receipt, ReceiptSignature
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
-ACCESS_SALT = "consent.receipt.access"
+ACCESS_SALT = "consent.receipt.access.v2"  # v2: timed; v1 tokens never expired and are refused
+HISTORY_SALT = "consent.history"
 
 
 def canonical_json(document):
@@ -22,10 +24,32 @@ def canonical_json(document):
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _serializer(salt):
+def _keys():
     # Sign with the newest key; accept the fallbacks too, so rotating the secret keeps old receipts valid.
-    keys = [*(current_app.config.get("SECRET_KEY_FALLBACKS") or []), current_app.config["SECRET_KEY"]]
-    return URLSafeSerializer(keys, salt=salt)
+    return [*(current_app.config.get("SECRET_KEY_FALLBACKS") or []), current_app.config["SECRET_KEY"]]
+
+
+def _serializer(salt):
+    return URLSafeSerializer(_keys(), salt=salt)
+
+
+def _timed_serializer(salt):
+    return URLSafeTimedSerializer(_keys(), salt=salt)
+
+
+def timed_token(salt, payload):
+    """A token for a visitor's link, good for the lifetime its reader gives (read_timed_token)."""
+    return _timed_serializer(salt).dumps(payload)
+
+
+def read_timed_token(salt, token, max_age, what):
+    """The payload of a timed token; Forbidden, saying which, for an expired or forged one."""
+    try:
+        return _timed_serializer(salt).loads(token or "", max_age=max_age)
+    except SignatureExpired as error:  # before BadSignature, of which it is a kind
+        raise Forbidden(f"This {what} has expired; open it again from the site's privacy settings.") from error
+    except BadSignature as error:
+        raise Forbidden(f"The {what} is not valid.") from error
 
 
 def build_receipt(site, policy, event):
@@ -56,6 +80,8 @@ def build_receipt(site, policy, event):
         "consentReceiptID": event["receipt_id"],
         "language": event["language"],
         "piiPrincipalId": event["principal"],
+        "principalIdentifiedBy": event["identified_by"],
+        "subjectTokenKeyId": event["subject_token_kid"],
         "piiControllers": [
             {
                 "piiController": controller["name"][event["language"]],
@@ -74,11 +100,13 @@ def build_receipt(site, policy, event):
         "siteId": site.id,
         "eventId": event["event_id"],
         "policyVersion": policy.version,
-        "policyArchiveUrl": url_for("widget.policy_version", site_id=site.id, version=policy.version, _external=True),
+        "policyArchiveUrl": public_url("widget.policy_version", site_id=site.id, version=policy.version),
         "signals": event["signals"],
         "doNotTrack": event["do_not_track"],
         "ageStatement": event["age_statement"],
         "guardianConsent": event["guardian_consent"],
+        "decidedAt": event["decided_at"],
+        "linkedReceiptId": event["linked_receipt_id"],
     }
 
 
@@ -103,15 +131,14 @@ def hmac_signature_valid(signature, document):
 
 
 def access_token(receipt_id):
-    return _serializer(ACCESS_SALT).dumps(receipt_id)
+    """The visitor's key to one receipt (and nothing else), valid CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS."""
+    return timed_token(ACCESS_SALT, receipt_id)
 
 
 def check_access_token(receipt_id, token):
-    """Refuse unless `token` was issued by us for exactly this receipt."""
-    try:
-        granted_id = _serializer(ACCESS_SALT).loads(token or "")
-    except BadSignature as error:
-        raise Forbidden("The receipt token is not valid.") from error
+    """Refuse unless `token` was issued by us for exactly this receipt, and not too long ago."""
+    max_age = current_app.config["CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS"]
+    granted_id = read_timed_token(ACCESS_SALT, token, max_age, "receipt token")
     if granted_id != receipt_id:
         raise Forbidden("The receipt token is for another receipt.")
 

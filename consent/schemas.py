@@ -15,10 +15,17 @@ ORIGIN = validate.Regexp(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."
 )
 PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
-# Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL).
-NO_CONTROL_CHARACTERS = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="No control characters.")
+# Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL),
+# and no lone surrogates (JSON can carry "\ud800", which no UTF-8 text, and so no HMAC input, can hold).
+NO_CONTROL_CHARACTERS = validate.Regexp(r"^[^\x00-\x1f\x7f\ud800-\udfff]+$",
+                                        error="No control characters or lone surrogates.")
 SUBJECT_ID = validate.And(validate.Length(1, 128), NO_CONTROL_CHARACTERS)
 TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
+# A visitor's credential: random, at least 128 bits (32 hex digits or 22 base64url characters).
+VISITOR_SECRET = validate.Regexp(r"^[A-Za-z0-9_-]{22,128}$", error="Use 22-128 characters from A-Z a-z 0-9 _ -.")
+# Parsed exactly by consent.subject_tokens; here only bounded, so a malformed one is "not proven", not 422.
+SUBJECT_TOKEN = validate.And(validate.Length(1, 200), NO_CONTROL_CHARACTERS)
+UUID_TEXT = validate.Regexp(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", error="A UUID.")
 
 
 class StrictBoolean(fields.Boolean):
@@ -137,8 +144,19 @@ class ConsentRequestSchema(Schema):
     """POST /api/v1/consents."""
 
     site_id = fields.String(required=True, validate=SITE_ID)
+    # The site's user, bound to the decision only with a valid subject token (consent.identity).
     subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID)
+    subject_token = fields.String(load_default=None, allow_none=True, validate=SUBJECT_TOKEN)
+    # The credential only the visitor's browser holds; we keep a keyed hash of it.
+    visitor_secret = fields.String(load_default=None, allow_none=True, validate=VISITOR_SECRET)
+    # Sent by widgets older than verified subjects; it proves nothing, so it is accepted and ignored.
     visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN)
+    # When the visitor decided, by their clock (milliseconds since 1970): orders decisions sent late.
+    decided_at = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                validate=validate.Range(0, 10**14))
+    # collection_method "link": the visitor's anonymous decision (this receipt) now made as the
+    # subject they logged in as.
+    links_receipt_id = fields.String(load_default=None, allow_none=True, validate=UUID_TEXT)
     choices = fields.Dict(
         keys=fields.String(validate=PURPOSE_ID), values=StrictBoolean(), required=True, validate=validate.Length(1, 30)
     )
@@ -147,13 +165,29 @@ class ConsentRequestSchema(Schema):
     signals = fields.Nested(SignalsSchema, load_default=lambda: {"dnt": False, "gpc": False})
     do_not_track = StrictBoolean(load_default=False)
     collection_method = fields.String(
-        load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "api"])
+        load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "api", "link"])
     )
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     # Sensitive purposes the visitor granted in their own, separate step (never via "Accept all").
     separate_consents = fields.List(fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30))
     # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
     age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
+
+    @validates_schema
+    def links_name_their_receipt(self, data, **_kwargs):
+        if (data.get("collection_method") == "link") != (data.get("links_receipt_id") is not None):
+            raise ValidationError("collection_method \"link\" and links_receipt_id go together.", "links_receipt_id")
+
+
+class VisitorProofSchema(Schema):
+    """What proves a visitor to the service: their credential, or their site's subject token, or both.
+
+    POST /api/v1/sites/<site>/history-link and .../subject-decision.
+    """
+
+    visitor_secret = fields.String(load_default=None, allow_none=True, validate=VISITOR_SECRET)
+    subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID)
+    subject_token = fields.String(load_default=None, allow_none=True, validate=SUBJECT_TOKEN)
 
 
 # --- Site backend API (authenticated with the site's API key) ------------------------------------

@@ -1,10 +1,10 @@
 """Site configuration: import from and export to the YAML an operator keeps under version control."""
 import yaml
-from flask import url_for
 from sqlalchemy import select
 
-from consent import webhooks
+from consent import identity, webhooks
 from consent.errors import InvalidRequest, NotFound
+from consent.links import public_url
 from consent.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
 from consent.schemas import SITE_ID, SiteConfigSchema, load
 
@@ -46,7 +46,8 @@ def import_site(session, config):
             f"Policy version {policy['version']!r} of site {config['id']!r} is already published with "
             "other content. Publish the change under a new version."
         )
-    if site is None:
+    created = site is None
+    if created:
         site = Site(id=config["id"])
         session.add(site)
     site.name = config["name"]
@@ -74,6 +75,8 @@ def import_site(session, config):
             )
         )
     session.flush()
+    if created:  # its backend can vouch for its users from the start (README, "Identifying your users")
+        identity.create_secret(session, site.id)
     webhooks.configure(session, site.id, config["webhook"])
     session.flush()
     return site
@@ -161,7 +164,7 @@ def widget_config(session, site_id, language=None):
             "version": policy.version,
             "url": policy.url,
             "changes": policy.changes[language] if policy.changes else None,
-            "archive_url": url_for("widget.policy_version", site_id=site.id, version=policy.version, _external=True),
+            "archive_url": public_url("widget.policy_version", site_id=site.id, version=policy.version),
         },
         "texts": {key: text[language] for key, text in policy.texts.items()},
         "purposes": [localized_purpose(purpose) for purpose in policy.purposes],

@@ -1,19 +1,52 @@
-"""What a site backend may know and do about its users' consents: current state, batch checks, erasure."""
+"""What a site backend may know and do about its users' consents: current state, batch checks, erasure.
+
+Only verified bindings count (README, "Identifying your users"): a user's answer comes from their
+latest decision that a subject token bound to them. Bindings stored before subject tokens existed
+are reported as `verified: false` and never grant anything. "Latest" is by the visitor's own clock
+(`decided_at`, bounded: consents.decision_time), then by arrival: a grant queued offline and sent
+late does not outrank the withdrawal made after it.
+"""
 import json
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
 from consent.config import derived_hmac
 from consent.models import ConsentEvent, Erasure, Subject
 from consent.sites import current_policy
 
-NO_RECORD = {"granted": False, "receipt_id": None, "recorded_at": None, "separate_consent": False}
+NO_RECORD = {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None, "decided_at": None,
+             "separate_consent": False}
+
+# Which of a subject's events answers for them: verified ones first, then the newest by the visitor's
+# clock (the arrival time for events stored before it was recorded), then by arrival.
+LATEST_FIRST = (
+    case((ConsentEvent.subject_verified.is_(True), 1), else_=0).desc(),
+    func.coalesce(ConsentEvent.decided_at, ConsentEvent.created_at).desc(),
+    ConsentEvent.seq.desc(),
+)
+
+
+def latest_events_by_pseudonym(session, site_id, pseudonyms):
+    """{pseudonym: the ConsentEvent that answers for it on the site}, for those that have one."""
+    if not pseudonyms:
+        return {}
+    ranked = (
+        select(ConsentEvent.id, func.row_number().over(partition_by=ConsentEvent.subject_ref,
+                                                       order_by=LATEST_FIRST).label("rank"))
+        .where(ConsentEvent.site_id == site_id, ConsentEvent.subject_ref.in_(list(pseudonyms)))
+        .subquery()
+    )
+    events = session.scalars(
+        select(ConsentEvent).join(ranked, ranked.c.id == ConsentEvent.id).where(ranked.c.rank == 1)
+        .options(joinedload(ConsentEvent.receipt))
+    ).all()
+    return {event.subject_ref: event for event in events}
 
 
 def latest_events(session, site_id, subject_ids):
-    """{subject_id: its latest ConsentEvent on the site}, for those subjects that have one."""
+    """{subject_id: the ConsentEvent that answers for it on the site}, for those subjects that have one."""
     pseudonyms = dict(
         session.execute(
             select(Subject.pseudonym, Subject.subject_id).where(
@@ -21,20 +54,15 @@ def latest_events(session, site_id, subject_ids):
             )
         ).all()
     )
-    if not pseudonyms:
-        return {}
-    newest = (
-        select(ConsentEvent.subject_ref, func.max(ConsentEvent.seq).label("seq"))
-        .where(ConsentEvent.site_id == site_id, ConsentEvent.subject_ref.in_(pseudonyms))
-        .group_by(ConsentEvent.subject_ref)
-        .subquery()
-    )
-    events = session.scalars(
-        select(ConsentEvent)
-        .join(newest, (ConsentEvent.site_id == site_id) & (ConsentEvent.seq == newest.c.seq))
-        .options(joinedload(ConsentEvent.receipt))
-    ).all()
-    return {pseudonyms[event.subject_ref]: event for event in events}
+    return {pseudonyms[ref]: event for ref, event in latest_events_by_pseudonym(session, site_id, pseudonyms).items()}
+
+
+def latest_verified_choices(session, site_id, subject_id):
+    """The choices of a user's latest verified decision; None when they have none."""
+    event = latest_events(session, site_id, [subject_id]).get(subject_id) if subject_id else None
+    if event is None or not event.subject_verified:
+        return None
+    return json.loads(event.document)["choices"]
 
 
 def purpose_decision(event, purpose_id):
@@ -42,12 +70,16 @@ def purpose_decision(event, purpose_id):
     if event is None:
         return dict(NO_RECORD)
     document = json.loads(event.document)
-    # A decision awaiting a guardian grants nothing optional, whatever it holds.
-    granted = document["choices"].get(purpose_id) is True and document.get("guardian_consent") != "pending"
+    verified = event.subject_verified is True
+    # A decision awaiting a guardian grants nothing optional, whatever it holds; nor does a binding
+    # nobody proved.
+    granted = verified and document["choices"].get(purpose_id) is True and document.get("guardian_consent") != "pending"
     return {
         "granted": granted,
+        "verified": verified,
         "receipt_id": event.receipt.receipt_id,
         "recorded_at": document["recorded_at"],
+        "decided_at": document.get("decided_at", document["recorded_at"]),
         "separate_consent": purpose_id in document.get("separate_consents", []),
     }
 
@@ -60,6 +92,7 @@ def subject_consents(session, site, subject_id):
         "site_id": site.id,
         "subject_id": subject_id,
         "has_record": event is not None,
+        "verified": bool(event is not None and event.subject_verified),
         "policy_version": document.get("policy_version"),
         "current_policy_version": site.current_policy_version,
         "guardian_consent": document.get("guardian_consent"),

@@ -6,11 +6,12 @@ download the key set once, pin a checkpoint, and verify receipts offline with co
 import json
 from pathlib import Path
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify
 
 from consent import checkpoints, signing
 from consent.db import get_session
 from consent.errors import NotFound
+from consent.links import public_url
 from consent.sites import get_site
 
 bp = Blueprint("verification", __name__)
@@ -37,7 +38,7 @@ def jwks():
 @bp.get("/api/v1/schemas/receipt.json")
 def receipt_schema():
     """The JSON Schema (draft 2020-12) every receipt validates against."""
-    response = jsonify({"$id": url_for("verification.receipt_schema", _external=True), **RECEIPT_SCHEMA})
+    response = jsonify({"$id": public_url("verification.receipt_schema"), **RECEIPT_SCHEMA})
     response.mimetype = "application/schema+json"
     return response
 

@@ -1,39 +1,80 @@
-"""A visitor's own data on a site: their decision history and withdrawing everything at once.
+"""A visitor's own data on a site: their history, withdrawing everything, their decision on a new device.
 
-The visitor proves who they are with a receipt and its token (handed over when they decided);
-their history is every event with the same visitor id, or with the same subject pseudonym.
+What opens a history is proof, never an id someone could copy: the visitor's credential (only their
+browser holds it) or their site's subject token (only the site's backend can make one). The widget
+exchanges that proof for a short-lived history link (`history_link`); the page behind it shows
+exactly the events that proof covers, and nothing a receipt prints can stand in for it.
 """
 import json
+import uuid
+from datetime import datetime
 
-from sqlalchemy import or_, select
+from flask import current_app
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
-from consent import receipts
-from consent.consents import SERVICE_PAGE, record_consent
-from consent.errors import NotFound
-from consent.models import ConsentEvent, Receipt, Subject
+from consent import identity, receipts
+from consent.consents import SERVICE_PAGE, Principal, record_consent, site_for_origin
+from consent.db import get_session
+from consent.errors import Forbidden, SubjectNotProven
+from consent.links import public_url
+from consent.models import ConsentEvent, Subject
 from consent.schemas import ConsentRequestSchema, load
 from consent.sites import current_policy, get_site
+from consent.subject_rights import latest_events_by_pseudonym
 
 HISTORY_LIMIT = 200
 
 
-def visitor_event(session, site_id, receipt_id, token):
-    """The event behind a receipt the visitor holds; Forbidden without its token."""
-    receipts.check_access_token(receipt_id, token)
-    receipt = session.get(Receipt, receipt_id)
-    if receipt is None or receipt.site_id != site_id:
-        raise NotFound("No such receipt on this site.")
-    return receipt.event
+def proven_visitor(session, site_id, proof):
+    """(visitor references, pseudonym of a proven user or None) that `proof` (VisitorProofSchema) covers."""
+    refs = identity.visitor_refs(site_id, proof["visitor_secret"]) if proof["visitor_secret"] else []
+    checked = identity.check_subject(session, site_id, proof["subject_id"], proof["subject_token"])
+    pseudonym = None
+    if checked.subject_id is not None:
+        pseudonym = session.scalar(select(Subject.pseudonym).where(
+            Subject.site_id == site_id, Subject.subject_id == checked.subject_id))
+    return refs, pseudonym, checked
 
 
-def history(session, event):
-    """The visitor's decisions on the event's site, newest first, each with its receipt and token."""
-    same_visitor = ConsentEvent.visitor_id == event.visitor_id
-    who = or_(same_visitor, ConsentEvent.subject_ref == event.subject_ref) if event.subject_ref else same_visitor
+def history_link(site_id, proof, origin):
+    """A link to the visitor's history, valid CONSENT_HISTORY_LINK_MAX_AGE_SECONDS; Forbidden without proof."""
+    session = get_session()
+    site_for_origin(session.connection(), site_id, origin)
+    refs, pseudonym, checked = proven_visitor(session, site_id, proof)
+    if not refs and checked.subject_id is None:
+        raise Forbidden("Send the visitor's credential or a valid subject token to open their history.")
+    token = receipts.timed_token(receipts.HISTORY_SALT, {"site": site_id, "visitors": refs, "subject": pseudonym,
+                                                         "proven_user": checked.subject_id is not None})
+    return {"history_url": public_url("widget.my_data", site_id=site_id, access=token),
+            "expires_in": current_app.config["CONSENT_HISTORY_LINK_MAX_AGE_SECONDS"]}
+
+
+def read_history_link(site_id, token):
+    """What a history link covers: {site, visitors, subject, proven_user}; Forbidden when expired or forged."""
+    max_age = current_app.config["CONSENT_HISTORY_LINK_MAX_AGE_SECONDS"]
+    access = receipts.read_timed_token(receipts.HISTORY_SALT, token, max_age, "history link")
+    if not isinstance(access, dict) or access.get("site") != site_id:
+        raise Forbidden("This history link is for another site.")
+    return access
+
+
+def _covered(access):
+    """The events a history link covers: the visitor's own, and the proven user's verified ones."""
+    covered = [ConsentEvent.visitor_id.in_(access["visitors"])] if access["visitors"] else []
+    if access["subject"]:
+        covered.append(and_(ConsentEvent.subject_ref == access["subject"], ConsentEvent.subject_verified.is_(True)))
+    return or_(*covered) if covered else None
+
+
+def history(session, site_id, access):
+    """The decisions a history link covers, newest first, each with its receipt and a fresh token."""
+    covered = _covered(access)
+    if covered is None:
+        return []
     events = session.scalars(
         select(ConsentEvent)
-        .where(ConsentEvent.site_id == event.site_id, who)
+        .where(ConsentEvent.site_id == site_id, covered)
         .options(joinedload(ConsentEvent.receipt))
         .order_by(ConsentEvent.seq.desc())
         .limit(HISTORY_LIMIT)
@@ -51,29 +92,67 @@ def history(session, event):
     ]
 
 
-def withdraw_everything(session, event, language):
-    """Record, for this visitor, a new decision refusing every optional purpose of the current policy."""
-    site = get_site(session, event.site_id)
+def withdraw_everything(session, site_id, access, language):
+    """Record, for whoever the history link proves, a decision refusing every optional purpose."""
+    site = get_site(session, site_id)
     policy = current_policy(session, site)
     subject_id = None
-    if event.subject_ref:
-        subject_id = session.scalars(
-            select(Subject.subject_id).where(Subject.site_id == site.id, Subject.pseudonym == event.subject_ref)
-        ).first()
-    previous = json.loads(event.document)
+    if access["subject"]:  # None once the user was erased: the withdrawal is then the visitor's only
+        subject_id = session.scalar(select(Subject.subject_id).where(
+            Subject.site_id == site.id, Subject.pseudonym == access["subject"]))
+    visitors = access["visitors"]
+    principal = Principal(visitors[0] if visitors else _fresh_ref(), "history_link", subject_id)
+    last = _latest_covered(session, site_id, access)
     data = load(
         ConsentRequestSchema(),
         {
             "site_id": site.id,
-            "subject_id": subject_id,
-            "visitor_id": event.visitor_id,
             "choices": {purpose["id"]: purpose["required"] for purpose in policy.purposes},
             "policy_version": policy.version,
             "language": language,
             "collection_method": "preference_centre",
             # Refusing everything needs no new age statement; the gate still wants the last one.
-            "age_statement": previous.get("age_statement"),
+            "age_statement": json.loads(last.document).get("age_statement") if last else None,
         },
     )
-    result, _created = record_consent(data, origin=SERVICE_PAGE)
+    result, _created = record_consent(data, origin=SERVICE_PAGE, principal=principal)
     return result
+
+
+def _fresh_ref():
+    return uuid.uuid4().hex
+
+
+def _latest_covered(session, site_id, access):
+    covered = _covered(access)
+    if covered is None:
+        return None
+    return session.scalars(select(ConsentEvent).where(ConsentEvent.site_id == site_id, covered)
+                           .order_by(ConsentEvent.seq.desc()).limit(1)).first()
+
+
+def subject_decision(site_id, proof, origin):
+    """A proven user's decision in force, for the widget on a device that has none (or an older one).
+
+    Only a valid, unexpired subject token opens it: the answer names what the user chose.
+    """
+    session = get_session()
+    site_for_origin(session.connection(), site_id, origin)
+    _refs, pseudonym, checked = proven_visitor(session, site_id, {**proof, "visitor_secret": None})
+    if checked.subject_id is None:
+        raise SubjectNotProven("A valid subject token is needed to read a user's decision.")
+    event = latest_events_by_pseudonym(session, site_id, [pseudonym]).get(pseudonym) if pseudonym else None
+    if event is None or not event.subject_verified:
+        return {"decision": None}
+    document = json.loads(event.document)
+    decided_at = document.get("decided_at", document["recorded_at"])
+    return {"decision": {
+        "policy_version": document["policy_version"],
+        "choices": document["choices"],
+        "do_not_track": document["do_not_track"],
+        "age_statement": document["age_statement"],
+        "decided_at": decided_at,
+        "decided_at_ms": int(datetime.fromisoformat(decided_at).timestamp() * 1000),
+        "receipt_id": event.receipt.receipt_id,
+        "receipt_token": receipts.access_token(event.receipt.receipt_id),
+    }}

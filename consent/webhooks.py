@@ -63,10 +63,14 @@ def signature(secret, timestamp, body):
 
 
 def payload(session, event):
-    """What the receiver learns: the decision, its receipt, and the site's own user id while it is known."""
+    """What the receiver learns: the decision, its receipt, and the site's own user id while it is known.
+
+    The user id is given only for a binding a subject token proved: anything else is the browser's
+    word, and a backend acting on it would act for whoever typed the id.
+    """
     document = json.loads(event.document)
     subject_id = None
-    if event.subject_ref:
+    if event.subject_ref and event.subject_verified:
         subject_id = session.scalars(
             select(Subject.subject_id).where(Subject.site_id == event.site_id, Subject.pseudonym == event.subject_ref)
         ).first()
@@ -74,6 +78,7 @@ def payload(session, event):
         "event_id": event.event_id,
         "site_id": event.site_id,
         "subject": subject_id,
+        "subject_verified": subject_id is not None,
         "choices": document["choices"],
         "receipt_id": document["receipt_id"],
         "time": document["recorded_at"],

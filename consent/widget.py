@@ -46,20 +46,19 @@ def receipt_page(receipt_id):
 
 @bp.route("/me/<site_id>", methods=["GET", "POST"])
 def my_data(site_id):
-    """The visitor's own decisions on a site, proven by a receipt they hold, and "withdraw everything"."""
+    """The visitor's own decisions on a site, opened with the history link their widget asked for, and
+    "withdraw everything". A receipt and its token open that one receipt, never the history."""
     session = get_session()
-    event = visitor_data.visitor_event(session, site_id, request.args.get("receipt"), request.args.get("token"))
+    access_token = request.args.get("access")
+    access = visitor_data.read_history_link(site_id, access_token)
+    site = get_site(session, site_id)
     language = request_language()
     form = WithdrawForm()
     if form.validate_on_submit():
-        result = visitor_data.withdraw_everything(session, event, language)
-        return redirect(url_for(
-            ".my_data", site_id=site_id, receipt=result["receipt_id"], token=result["receipt_token"],
-            lang=language, withdrawn=1,
-        ), code=303)
-    site = get_site(session, site_id)
+        visitor_data.withdraw_everything(session, site_id, access, language)
+        return redirect(url_for(".my_data", site_id=site_id, access=access_token, lang=language, withdrawn=1), code=303)
     titles = {purpose["id"]: purpose["title"][language] for purpose in current_policy(session, site).purposes}
     return render_template(
-        "my_data.html", site=site, language=language, form=form, history=visitor_data.history(session, event),
-        titles=titles, withdrawn=request.args.get("withdrawn") == "1",
+        "my_data.html", site=site, language=language, form=form, history=visitor_data.history(session, site_id, access),
+        titles=titles, withdrawn=request.args.get("withdrawn") == "1", access=access_token,
     ), 400 if form.errors else 200

@@ -1,12 +1,13 @@
-"""The widget's configuration as served: rendered once per site, policy version, language and address, per worker.
+"""The widget's configuration as served: rendered once per site, policy version and language, per worker.
 
 Every banner waits for this answer, so it costs one indexed lookup instead of a page of work. The
 cache key holds what the answer depends on: the site's stamp (sites.site_stamp), the language and
-the service's address (the archive link is absolute). The catalogs change only with a deploy.
+the configured public URL (the archive link is absolute; never the request's Host, which a client
+chooses). The catalogs change only with a deploy.
 """
 import hashlib
 
-from flask import current_app, request
+from flask import current_app
 
 from consent.i18n import widget_strings
 from consent.sites import site_stamp, widget_config
@@ -20,7 +21,7 @@ def served_config(session, site_id, language=None):
     """The site's widget configuration in `language` (None: the site's own), as (JSON body, ETag)."""
     stamp = site_stamp(session, site_id)
     language = language or stamp.default_language
-    key = (stamp.current_policy_version, stamp.updated_at, request.url_root)
+    key = (stamp.current_policy_version, stamp.updated_at, current_app.config["CONSENT_PUBLIC_URL"])
     cache = current_app.extensions["consent.widget_configs"]
     cached = cache.get((site_id, language))
     if cached is None or cached[0] != key:  # one entry per site and language: a stale one is replaced

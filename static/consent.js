@@ -13,6 +13,9 @@
   const PENDING = COOKIE + "_pending"; // localStorage: records the service has not acknowledged
   const COOKIE_MAX_AGE = 365 * 24 * 3600;
   const ASK_AGAIN_AFTER_REFUSAL = 48 * 3600 * 1000;
+  // data-mode="device": decisions apply on this device only, nothing is sent (previews, scanners).
+  const DEVICE = script.dataset.mode === "device";
+  const SITE_API = `${API}sites/${encodeURIComponent(SITE)}/`;
 
   // ---- State: one object; everything rendered or stored derives from it
   const state = {
@@ -21,6 +24,8 @@
     language: null,
     stored: null, // the decision in the first-party cookie
     subject: script.dataset.subject || null,
+    token: (script.dataset.subject && script.dataset.subjectToken) || null, // made by the site's backend
+    askAgain: false, // the service refused the last decision: say so
     listeners: [],
     wantsPreferences: false, // showPreferences() called before the config arrived
     retryDelay: 1000,
@@ -36,9 +41,10 @@
   const browserOptsOut = signals.dnt || signals.gpc;
 
   // ---- Storage
-  // The cookie holds the decision: v policy version, c choices, id visitor, t time, l language,
-  // x refusal time (48-hour rule), d visitor's own Do-Not-Track, a age statement,
-  // q idempotency key of the newest record, r/k its receipt id and access token.
+  // The cookie holds the decision: v policy version, c choices, t time, l language, x refusal time
+  // (48-hour rule; 1: ask now), d visitor's own Do-Not-Track, a age statement, q idempotency key of
+  // the newest record, r/k its receipt id and access token, u the user it is bound to, s the
+  // visitor's credential (random, made once, sent with each record: only this browser has it).
   function readStored() {
     const entry = document.cookie.split("; ").find((part) => part.startsWith(COOKIE + "="));
     try {
@@ -78,9 +84,19 @@
   }
 
   // ---- Network
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "omit",
+      keepalive: true,
+    });
+  }
+
   async function loadConfig(language) {
     if (!state.configs[language]) {
-      const response = await fetch(`${API}sites/${encodeURIComponent(SITE)}/config?lang=${language}`, { credentials: "omit" });
+      const response = await fetch(`${SITE_API}config?lang=${language}`, { credentials: "omit" });
       if (!response.ok) throw new Error(`consent.js: no config (${response.status})`);
       state.configs[language] = await response.json();
     }
@@ -89,31 +105,32 @@
   }
 
   // Sends pending records oldest first; a failure keeps them for a retry with backoff. Each keeps
-  // its idempotency key: a retry of a record that did arrive adds nothing.
+  // its idempotency key: a retry of a record that did arrive adds nothing. A refusal's `action` says
+  // what to do; without one, 429 and 5xx are retried and the rest dropped.
   async function flush() {
-    if (state.flushing) return;
+    if (state.flushing || DEVICE) return;
     state.flushing = true;
     try {
       for (let queue = readQueue(); queue.length; queue = readQueue()) {
         const body = queue[0];
-        const response = await fetch(API + "consents", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-          credentials: "omit",
-          keepalive: true,
-        });
-        if (response.status >= 500 || response.status === 429) throw response.status;
+        const response = await post(API + "consents", body);
+        const result = await response.json().catch(() => ({}));
+        const { status } = response;
+        const action = response.ok ? "" : result.action || (status >= 500 || status === 429 ? "retry" : "drop");
+        if (action === "retry") throw status;
         writeQueue(readQueue().filter((pending) => pending.idempotency_key !== body.idempotency_key));
-        if (!response.ok) {
-          report(`consent.js: decision refused (${response.status})`);
+        if (action) {
+          report(`consent.js: decision refused (${status}) ${result.detail || ""}`);
+          if (action === "ask_again") askAgain(body);
           continue;
         }
-        const result = await response.json();
+        if (result.subject_problem) report(`consent.js: user not bound (${result.subject_problem})`);
         if (state.stored && state.stored.q === body.idempotency_key) {
-          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token }));
+          const u = result.subject_verified ? body.subject_id : null;
+          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token, u }));
           setStatus("saved");
           emitChange();
+          if (state.token !== body.subject_token) sync(); // the page named its user since: link
         }
       }
       state.retryDelay = 1000;
@@ -128,6 +145,29 @@
   }
   window.addEventListener("online", flush);
 
+  // The service no longer takes the decision (a new policy version, a grant too old): reload the
+  // config and ask again, on later pages too until the visitor chooses.
+  function askAgain(body) {
+    if (state.stored && state.stored.q === body.idempotency_key) writeStored(Object.assign({}, state.stored, { x: 1 }));
+    state.askAgain = true;
+    delete state.configs[state.language];
+    loadConfig(state.language).then(renderBanner, report);
+  }
+
+  // The user's decision in force, from any device: {subject, decision}; null without a valid token.
+  function askSubject() {
+    const subject = state.subject;
+    if (DEVICE || !state.token) return Promise.resolve(null);
+    return post(SITE_API + "subject-decision", { subject_id: subject, subject_token: state.token })
+      .then((response) => response.ok && response.json())
+      .then((answer) => answer && Object.assign(answer, { subject }), () => null);
+  }
+
+  // As start() does, later: once the page names its user, or a decision made before gets its receipt.
+  function sync() {
+    askSubject().then((answer) => reconcile(answer) && settle(root.querySelector(".modal")), report);
+  }
+
   // ---- Decisions
   // "Accept all" never grants a sensitive purpose (those need their own step), nor a tracking one
   // when the browser or the visitor asked not to be tracked: those must be turned on one by one.
@@ -139,39 +179,88 @@
     return choices;
   }
 
+  const refusesAll = (choices) => !state.config.purposes.some((purpose) => !purpose.required && choices[purpose.id]);
+
   function decide(choices, doNotTrack, method, age) {
-    const now = Date.now();
-    const refused = !state.config.purposes.some((purpose) => !purpose.required && choices[purpose.id]);
+    const stored = state.stored || {};
     const decision = {
       v: state.config.policy.version,
       c: choices,
-      id: (state.stored && state.stored.id) || randomId(),
-      t: now,
+      t: Date.now(),
       l: state.language,
       d: !!doNotTrack,
-      a: age || (state.stored && state.stored.a) || null,
+      a: age || stored.a || null,
       q: randomId(),
+      s: stored.s || randomId(),
     };
-    if (refused) decision.x = now;
+    if (refusesAll(choices)) decision.x = decision.t;
+    state.askAgain = false;
     // Apply at once on this device; the record follows, now or when the service is reachable.
     writeStored(decision);
+    enqueue(decision, method);
+    runGatedScripts();
+    emitChange();
+    flush();
+  }
+
+  // Queues the record of a stored decision, with the page's user as now; `links`: the receipt of the
+  // visitor's own decision this one makes again as that user.
+  function enqueue(decision, method, links) {
+    if (DEVICE) return;
     writeQueue(readQueue().concat({
       site_id: SITE,
       subject_id: state.subject,
-      visitor_id: decision.id,
-      choices,
+      subject_token: state.token,
+      visitor_secret: decision.s,
+      decided_at: decision.t,
+      links_receipt_id: links,
+      choices: decision.c,
       policy_version: decision.v,
-      language: state.language,
+      language: decision.l,
       signals,
       do_not_track: decision.d,
       collection_method: method,
       idempotency_key: decision.q,
-      separate_consents: state.config.purposes.filter((purpose) => purpose.sensitive && choices[purpose.id]).map((purpose) => purpose.id),
+      separate_consents: state.config.purposes.filter((purpose) => purpose.sensitive && decision.c[purpose.id]).map((purpose) => purpose.id),
       age_statement: state.config.age_gate ? decision.a : null,
     }));
-    runGatedScripts();
-    emitChange();
-    flush();
+  }
+
+  // The user's decision (askSubject) against this device's. Theirs applies here, without a banner,
+  // when newer or when ours is for an older policy version. Otherwise ours, if bound to nobody and
+  // receipted, is linked: made again as the user (one still queued is, once its receipt arrives).
+  // A decision bound to another user is never linked: it is theirs. Returns whether theirs applied.
+  function reconcile(answer) {
+    if (!answer || answer.subject !== state.subject) return false; // the page changed users meanwhile
+    const theirs = answer.decision;
+    const stored = state.stored;
+    const version = state.config.policy.version;
+    if (theirs && stored && theirs.receipt_id === stored.r) return false;
+    if (theirs && (!stored || theirs.decided_at_ms > stored.t || (stored.v !== version && theirs.policy_version === version))) {
+      writeStored({
+        v: theirs.policy_version,
+        c: theirs.choices,
+        t: theirs.decided_at_ms,
+        l: state.language,
+        d: theirs.do_not_track,
+        a: theirs.age_statement,
+        r: theirs.receipt_id,
+        k: theirs.receipt_token,
+        u: answer.subject,
+        s: (stored && stored.s) || randomId(),
+        x: refusesAll(theirs.choices) ? Date.now() : undefined, // the 48 hours count on this device
+      });
+      return true;
+    }
+    // Without s (an older cookie) the service cannot tell the decision is this visitor's.
+    if (stored && stored.r && stored.s && !stored.u && stored.v === version &&
+        !readQueue().some((pending) => pending.links_receipt_id === stored.r)) {
+      const linked = Object.assign({}, stored, { q: randomId() });
+      writeStored(linked);
+      enqueue(linked, "link", stored.r);
+      flush();
+    }
+    return false;
   }
 
   function needsAsking() {
@@ -303,12 +392,12 @@
     const changed = state.stored && state.stored.v !== config.policy.version;
     return [
       browserOptsOut && element("p", { class: "note", role: "note", text: config.strings.signal_notice }),
-      changed && element(
+      changed ? element(
         "p",
         { class: "note", role: "note" },
         `${config.strings.policy_changed} ${config.policy.changes || ""} `,
         link(config.policy.archive_url, config.strings.what_changed)
-      ),
+      ) : state.askAgain && element("p", { class: "note", role: "note", text: config.strings.choose_again }),
     ];
   }
 
@@ -447,7 +536,12 @@
       record();
     };
     if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
-    const query = stored && stored.r ? `?receipt=${encodeURIComponent(stored.r)}&token=${encodeURIComponent(stored.k)}&lang=${state.language}` : "";
+    const links = element(
+      "p",
+      { class: "row" },
+      link(config.policy.url, strings.policy_link),
+      stored && stored.r && link(`${SERVICE}/receipts/${encodeURIComponent(stored.r)}?token=${encodeURIComponent(stored.k)}&lang=${state.language}`, strings.receipt_link)
+    );
     show(
       element("div", { class: "overlay", onclick: closePreferences }),
       element(
@@ -465,15 +559,15 @@
         ),
         element("p", { role: "status" }),
         list,
-        element(
-          "p",
-          { class: "row" },
-          link(config.policy.url, strings.policy_link),
-          query && link(`${SERVICE}/receipts/${encodeURIComponent(stored.r)}${query}`, strings.receipt_link),
-          query && link(`${SERVICE}/me/${encodeURIComponent(SITE)}${query}`, strings.history_link)
-        )
+        links
       )
     );
+    // The history opens with a short-lived link made for this visitor's credential or user's token.
+    const secret = stored && stored.s;
+    if (DEVICE || !(secret || state.token)) return;
+    post(SITE_API + "history-link", { visitor_secret: secret, subject_id: state.subject, subject_token: state.token })
+      .then((response) => response.ok && response.json())
+      .then((answer) => answer && links.append(link(`${answer.history_url}&lang=${state.language}`, strings.history_link)), report);
   }
 
   function trapFocus(event) {
@@ -513,7 +607,7 @@
         doNotTrack: !!stored.d,
         signals: Object.assign({}, signals),
         receiptId: stored.r || null,
-        pending: readQueue().length > 0,
+        pending: !DEVICE && readQueue().length > 0,
       };
     },
     on(eventName, listener) {
@@ -523,8 +617,13 @@
       if (state.config) renderPreferences();
       else state.wantsPreferences = true;
     },
-    setSubject(subjectId) {
+    /** The site's user, proven by the subject token its backend made; without a token, not bound. */
+    setSubject(subjectId, token) {
       state.subject = subjectId ? String(subjectId) : null;
+      state.token = (state.subject && token) || null;
+      // Records of this user still queued take the fresher token.
+      if (state.token) writeQueue(readQueue().map((record) => Object.assign(record, record.subject_id === state.subject && { subject_token: state.token })));
+      if (state.config) sync();
     },
   };
   window.Consent = api;
@@ -532,16 +631,24 @@
   // ---- Start
   async function start() {
     const loading = loadConfig(/^zh/i.test(document.documentElement.lang || navigator.language) ? "zh-CN" : "en"); // page, then browser
+    const asking = askSubject(); // at the same time: the user may have decided on another device
     state.stored = readStored();
     runGatedScripts(); // the stored decision applies before any network round trip
     new MutationObserver(runGatedScripts).observe(document.documentElement, { childList: true, subtree: true });
     mount();
     await loading; // asked for first
+    reconcile(await asking);
+    settle(state.wantsPreferences);
+    flush();
+  }
+
+  // Applies the stored decision to the page, then shows the preference centre, the banner or the button.
+  function settle(preferences) {
+    runGatedScripts();
     if (state.stored) emitChange();
-    if (state.wantsPreferences) renderPreferences();
+    if (preferences) renderPreferences();
     else if (needsAsking()) renderBanner();
     else renderButton();
-    flush();
   }
 
   if (document.body) start().catch(report);

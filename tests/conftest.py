@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from consent import create_app, db, sites
+from consent import admin_users, create_app, db, sites
 from consent.models import ConsentEvent, Receipt
 from tests.postgres import TemporaryCluster
 
@@ -25,7 +26,9 @@ _database_numbers = itertools.count()
 
 
 def make_app(database_url, **overrides):
-    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret", **overrides})
+    # The test client's requests name host "localhost"; signed links come from CONSENT_PUBLIC_URL alone.
+    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
+                       "CONSENT_PUBLIC_URL": "http://localhost", **overrides})
 
 
 def migrate(database_url):
@@ -111,6 +114,10 @@ class ConsentActions:
         headers = {"Origin": origin, **(headers or {})} if origin else dict(headers or {})
         return self.client.post("/api/v1/consents", json=body if body is not None else self.body(**changes), headers=headers)
 
+    def user(self, subject_id, site_id="shop", expires_in=3600):
+        """Body fields naming the site's user `subject_id`, proven by a token its backend would make."""
+        return {"subject_id": subject_id, "subject_token": subject_token(self.app, subject_id, site_id, expires_in)}
+
     def stored_events(self):
         with self.app.app_context():
             session = db.get_session()
@@ -120,6 +127,16 @@ class ConsentActions:
     def stored_receipts(self):
         with self.app.app_context():
             return db.get_session().scalars(select(Receipt)).all()
+
+
+def subject_token(app, subject_id, site_id="shop", expires_in=3600, now=None):
+    """A subject token made with the site's current subject secret, as the site's backend makes one."""
+    from consent import identity, subject_tokens
+
+    with app.app_context():
+        secret = identity.current_secret(db.get_session(), site_id)
+        expires = int((now or time.time()) + expires_in)
+        return subject_tokens.make_token(secret.secret, secret.kid, site_id, subject_id, expires)
 
 
 @pytest.fixture
@@ -171,3 +188,35 @@ def app_with(database_url):
     yield build
     for app in apps:
         db.dispose(app)
+
+
+# --- The admin console, signed in ----------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+class OperatorActions:
+    """What an operator does in the console, through the real forms (CSRF token included)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username="operator", password=PASSWORD):
+        page = self.client.get("/admin/login").get_data(as_text=True)
+        return self.client.post("/admin/login", data={"csrf_token": csrf_token(page), "username": username,
+                                                      "password": password})
+
+    def submit(self, path, fields, form_path=None):
+        page = self.client.get(form_path or path).get_data(as_text=True)
+        token = csrf_token(page)
+        tokens = {name: token for name in re.findall(r'name="((?:[a-z]+-)?csrf_token)"', page)}
+        return self.client.post(path, data={**tokens, **fields})
+
+
+@pytest.fixture
+def operator(app, client):
+    with app.app_context(), db.write_transaction() as session:
+        admin_users.set_password(session, "operator", PASSWORD)
+    actions = OperatorActions(client)
+    assert actions.login().status_code == 302
+    return actions

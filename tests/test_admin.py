@@ -6,29 +6,8 @@ from sqlalchemy import select
 
 from consent import admin_users, db
 from consent.models import ApiKey, PolicyVersion, Site, SiteWebhook
-from tests.conftest import bearer, csrf_token
+from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token
 from tests.test_webhook_targets import HOSTILE_URLS
-
-PASSWORD = "correct horse battery"
-
-
-class OperatorActions:
-    """What an operator does in the console, through the real forms (CSRF token included)."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def login(self, username="operator", password=PASSWORD):
-        page = self.client.get("/admin/login").get_data(as_text=True)
-        return self.client.post("/admin/login", data={"csrf_token": csrf_token(page), "username": username,
-                                                      "password": password})
-
-    def submit(self, path, fields, form_path=None):
-        page = self.client.get(form_path or path).get_data(as_text=True)
-        token = csrf_token(page)
-        tokens = {name: token for name in re.findall(r'name="((?:[a-z]+-)?csrf_token)"', page)}
-        return self.client.post(path, data={**tokens, **fields})
-
 
 def new_site_fields(site_id="bakery", origin="https://bakery.example", **changes):
     fields = {
@@ -52,15 +31,6 @@ def new_site_fields(site_id="bakery", origin="https://bakery.example", **changes
     }
     fields.update(changes)
     return fields
-
-
-@pytest.fixture
-def operator(app, client):
-    with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
-    actions = OperatorActions(client)
-    assert actions.login().status_code == 302
-    return actions
 
 
 def test_console_needs_sign_in(client):

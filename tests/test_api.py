@@ -90,9 +90,9 @@ def test_idempotency_key_records_once(consent):
 
 
 def test_subject_is_recorded_under_a_pseudonym(consent):
-    first = consent.post(subject_id="user-42").get_json()["receipt"]
-    second = consent.post(subject_id="user-42").get_json()["receipt"]
-    other = consent.post(subject_id="user-43").get_json()["receipt"]
+    first = consent.post(**consent.user("user-42")).get_json()["receipt"]
+    second = consent.post(**consent.user("user-42")).get_json()["receipt"]
+    other = consent.post(**consent.user("user-43")).get_json()["receipt"]
     assert first["piiPrincipalId"].startswith("subject:")
     assert first["piiPrincipalId"] == second["piiPrincipalId"] != other["piiPrincipalId"]
     # The site's own user id is in no event and no receipt: erasing the subject mapping unlinks them.

@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import re
 import tracemalloc
 
 import pytest
@@ -30,7 +31,7 @@ def get(client, path, api_token, **query):
 
 
 def test_receipt_lookup_verifies_both_signatures_and_the_chain(client, consent, token):
-    recorded = consent.post(subject_id="user-1").get_json()
+    recorded = consent.post(**consent.user("user-1")).get_json()
     response = get(client, f"/api/v1/audit/receipts/{recorded['receipt_id']}", token)
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     proof = response.get_json()
@@ -110,9 +111,9 @@ def test_unknown_receipt_is_404(client, token):
 
 
 def test_events_filtered_by_subject_time_and_purpose(app, client, consent, token):
-    consent.post(subject_id="alice", choices={"necessary": True, "analytics": True})
-    consent.post(subject_id="bob")
-    consent.post(subject_id="alice")
+    consent.post(**consent.user("alice"), choices={"necessary": True, "analytics": True})
+    consent.post(**consent.user("bob"))
+    consent.post(**consent.user("alice"))
     alice = get(client, "/api/v1/audit/sites/shop/events", token, subject="alice").get_json()["events"]
     assert [event["seq"] for event in alice] == [1, 3] and len({event["subject_ref"] for event in alice}) == 1
     by_pseudonym = get(client, "/api/v1/audit/sites/shop/events", token, subject_ref=alice[0]["subject_ref"])
@@ -166,8 +167,8 @@ def test_hostile_filters_are_refused(client, token, what, query):
 
 
 def test_export_jsonl_and_csv(client, consent, token):
-    consent.post(subject_id="alice", visitor_id="-cmd-calc12", choices={"necessary": True, "analytics": True})
-    consent.post(subject_id="bob")
+    consent.post(**consent.user("alice"), visitor_id="-cmd-calc12", choices={"necessary": True, "analytics": True})
+    consent.post(**consent.user("bob"))
     jsonl = get(client, "/api/v1/audit/sites/shop/events/export", token, format="jsonl")
     assert jsonl.mimetype == "application/x-ndjson"
     assert jsonl.headers["Content-Disposition"] == 'attachment; filename="consent-events-shop.jsonl"'
@@ -180,7 +181,16 @@ def test_export_jsonl_and_csv(client, consent, token):
     assert exported.mimetype == "text/csv"
     [row] = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert row["seq"] == "1" and json.loads(row["choices"])["analytics"] is True
-    assert row["visitor_id"] == "'-cmd-calc12"  # would be a formula in a spreadsheet otherwise
+    # The client's own visitor id is never stored (only a keyed hash of a credential), so it cannot
+    # smuggle a formula into the spreadsheet; cells that could are escaped (test_csv_cells_cannot_be_formulas).
+    assert row["visitor_id"] != "-cmd-calc12" and re.fullmatch(r"[0-9a-f]{32,64}", row["visitor_id"])
+
+
+@pytest.mark.parametrize("text", ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_csv_cells_cannot_be_formulas(text):
+    from consent.audit import _csv_cell
+
+    assert _csv_cell(text).startswith("'")
 
 
 def test_export_of_10000_events_streams_in_constant_memory(app, client, token):

@@ -88,9 +88,9 @@ def test_sign_in_never_redirects_off_site(client, auditor):
 
 
 def test_search_subject_timeline_and_receipt(signed_in, consent):
-    first = consent.post(subject_id="alice", choices={"necessary": True, "analytics": True}).get_json()
-    consent.post(subject_id="bob")
-    consent.post(subject_id="alice")
+    first = consent.post(**consent.user("alice"), choices={"necessary": True, "analytics": True}).get_json()
+    consent.post(**consent.user("bob"))
+    consent.post(**consent.user("alice"))
     page = signed_in.get("/audit/?site=shop&subject=alice&lang=en").get_data(as_text=True)
     assert "History of this subject" in page and page.count("/audit/receipts/") == 2
     assert "withdrew:" in page and "analytics" in page
@@ -108,8 +108,8 @@ def test_search_subject_timeline_and_receipt(signed_in, consent):
 
 
 def test_console_export_button_streams_the_search(signed_in, consent):
-    consent.post(subject_id="alice")
-    consent.post(subject_id="bob")
+    consent.post(**consent.user("alice"))
+    consent.post(**consent.user("bob"))
     exported = signed_in.get("/audit/sites/shop/export?format=csv&subject=alice&lang=en")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     assert len(exported.get_data(as_text=True).strip().splitlines()) == 2  # header + alice's one event

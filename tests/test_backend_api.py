@@ -19,8 +19,8 @@ def state(client, key, subject, site="shop"):
 
 
 def test_refused_sms_says_no_and_granted_sms_says_yes_with_receipt(client, consent, shop_key):
-    assert consent.post(subject_id="alice", choices={"necessary": True, "marketing_sms": False}).status_code == 201
-    granted = consent.post(subject_id="bob", choices={"necessary": True, "marketing_sms": True}).get_json()
+    assert consent.post(**consent.user("alice"), choices={"necessary": True, "marketing_sms": False}).status_code == 201
+    granted = consent.post(**consent.user("bob"), choices={"necessary": True, "marketing_sms": True}).get_json()
 
     alice = state(client, shop_key, "alice").get_json()
     bob = state(client, shop_key, "bob").get_json()
@@ -33,8 +33,8 @@ def test_refused_sms_says_no_and_granted_sms_says_yes_with_receipt(client, conse
 
 
 def test_latest_decision_wins(client, consent, shop_key):
-    consent.post(subject_id="bob", choices={"necessary": True, "marketing_sms": True})
-    withdrawn = consent.post(subject_id="bob", choices={"necessary": True}).get_json()
+    consent.post(**consent.user("bob"), choices={"necessary": True, "marketing_sms": True})
+    withdrawn = consent.post(**consent.user("bob"), choices={"necessary": True}).get_json()
     sms = state(client, shop_key, "bob").get_json()["purposes"]["marketing_sms"]
     assert sms["granted"] is False and sms["receipt_id"] == withdrawn["receipt_id"]
 
@@ -42,20 +42,21 @@ def test_latest_decision_wins(client, consent, shop_key):
 def test_unknown_subject_has_no_record(client, shop_key):
     body = state(client, shop_key, "nobody").get_json()
     assert body["has_record"] is False
-    assert all(p == {"granted": False, "receipt_id": None, "recorded_at": None, "separate_consent": False}
+    assert all(p == {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None,
+                     "decided_at": None, "separate_consent": False}
                for p in body["purposes"].values())
 
 
 def test_separate_consent_is_carried(client, consent, shop_key):
-    consent.post(subject_id="carol", choices={**ALL_EXCEPT_SENSITIVE, "cross_border_transfer": True},
+    consent.post(**consent.user("carol"), choices={**ALL_EXCEPT_SENSITIVE, "cross_border_transfer": True},
                  separate_consents=["cross_border_transfer"])
     transfer = state(client, shop_key, "carol").get_json()["purposes"]["cross_border_transfer"]
     assert transfer["granted"] is True and transfer["separate_consent"] is True
 
 
 def test_batch_answers_who_may_be_messaged(client, consent, shop_key):
-    consent.post(subject_id="alice", choices={"necessary": True})
-    bob = consent.post(subject_id="bob", choices={"necessary": True, "marketing_sms": True}).get_json()
+    consent.post(**consent.user("alice"), choices={"necessary": True})
+    bob = consent.post(**consent.user("bob"), choices={"necessary": True, "marketing_sms": True}).get_json()
     response = client.post("/api/v1/sites/shop/consents/query", headers=bearer(shop_key),
                            json={"subjects": ["alice", "bob", "nobody", "bob"], "purpose": "marketing_sms"})
     assert response.status_code == 200
@@ -120,7 +121,7 @@ def other_site(app):
     ],
 )
 def test_only_the_sites_own_key_opens_it(client, consent, other_site, headers, status, method, path):
-    consent.post(subject_id="alice", choices={"necessary": True, "marketing_sms": True})
+    consent.post(**consent.user("alice"), choices={"necessary": True, "marketing_sms": True})
     headers = bearer(other_site) if headers == "other" else headers
     response = getattr(client, method)(path, headers=headers, json={"subjects": ["alice"], "purpose": "marketing_sms"})
     assert response.status_code == status and response.mimetype == "application/problem+json"
@@ -149,8 +150,8 @@ def test_revoked_key_is_refused_and_stored_only_as_hash(app, client, shop_key):
 
 
 def test_erasure_unlinks_the_subject_and_keeps_the_chain(app, client, consent, shop_key):
-    consent.post(subject_id="alice", choices={"necessary": True, "marketing_sms": True})
-    consent.post(subject_id="bob", choices={"necessary": True, "marketing_sms": True})
+    consent.post(**consent.user("alice"), choices={"necessary": True, "marketing_sms": True})
+    consent.post(**consent.user("bob"), choices={"necessary": True, "marketing_sms": True})
     response = client.delete("/api/v1/sites/shop/subjects/alice", headers=bearer(shop_key))
     assert response.status_code == 200 and response.get_json()["erased"] is True
     again = client.delete("/api/v1/sites/shop/subjects/alice", headers=bearer(shop_key))
@@ -176,9 +177,9 @@ def test_subject_id_too_long_is_refused(client, shop_key):
 
 def test_under_14_grants_nothing_and_is_pending(app, client, consent, shop_key):
     import_site(app, load_site_config(age_gate=True))
-    refused = consent.post(subject_id="kid", age_statement="under_14", choices=ALL_EXCEPT_SENSITIVE)
+    refused = consent.post(**consent.user("kid"), age_statement="under_14", choices=ALL_EXCEPT_SENSITIVE)
     assert refused.status_code == 422
-    assert consent.post(subject_id="kid", age_statement="under_14").status_code == 201
+    assert consent.post(**consent.user("kid"), age_statement="under_14").status_code == 201
     body = state(client, shop_key, "kid").get_json()
     assert body["guardian_consent"] == "pending"
     assert not any(p["granted"] for pid, p in body["purposes"].items() if pid != "necessary")
@@ -189,12 +190,12 @@ def test_under_14_grants_nothing_and_is_pending(app, client, consent, shop_key):
 
 def test_accept_all_never_grants_a_sensitive_purpose(client, consent, shop_key):
     # "Accept all" in the widget sends every non-sensitive purpose granted; the sensitive one stays off.
-    consent.post(subject_id="dave", choices=ALL_EXCEPT_SENSITIVE)
+    consent.post(**consent.user("dave"), choices=ALL_EXCEPT_SENSITIVE)
     purposes = state(client, shop_key, "dave").get_json()["purposes"]
     assert purposes["marketing_sms"]["granted"] is True
     assert purposes["cross_border_transfer"]["granted"] is False
     # Folding it into the same step is refused outright.
-    bundled = consent.post(subject_id="dave", choices={**ALL_EXCEPT_SENSITIVE, "cross_border_transfer": True})
+    bundled = consent.post(**consent.user("dave"), choices={**ALL_EXCEPT_SENSITIVE, "cross_border_transfer": True})
     assert bundled.status_code == 422
 
 
@@ -222,6 +223,6 @@ def test_nul_in_path_is_not_found_not_a_crash(client, shop_key, path):
 
 
 def test_nul_in_the_consent_subject_is_refused(consent):
-    response = consent.post(subject_id="alice\x00")
+    response = consent.post(**consent.user("alice\x00"))
     assert response.status_code == 422 and "subject_id" in response.get_json()["errors"]
     assert consent.stored_events() == []

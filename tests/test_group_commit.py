@@ -80,8 +80,9 @@ def test_decisions_waiting_together_share_one_transaction_and_one_chain(app_with
 
 def test_a_repeated_key_in_a_batch_fails_only_its_own_decision(app_with):
     app = signing_app(app_with)
-    bodies = [{"visitor_id": f"visitor-{n:04d}"} for n in range(QUEUED)]
-    bodies[2]["idempotency_key"] = bodies[4]["idempotency_key"] = "same-key-twice-in-one-batch"
+    bodies = [{"visitor_secret": f"visitor-credential-{n:04d}-abcdefgh"} for n in range(QUEUED)]
+    bodies[2]["idempotency_key"] = "same-key-twice-in-one-batch"
+    bodies[4] = dict(bodies[2])  # the same request sent twice
     answers = post_while_the_writer_is_busy(app, bodies)
     statuses = [answer.status_code for answer in answers]
     assert sorted(statuses) == [200] + [201] * (QUEUED - 1)
@@ -93,8 +94,8 @@ def test_a_repeated_key_in_a_batch_fails_only_its_own_decision(app_with):
 
 def test_a_subjects_first_decisions_in_one_batch_share_one_pseudonym(app_with):
     app = signing_app(app_with)
-    answers = post_while_the_writer_is_busy(app, [{"subject_id": "alice"}, {"subject_id": "alice"},
-                                                  {"subject_id": "bob"}])
+    actions = ConsentActions(app.test_client(), app)
+    answers = post_while_the_writer_is_busy(app, [actions.user("alice"), actions.user("alice"), actions.user("bob")])
     assert [answer.status_code for answer in answers] == [201, 201, 201]
     principals = [answer.get_json()["receipt"]["piiPrincipalId"] for answer in answers]
     assert principals[0] == principals[1] != principals[2]

@@ -26,8 +26,8 @@ def logged_text(caplog):
 
 def test_request_log_has_route_and_client_hash_only(app, consent, all_logs):
     consent.client.environ_base["REMOTE_ADDR"] = ADDRESS
-    created = consent.post(subject_id=SUBJECT).get_json()
-    consent.post(subject_id=SUBJECT, choices={"necessary": False})  # refused
+    created = consent.post(**consent.user(SUBJECT)).get_json()
+    consent.post(**consent.user(SUBJECT), choices={"necessary": False})  # refused
     consent.client.get(created["receipt_url"])
     consent.client.get(f"/api/v1/receipts/{created['receipt_id']}?token=forged-{SUBJECT}")
     consent.client.get(f"/no/such/page/{SUBJECT}")

@@ -55,7 +55,7 @@ def aim_at_known_records(case):
 
 def test_api_conforms_to_its_spec(app, consent):
     # Something to find: a decision of "alice", the documented example subject, readable with the key.
-    consent.post(subject_id="alice", choices={"necessary": True, "marketing_sms": True})
+    consent.post(**consent.user("alice"), choices={"necessary": True, "marketing_sms": True})
     headers = bearer(create_api_key(app))
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

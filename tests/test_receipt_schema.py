@@ -22,7 +22,7 @@ def test_real_receipts_validate(app, consent, validator):
                   "personalized_recommendation": True, "cross_border_transfer": True}
     receipts = [
         consent.post().get_json()["receipt"],
-        consent.post(subject_id="user-1", language="en", choices=everything,
+        consent.post(**consent.user("user-1"), language="en", choices=everything,
                      separate_consents=["cross_border_transfer"], collection_method="preference_centre").get_json()["receipt"],
         consent.post(visitor_id="visitor-1234", do_not_track=True, signals={"dnt": True, "gpc": True}).get_json()["receipt"],
     ]
@@ -65,6 +65,6 @@ BROKEN = [
 
 @pytest.mark.parametrize(("what", "change"), BROKEN, ids=[case[0] for case in BROKEN])
 def test_broken_receipts_do_not_validate(consent, validator, what, change):
-    receipt = copy.deepcopy(consent.post(subject_id="user-1").get_json()["receipt"])
+    receipt = copy.deepcopy(consent.post(**consent.user("user-1")).get_json()["receipt"])
     change(receipt)
     assert list(validator.iter_errors(receipt)) != []

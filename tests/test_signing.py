@@ -17,7 +17,7 @@ VERIFY_PY = Path(__file__).parent.parent / "consent" / "verify.py"
 
 @pytest.fixture
 def recorded(consent):
-    response = consent.post(subject_id="user-7", choices={"necessary": True, "analytics": True})
+    response = consent.post(**consent.user("user-7"), choices={"necessary": True, "analytics": True})
     assert response.status_code == 201
     return response.get_json()
 

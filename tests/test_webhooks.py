@@ -55,7 +55,7 @@ def deliver(app, now):
 
 
 def test_change_is_delivered_signed_and_retried_after_failure(app, consent, receiver):
-    result = consent.post(subject_id="alice", choices={"necessary": True, "marketing_sms": True}).get_json()
+    result = consent.post(**consent.user("alice"), choices={"necessary": True, "marketing_sms": True}).get_json()
     start = datetime.now(timezone.utc) + timedelta(seconds=1)
 
     assert deliver(app, start) == 0  # the receiver fails the first time
@@ -73,7 +73,8 @@ def test_change_is_delivered_signed_and_retried_after_failure(app, consent, rece
     assert headers["X-Consent-Signature"] == f"sha256={expected}"
     payload = json.loads(body)
     assert payload == {
-        "event_id": consent.stored_events()[0].event_id, "site_id": "shop", "subject": "alice",
+        "event_id": consent.stored_events()[0].event_id, "site_id": "shop",
+        "subject": "alice", "subject_verified": True,
         "choices": {"necessary": True, "analytics": False, "advertising": False, "marketing_sms": True,
                     "personalized_recommendation": False, "cross_border_transfer": False},
         "receipt_id": result["receipt_id"], "time": payload["time"],
@@ -104,7 +105,7 @@ def test_unreachable_receiver_is_logged_and_never_blocks_consent(app, consent):
 
 
 def test_erased_subject_is_not_named_in_later_deliveries(app, client, consent, receiver, shop_key):
-    consent.post(subject_id="alice")
+    consent.post(**consent.user("alice"))
     assert client.delete("/api/v1/sites/shop/subjects/alice", headers=bearer(shop_key)).status_code == 200
     deliver(app, datetime.now(timezone.utc) + timedelta(seconds=1))
     deliver(app, datetime.now(timezone.utc) + timedelta(minutes=5))

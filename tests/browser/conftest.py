@@ -65,6 +65,7 @@ def browser():
 @pytest.fixture
 def service(app):
     with BackgroundServer(app) as server:
+        app.config["CONSENT_PUBLIC_URL"] = server.url  # the links it signs and shows point to itself
         yield server
 
 

@@ -1,18 +1,25 @@
 """An operator onboards a site in the console; a page on another origin then shows its banner."""
+from playwright.sync_api import expect
+
 from consent import admin_users, db
 from tests.browser.conftest import BackgroundServer, HostSite, host_html
 from tests.test_admin import PASSWORD, new_site_fields
 
 
-def test_site_created_in_console_shows_its_banner_cross_origin(app, page, service):
+def sign_in(app, page, service):
+    """Create the operator and sign in to the console in English."""
     with app.app_context(), db.write_transaction() as session:
         admin_users.set_password(session, "operator", PASSWORD)
+    page.goto(service.url + "/admin/login?lang=en")
+    page.get_by_label("User name").fill("operator")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_site_created_in_console_shows_its_banner_cross_origin(app, page, service):
     host = HostSite()
     with BackgroundServer(host) as host_server:
-        page.goto(service.url + "/admin/login?lang=en")
-        page.get_by_label("User name").fill("operator")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(app, page, service)
         page.get_by_role("link", name="Create a site").click()
         for name, value in new_site_fields(origin=host_server.url).items():
             if value == "y":
@@ -32,16 +39,25 @@ def test_site_created_in_console_shows_its_banner_cross_origin(app, page, servic
 
 
 def test_console_preview_renders_the_banner_without_recording(app, page, service, consent):
-    with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
-    page.goto(service.url + "/admin/login?lang=en")
-    page.get_by_label("User name").fill("operator")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(app, page, service)
+    csp_messages, widget_posts = [], []
+    page.on("console", lambda message: "Content Security Policy" in message.text and csp_messages.append(message.text))
+    page.on("request", lambda request: request.method == "POST" and "/api/v1/" in request.url
+            and widget_posts.append(request.url))
     page.goto(service.url + "/admin/sites/shop/preview?lang=en")
     english = page.frame_locator('iframe[title="English"]')
     assert english.get_by_role("dialog").get_by_role("heading").first.inner_text() == "Your privacy choices"
     chinese = page.frame_locator('iframe[title="中文"]')
     assert chinese.get_by_role("dialog").get_by_role("heading").first.inner_text() == "您的隐私选择"
     english.get_by_role("dialog").get_by_role("button", name="Reject all").click()
-    assert consent.stored_events() == []
+    # The choice applies in the frame (device mode) and goes nowhere: no POST, no event.
+    expect(english.get_by_role("button", name="Privacy settings")).to_be_visible()
+    english.get_by_role("button", name="Privacy settings").click()
+    expect(english.get_by_role("dialog", name="Privacy preferences")).to_be_visible()
+    assert widget_posts == [] and consent.stored_events() == []
+    assert csp_messages == []  # nothing inline for the page's CSP to block
+
+    page.reload()  # the preview clears its cookie: the banner shows again
+    english = page.frame_locator('iframe[title="English"]')
+    expect(english.get_by_role("dialog").get_by_role("button", name="Reject all")).to_be_visible()
+    assert widget_posts == [] and csp_messages == []

@@ -13,8 +13,8 @@ CASES = [
 @pytest.mark.parametrize(("lang", "sign_in", "search", "subject_field", "verdicts"), CASES, ids=[c[0] for c in CASES])
 def test_auditor_finds_a_subjects_receipt_and_sees_it_valid(app, page, service, consent, lang, sign_in, search,
                                                              subject_field, verdicts):
-    recorded = consent.post(subject_id="customer-8812", choices={"necessary": True, "analytics": True}).get_json()
-    consent.post(subject_id="someone-else")
+    recorded = consent.post(**consent.user("customer-8812"), choices={"necessary": True, "analytics": True}).get_json()
+    consent.post(**consent.user("someone-else"))
     _token, password = make_auditor(app, ["shop"])
 
     page.goto(f"{service.url}/audit/?lang={lang}")  # signed out: sent to the sign-in form

@@ -58,7 +58,8 @@ def test_preferences_open_from_the_api_and_link_the_latest_receipt_and_history(d
     page.evaluate("() => window.Consent.showPreferences()")
     [event] = recorded(consent)
     history = preferences(page).get_by_role("link", name="My consent history")
-    assert history.get_attribute("href").startswith(f"{service.url}/me/shop?receipt={event['receipt_id']}&token=")
+    # A short-lived link the service made for this visitor's credential; receipt ids open no history.
+    assert history.get_attribute("href").startswith(f"{service.url}/me/shop?access=")
     with context.expect_page() as opened:
         preferences(page).get_by_role("link", name="View my consent receipt").click()
     receipt_page = opened.value
@@ -69,6 +70,7 @@ def test_preferences_open_from_the_api_and_link_the_latest_receipt_and_history(d
     with context.expect_page() as opened:
         preferences(page).get_by_role("link", name="My consent history").click()
     expect(opened.value.get_by_role("heading", name="My data on Example Shop")).to_be_visible()
+    expect(opened.value.get_by_role("link", name=event["receipt_id"][:8])).to_be_visible()  # this visitor's decision
 
 
 def test_modal_traps_focus_and_escape_closes_it(decided):

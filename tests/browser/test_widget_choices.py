@@ -6,7 +6,7 @@ from sqlalchemy import select
 from consent import db
 from consent.models import Subject
 from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording
-from tests.conftest import import_site, load_site_config
+from tests.conftest import import_site, load_site_config, subject_token
 
 OPTIONAL = ["analytics", "advertising", "marketing_sms", "personalized_recommendation", "cross_border_transfer"]
 NOTHING = {"necessary": True, **{purpose: False for purpose in OPTIONAL}}
@@ -98,11 +98,12 @@ def test_sensitive_purpose_needs_its_own_step_naming_recipients_first(page, serv
 
 @pytest.mark.parametrize("how", ["data-subject", "setSubject"])
 def test_marketing_sms_is_bound_to_the_sites_subject(page, service, host, consent, app, how):
+    token = subject_token(app, "user-42")
     if how == "data-subject":
-        open_host(page, service, host, lang="en", tag_attributes='data-subject="user-42"')
+        open_host(page, service, host, lang="en", tag_attributes=f'data-subject="user-42" data-subject-token="{token}"')
     else:
         open_host(page, service, host, lang="en")
-        page.evaluate("() => window.Consent.setSubject('user-42')")
+        page.evaluate("([subject, token]) => window.Consent.setSubject(subject, token)", ["user-42", token])
     banner(page).get_by_role("button", name="Customize").click()
     banner(page).get_by_label("Marketing SMS").check()
     with recording(page):
@@ -111,6 +112,7 @@ def test_marketing_sms_is_bound_to_the_sites_subject(page, service, host, consen
     with app.app_context():
         subject = db.get_session().scalars(select(Subject)).one()
     assert subject.subject_id == "user-42" and event["subject_ref"] == subject.pseudonym
+    assert event["subject_verified"] is True
     assert event["choices"]["marketing_sms"] is True
 
 
