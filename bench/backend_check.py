@@ -3,6 +3,7 @@
 Run: .venv/bin/python bench/backend_check.py [events]   (default 5,000 recorded decisions)
 Prints figures; asserts nothing about them.
 """
+import secrets
 import statistics
 import sys
 import tempfile
@@ -28,7 +29,8 @@ def timed(function, repeat):
 
 def main(events):
     with tempfile.TemporaryDirectory() as directory:
-        app = create_app({"DATABASE_URL": f"sqlite:///{directory}/bench.sqlite3", "SECRET_KEY": "bench"})
+        app = create_app({"DATABASE_URL": f"sqlite:///{directory}/bench.sqlite3",
+                          "SECRET_KEY": secrets.token_urlsafe(48)})
         db.upgrade(app)
         import_site(app, load_site_config())
         key = create_api_key(app)

@@ -1,6 +1,7 @@
 """What the benchmarks share: a database with the demo site, wrk runs, and the table they print."""
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from tests.postgres import TemporaryCluster  # noqa: E402
 
 BENCH_SITE = PROJECT_ROOT / "examples" / "sites" / "demo.yaml"
 BENCH_ORIGIN = "https://bench.example"
-SECRET_KEY = "bench-secret-key"
+# Strong, as production requires (the benchmarks run the app without TESTING); new for every run.
+SECRET_KEY = secrets.token_urlsafe(48)
 # The benchmarks load the service from one address: the per-client limit would refuse almost all.
 ROOMY_LIMITS = {
     "CONSENT_RATELIMIT_CLIENT": "100000000 per minute",

@@ -2,17 +2,21 @@
 
 Sites, allowed origins, purposes, policy versions, API keys, webhooks and a banner preview.
 Views parse a form, call `consent.site_console` (or `apikeys`, `webhooks`), and render.
+Every URL naming a site is refused (403) to an operator who does not manage it, before its view
+runs; creating sites and managing the console's users is for owners (`consent.admin_users`).
 """
 from functools import wraps
 
-from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 
-from consent import admin_users, apikeys, identity, limits, site_console, sites, webhooks
+from consent import admin_users, apikeys, console_sessions, identity, limits, site_console, sites, webhooks
 from consent.db import get_session, write_transaction
 from consent.errors import ConsentError
 from consent.forms import (
-    ActionForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm, SubjectSecretRotateForm,
+    ActionForm, AdminRoleForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm,
+    SubjectSecretRotateForm,
 )
 from consent.models import AdminUser
 
@@ -33,7 +37,11 @@ def csrf_helper():
 
 @bp.before_request
 def load_operator():
-    g.admin = get_session().get(AdminUser, session["admin_user_id"]) if "admin_user_id" in session else None
+    """Who is signed in (None once their session ended), and whether they may touch the site the URL names."""
+    g.admin = console_sessions.current_user("admin", lambda user_id: admin_users.by_id(get_session(), user_id))
+    site_id = (request.view_args or {}).get("site_id")
+    if g.admin is not None and site_id is not None:
+        admin_users.require_site(g.admin, site_id)
 
 
 @bp.after_request
@@ -48,6 +56,16 @@ def login_required(view):
     def wrapped(**kwargs):
         if g.admin is None:
             return redirect(url_for(".login", next=request.full_path))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def owner_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(**kwargs):
+        admin_users.require_owner(g.admin)
         return view(**kwargs)
 
     return wrapped
@@ -76,8 +94,7 @@ def login():
     if form.validate_on_submit():
         user = admin_users.authenticate(get_session(), form.username.data, form.password.data)
         if user is not None:
-            session.clear()  # a fresh session: no fixation
-            session["admin_user_id"] = user.id
+            console_sessions.begin("admin", user)
             target = request.args.get("next", "")
             # Only paths inside the console: never an open redirect.
             return redirect(target if target.startswith("/admin/") else url_for(".sites_index"))
@@ -87,19 +104,21 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Sign out: this session and every other of this user end on the server, copies of the cookie included."""
     if ActionForm().validate_on_submit():
-        session.clear()
+        console_sessions.sign_out("admin", AdminUser)
     return redirect(url_for(".login"))
 
 
 @bp.get("/")
 @login_required
 def sites_index():
-    return render_template("admin/sites.html", sites=sites.list_sites(get_session()))
+    return render_template("admin/sites.html",
+                           sites=admin_users.visible_sites(g.admin, sites.list_sites(get_session())))
 
 
 @bp.route("/sites/new", methods=["GET", "POST"])
-@login_required
+@owner_required
 def new_site():
     settings = NewSiteForm(prefix="site")
     policy = PolicyForm(prefix="policy", data=site_console.NEW_SITE_POLICY)
@@ -239,3 +258,42 @@ def preview_frame(site_id, language):
     response = make_response(render_template("admin/preview_frame.html", site=site, language=language))
     response.delete_cookie(f"consent_{site.id}", path="/", samesite="Lax")
     return response
+
+
+# --- Users and their roles (owners only) -----------------------------------------------------------
+
+
+@bp.get("/users")
+@owner_required
+def users_index():
+    return render_template("admin/users.html", users=admin_users.list_users(get_session()))
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@owner_required
+def user_roles(user_id):
+    """One user's role: owner of everything, or operator of the sites ticked."""
+    db_session = get_session()
+    user = admin_users.by_id(db_session, user_id)
+    if user is None:
+        abort(404)
+    if request.method == "GET":
+        form = AdminRoleForm(data={"role": user.role, "sites": user.site_ids})
+    else:
+        form = AdminRoleForm()
+    form.sites.choices = [(site.id, site.id) for site in sites.list_sites(db_session)]
+    problems = []
+    if form.validate_on_submit():
+        chosen = form.sites.data if form.role.data == admin_users.OPERATOR else []
+        try:
+            with write_transaction() as write_session:
+                admin_users.set_role(write_session, admin_users.by_id(write_session, user_id), form.role.data, chosen)
+            if user_id == g.admin.id and form.role.data != admin_users.OWNER:
+                return redirect(url_for(".sites_index"), code=303)  # the users page is no longer theirs
+            return redirect(url_for(".users_index", saved=user.username), code=303)
+        except admin_users.LastOwner:
+            problems = [gettext("This is the only owner: make another user an owner first.")]
+        except ConsentError as error:
+            problems = _errors(error)
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/user.html", user=user, form=form, problems=problems), status

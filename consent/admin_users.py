@@ -1,27 +1,51 @@
-"""Admin console users: password hashes and sign-in checks."""
+"""Admin console users: password hashes, sign-in checks, and roles.
+
+An owner manages every site and the console's users; an operator manages only the sites named for
+them and gets 403 on every page and action of any other site, unknown sites included (so an operator
+cannot tell whether a site exists). Roles are read from the database on every request: a change
+applies to open sessions at once.
+"""
+import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from consent import console_sessions, db
 from consent.db import storable
-from consent.errors import InvalidRequest
-from consent.models import AdminUser
+from consent.errors import Forbidden, InvalidRequest, NotFound
+from consent.models import AdminUser, AdminUserSite, Site
 
 MIN_PASSWORD_LENGTH = 10
+OWNER, OPERATOR = "owner", "operator"
+ROLES = (OWNER, OPERATOR)
+admin_cli = AppGroup("admin", help="Admin console users and their roles: create, grant, revoke, list.")
 # Compared against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
 
 
-def set_password(session, username, password):
-    """Create `username` or give it a new password."""
+class LastOwner(InvalidRequest):
+    """Taking the owner role from the only owner would leave nobody to manage users and create sites."""
+
+
+def set_password(session, username, password, role=OWNER, site_ids=()):
+    """Create `username` (an owner, or an operator of `site_ids`) or give it a new password.
+
+    A new password ends every console session the user has. The role and sites of an existing user
+    are left as they are: they change only through `set_role` (CLI `admin grant`/`revoke`, or the console).
+    """
     if not 1 <= len(username) <= 64 or not username.isprintable():
         raise InvalidRequest("The user name must be 1-64 printable characters.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    password_hash = generate_password_hash(password)
     user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
-    if user is None:
-        user = AdminUser(username=username)
-        session.add(user)
-    user.password_hash = generate_password_hash(password)
+    if user is not None:
+        console_sessions.end_everywhere(user)
+        user.password_hash = password_hash
+        return user
+    user = AdminUser(username=username, password_hash=password_hash, session_generation=0)
+    set_role(session, user, role, site_ids)  # checked before the new user is in the session at all
+    session.add(user)
     return user
 
 
@@ -34,3 +58,147 @@ def authenticate(session, username, password):
         check_password_hash(_DUMMY_HASH, password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+def by_id(session, user_id):
+    """The admin user of a console session, or None."""
+    return session.get(AdminUser, user_id) if isinstance(user_id, int) else None
+
+
+def by_name(session, username):
+    """The admin user called `username`; NotFound otherwise."""
+    user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first() \
+        if storable(username) else None
+    if user is None:
+        raise NotFound(f"No admin user {username!r}.")
+    return user
+
+
+def list_users(session):
+    return session.scalars(select(AdminUser).order_by(AdminUser.username)).all()
+
+
+def set_role(session, user, role, site_ids=()):
+    """Make `user` an owner (every site; `site_ids` must be empty) or an operator of exactly `site_ids`."""
+    if role not in ROLES:
+        raise InvalidRequest(f"The role must be one of {', '.join(ROLES)}.", {"role": ["Unknown role."]})
+    site_ids = sorted(set(site_ids))
+    if role == OWNER and site_ids:
+        raise InvalidRequest("An owner manages every site: name sites for operators only.",
+                             {"sites": ["Not for owners."]})
+    lookup = [site_id for site_id in site_ids if storable(site_id)]  # PostgreSQL refuses NUL even in a lookup
+    known = set(session.scalars(select(Site.id).where(Site.id.in_(lookup)))) if lookup else set()
+    unknown = [site_id for site_id in site_ids if site_id not in known]
+    if unknown:
+        raise InvalidRequest(f"No such site: {', '.join(map(repr, unknown))}.", {"sites": ["Unknown site."]})
+    if user.role == OWNER and role != OWNER and _owner_count(session) <= 1:
+        raise LastOwner(f"{user.username!r} is the only owner: make another user an owner first.")
+    user.role = role
+    kept = {scope.site_id: scope for scope in user.sites}
+    user.sites = [kept.get(site_id) or AdminUserSite(site_id=site_id) for site_id in site_ids]
+    return user
+
+
+def grant(session, username, site_ids=(), owner=False):
+    """Give an operator more sites, or make a user an owner."""
+    user = by_name(session, username)
+    if owner:
+        return set_role(session, user, OWNER)
+    if user.role == OWNER:
+        raise InvalidRequest(f"{username!r} is an owner and manages every site already.")
+    return set_role(session, user, OPERATOR, [*user.site_ids, *site_ids])
+
+
+def revoke(session, username, site_ids=(), owner=False):
+    """Take sites from an operator, or make an owner an operator (of no site until granted some)."""
+    user = by_name(session, username)
+    if owner:
+        return set_role(session, user, OPERATOR) if user.role == OWNER else user
+    if user.role == OWNER:
+        raise InvalidRequest(f"{username!r} is an owner: revoke --owner first, then grant the sites to keep.")
+    taken = set(site_ids)
+    return set_role(session, user, OPERATOR, [site_id for site_id in user.site_ids if site_id not in taken])
+
+
+def _owner_count(session):
+    return len(session.scalars(select(AdminUser.id).where(AdminUser.role == OWNER)).all())
+
+
+def may_manage(user, site_id):
+    return user.role == OWNER or site_id in user.site_ids
+
+
+def require_site(user, site_id):
+    """Refuse (403) unless `user` manages this site. Unknown sites are refused the same way for operators."""
+    if not may_manage(user, site_id):
+        raise Forbidden(f"This console account does not manage site {site_id!r}.")
+
+
+def require_owner(user):
+    if user.role != OWNER:
+        raise Forbidden("Only an owner of this console may do this.")
+
+
+def visible_sites(user, all_sites):
+    """The sites of `all_sites` that `user` manages."""
+    return [site for site in all_sites if may_manage(user, site.id)]
+
+
+# --- `flask consent admin ...` ---------------------------------------------------------------------
+
+
+def _describe(user):
+    return f"{user.username}\t{user.role}\t{'*' if user.role == OWNER else ' '.join(user.site_ids) or '-'}"
+
+
+@admin_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default=None,
+              help="owner: every site and the users; operator: only the --site ones. "
+                   "Default: operator when --site is given, owner otherwise.")
+@click.option("--site", "site_ids", multiple=True, help="A site the operator manages (repeatable).")
+@click.password_option()
+def create_command(username, role, site_ids, password):
+    """Create an admin console user, or give an existing one a new password (ending their console sessions)."""
+    with db.storing() as session:
+        exists = storable(username) and session.scalar(select(AdminUser.id).where(AdminUser.username == username))
+        if exists and (role or site_ids):
+            raise click.ClickException(
+                f"{username!r} exists already: change roles with `admin grant` or `admin revoke`.")
+        user = set_password(session, username, password, role or (OPERATOR if site_ids else OWNER), site_ids)
+    if exists:
+        click.echo(f"new password set for admin user {username}; their console sessions have ended")
+    else:
+        scope = "every site" if user.role == OWNER else ", ".join(user.site_ids) or "no site yet"
+        click.echo(f"admin user {username} ({user.role}: {scope}) can sign in at /admin/")
+
+
+@admin_cli.command("grant")
+@click.argument("username")
+@click.option("--site", "site_ids", multiple=True, help="A site to add to an operator's (repeatable).")
+@click.option("--owner", is_flag=True, help="Make the user an owner of every site instead.")
+def grant_command(username, site_ids, owner):
+    """Let an operator manage more sites, or make a user an owner."""
+    if owner == bool(site_ids):
+        raise click.UsageError("Give either --site (one or more) or --owner.")
+    with db.storing() as session:
+        click.echo(_describe(grant(session, username, site_ids, owner)))
+
+
+@admin_cli.command("revoke")
+@click.argument("username")
+@click.option("--site", "site_ids", multiple=True, help="A site to take from an operator (repeatable).")
+@click.option("--owner", is_flag=True, help="Make an owner an operator (of no site until granted some).")
+def revoke_command(username, site_ids, owner):
+    """Take sites from an operator, or the owner role from a user; open sessions lose them at once."""
+    if owner == bool(site_ids):
+        raise click.UsageError("Give either --site (one or more) or --owner.")
+    with db.storing() as session:
+        click.echo(_describe(revoke(session, username, site_ids, owner)))
+
+
+@admin_cli.command("list")
+def list_command():
+    """One line per admin user: name, role, and the sites of an operator ("*" for an owner's every site)."""
+    for user in list_users(db.get_session()):
+        click.echo(_describe(user))

@@ -75,4 +75,6 @@ def checkpoint_create(site_id):
     auditors.require_site(g.auditor, site_id)
     with write_transaction() as session:
         checkpoint, created = checkpoints.checkpoint_now(session, site_id)
-        return jsonify(checkpoints.checkpoint_json(checkpoint)), 201 if created else 200
+    if created:
+        checkpoints.publish_to_file([checkpoint])  # once committed, like every checkpoint signed
+    return jsonify(checkpoints.checkpoint_json(checkpoint)), 201 if created else 200

@@ -3,15 +3,16 @@
 Server-rendered, in zh-CN or English (`?lang=` is carried through every link), every form
 CSRF-protected. Signed-in auditors see only their own sites, exactly as through the API.
 """
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from consent import audit, auditors, limits
+from consent import audit, auditors, console_sessions, limits
 from consent.audit_api import export_response
 from consent.db import get_session
 from consent.errors import InvalidRequest
 from consent.forms import AuditorLoginForm, LogoutForm
 from consent.i18n import normalize_language, request_language
+from consent.models import Auditor
 from consent.schemas import AuditEventQuerySchema, load
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
@@ -36,7 +37,8 @@ def keep_language(_endpoint, values):
 
 @bp.before_request
 def require_sign_in():
-    g.auditor = auditors.by_id(get_session(), session.get("auditor_id"))  # a disabled one is signed out
+    # None once the session ended: signed out, a new password, disabled, or older than allowed.
+    g.auditor = console_sessions.current_user("auditor", lambda auditor_id: auditors.by_id(get_session(), auditor_id))
     if g.auditor is None and request.endpoint != "auditor.login":
         return redirect(url_for("auditor.login", next=request.full_path))
     return None
@@ -45,7 +47,14 @@ def require_sign_in():
 @bp.context_processor
 def console_globals():
     return {"auditor": g.get("auditor"), "logout_form": LogoutForm(), "language": request_language(),
-            "action_labels": ACTION_LABELS, "form_expired": FORM_EXPIRED}
+            "action_labels": ACTION_LABELS, "form_expired": FORM_EXPIRED, "in_other_language": in_other_language}
+
+
+def in_other_language(language):
+    """This page's URL in `language`: its own search fields only, so no query parameter can name what
+    url_for takes as its own arguments (`endpoint`, `_method`, `_external`, ...)."""
+    kept = {key: value for key, value in request.args.items() if key in (*SEARCH_FIELDS, "next")}
+    return url_for(request.endpoint, **(request.view_args or {}), **kept, lang=language)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -56,11 +65,10 @@ def login():
     if form.validate_on_submit():
         auditor = auditors.by_password(get_session(), form.email.data, form.password.data)
         if auditor is not None:
-            session.clear()  # a fresh session: nothing set before signing in carries over
-            session["auditor_id"] = auditor.id
+            console_sessions.begin("auditor", auditor)
             return redirect(_safe_next(request.args.get("next")))
         status = 401
-    elif form.csrf_token.errors:
+    elif form.errors.get("csrf_token"):
         status = 400  # no token, or one not issued to this browser: a cross-site post
     return render_template("audit/login.html", form=form, failed=status == 401, expired=status == 400), status
 
@@ -76,7 +84,7 @@ def _safe_next(target):
 def logout():
     if not LogoutForm().validate_on_submit():
         abort(400, description=str(FORM_EXPIRED))
-    session.clear()
+    console_sessions.sign_out("auditor", Auditor)  # every session of this auditor ends, copied cookies too
     return redirect(url_for("auditor.login"))
 
 

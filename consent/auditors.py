@@ -3,7 +3,8 @@
 Only hashes are stored: the password with werkzeug.security, the API token (32 random bytes) as
 SHA-256, which is enough for a secret that long and lets one indexed lookup find its owner.
 A disabled auditor is refused everywhere (API, console sign-in, an open console session); a
-reissued token replaces the old one at once.
+reissued token replaces the old one at once; a new password or disabling ends every console session
+(consent/console_sessions.py), so enabling the auditor again does not bring an old cookie back.
 """
 import secrets
 from datetime import datetime, timezone
@@ -13,14 +14,15 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consent import db
+from consent import console_sessions, db
 from consent.apikeys import token_hash
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.models import Auditor, AuditorSite
 from consent.schemas import AuditorAccountSchema, load
 from consent.sites import get_site
 
-auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token.")
+auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token, set-password.")
+MIN_PASSWORD_LENGTH = 12  # as AuditorAccountSchema asks at creation
 
 # Checked against when the email is unknown, so a login takes as long whether or not it exists.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -57,7 +59,7 @@ def by_token(session, api_token):
 
 def by_id(session, auditor_id):
     """The enabled auditor with this id (a console session's), or None."""
-    auditor = session.get(Auditor, auditor_id or 0)
+    auditor = session.get(Auditor, auditor_id) if isinstance(auditor_id, int) else None
     return auditor if auditor is not None and auditor.disabled_at is None else None
 
 
@@ -89,6 +91,18 @@ def set_disabled(session, email, disabled):
     """Disable an auditor (refused everywhere from the next request on) or enable it again."""
     auditor = by_email(session, email)
     auditor.disabled_at = (auditor.disabled_at or datetime.now(timezone.utc)) if disabled else None
+    if disabled:
+        console_sessions.end_everywhere(auditor)
+    return auditor
+
+
+def set_password(session, email, password):
+    """Give an auditor a new console password; every console session they have ends."""
+    auditor = by_email(session, email)
+    if not MIN_PASSWORD_LENGTH <= len(password or "") <= 200:
+        raise InvalidRequest(f"The password must be {MIN_PASSWORD_LENGTH}-200 characters.")
+    auditor.password_hash = generate_password_hash(password)
+    console_sessions.end_everywhere(auditor)
     return auditor
 
 
@@ -146,6 +160,16 @@ def _switch(email, disabled):
     with db.storing() as session:
         set_disabled(session, email, disabled)
     click.echo(f"{'disabled' if disabled else 'enabled'} auditor {email}")
+
+
+@auditor_cli.command("set-password")
+@click.argument("email")
+@click.password_option()
+def set_password_command(email, password):
+    """Give an auditor a new console password; their open console sessions end."""
+    with db.storing() as session:
+        set_password(session, email, password)
+    click.echo(f"new password set for auditor {email}; their console sessions have ended")
 
 
 @auditor_cli.command("reissue-token")

@@ -110,7 +110,7 @@ def _write(batch):
     """Write `batch` in one transaction, or, if that fails, each of its decisions alone."""
     try:
         with db.write_connection() as connection:
-            outcomes = _link_and_insert(connection, [entry.decision for entry in batch])
+            outcomes, signed = _link_and_insert(connection, [entry.decision for entry in batch])
     except Exception as error:  # noqa: BLE001 - handed to the thread whose decision it is
         if len(batch) > 1:
             for entry in batch:
@@ -125,6 +125,8 @@ def _write(batch):
             error = repeated
         entry.error, entry.finished = error, True
         return
+    # A checkpoint leaves the database only once it is stored there: after the commit above.
+    checkpoints.publish_to_file(signed)
     for entry, outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, Exception):
             entry.error = outcome
@@ -142,7 +144,11 @@ class _ChainHead:
 
 
 def _link_and_insert(connection, decisions):
-    """Give each decision its place in its site's chain and insert every row; one outcome per decision."""
+    """Give each decision its place in its site's chain and insert every row.
+
+    Returns one outcome per decision and the checkpoints signed on the way, which the caller
+    publishes once the transaction has committed.
+    """
     heads = {}
     # Sorted, so two writers lock the same sites in the same order and never deadlock (PostgreSQL).
     for site_id in sorted({decision.site.id for decision in decisions}):
@@ -187,12 +193,17 @@ def _link_and_insert(connection, decisions):
     for statement, table_rows in zip(INSERTS, rows, strict=True):
         if table_rows:
             connection.execute(statement, table_rows)
+    # A site this batch extended is also due when its newest checkpoint is older than the interval.
+    counted = {site_id for site_id, _seq, _head_hash in due_checkpoints}
+    extended = {outcome.site.id for outcome in outcomes if not isinstance(outcome, Exception)} - counted
+    due_checkpoints += [(site_id, heads[site_id].seq, heads[site_id].event_hash) for site_id in sorted(extended)
+                        if checkpoints.interval_due(connection, site_id)]
+    signed = []
     if due_checkpoints:
         # "writing": signing must not open a write transaction of its own, it is inside one.
         with Session(bind=connection, info={"writing": True}) as session:
-            for site_id, seq, head_hash in due_checkpoints:
-                checkpoints.sign_checkpoint(session, site_id, seq, head_hash)
-    return outcomes
+            signed = [checkpoints.sign_checkpoint(session, *due) for due in due_checkpoints]
+    return outcomes, signed
 
 
 def _event_row(decision, document, text, row_hash):
@@ -204,7 +215,7 @@ def _event_row(decision, document, text, row_hash):
         "visitor_id": document["visitor_ref"],
         "policy_version": document["policy_version"],
         "action": document["action"],
-        "idempotency_key": decision.idempotency_key,
+        "idempotency_key": document["idempotency_key"],
         "client_hash": decision.client_hash,
         "created_at": decision.created_at,
         "document": text,
@@ -212,7 +223,7 @@ def _event_row(decision, document, text, row_hash):
         "event_hash": row_hash,
         "subject_verified": decision.subject_verified,
         "decided_at": decision.decided_at,
-        "request_hash": decision.request_hash,
+        "request_hash": document["request_hash"],
     }
 
 

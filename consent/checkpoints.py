@@ -1,24 +1,39 @@
 """Signed checkpoints (tree heads) of each site's event log, and verifying the log against them.
 
-A checkpoint is a JWS over {site_id, count, head_hash, time}. Once anyone has pinned one, the
+A checkpoint is a JWS over {site_id, lane, count, head_hash, time} (those signed before lanes were
+named have no lane, and keep verifying as signed). Once anyone has pinned one, the
 first `count` events can no longer be rewritten unnoticed, not even by someone who recomputes
 every hash after an edit: the head would no longer match the signed one. Checkpoints are made
-by `flask consent log checkpoint`, automatically every CONSENT_CHECKPOINT_EVERY events while
-consent is recorded, and when an auditor asks for a fresh one (POST .../checkpoints).
+by `flask consent log checkpoint`, automatically while consent is recorded (every
+CONSENT_CHECKPOINT_EVERY events, and when the newest is older than
+CONSENT_CHECKPOINT_INTERVAL_SECONDS), and when an auditor asks for a fresh one (POST .../checkpoints).
+
+Someone able to write the database could delete the newest events together with the checkpoints
+that cover them, so each checkpoint also leaves the database once, where it is signed: a line in
+CONSENT_CHECKPOINT_FILE, a message to the site's webhook, and the public list anyone can mirror.
+`log verify --checkpoints FILE` then proves the log still holds everything such a copy has seen.
 """
 import json
+import os
 from dataclasses import asdict, dataclass
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consent import db, signing
 from consent.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.errors import ChainBroken, ConsentError
-from consent.models import Checkpoint, ConsentEvent, Site, utcnow
+from consent.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, utcnow
 from consent.sites import get_site
+from consent.verify import VerificationError, keys_by_kid, read_json, verify_jws
+
+# Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log
+# split into several chains later needs no new checkpoint format.
+LANE = 0
 
 log_cli = AppGroup("log", help="The hash-chained consent log: verify, checkpoint.")
 
@@ -29,8 +44,11 @@ def checkpoint_payload(checkpoint):
     signed_at = checkpoint.signed_at
     if signed_at.tzinfo is None:
         signed_at = signed_at.replace(tzinfo=timezone.utc)
-    return {"site_id": checkpoint.site_id, "count": checkpoint.count, "head_hash": checkpoint.head_hash,
-            "time": signed_at.astimezone(timezone.utc).isoformat()}
+    payload = {"site_id": checkpoint.site_id, "count": checkpoint.count, "head_hash": checkpoint.head_hash,
+               "time": signed_at.astimezone(timezone.utc).isoformat()}
+    if checkpoint.lane is not None:  # signed since migration 0009; older checkpoints signed no lane
+        payload["lane"] = checkpoint.lane
+    return payload
 
 
 def checkpoint_json(checkpoint):
@@ -39,11 +57,16 @@ def checkpoint_json(checkpoint):
 
 
 def sign_checkpoint(session, site_id, count, head_hash):
-    """Sign and store a tree head the caller has just computed or verified."""
-    checkpoint = Checkpoint(site_id=site_id, count=count, head_hash=head_hash, signed_at=utcnow())
+    """Sign and store a tree head the caller has just computed or verified, and queue it for the site's webhook.
+
+    The caller appends it to the checkpoint file once its transaction has committed (publish_to_file).
+    """
+    checkpoint = Checkpoint(site_id=site_id, lane=LANE, count=count, head_hash=head_hash, signed_at=utcnow())
     checkpoint.kid, checkpoint.jws = signing.sign(session, checkpoint_payload(checkpoint))
     session.add(checkpoint)
     session.flush()
+    _queue_for_webhook(session, checkpoint)
+    _clock_notes()[site_id] = checkpoint.signed_at + _interval()
     return checkpoint
 
 
@@ -74,14 +97,124 @@ def latest_checkpoint(session, site_id):
     ).first()
 
 
-def checkpoint_problem(session, checkpoint):
-    """Why a stored checkpoint cannot be trusted (bad signature, fields not the signed ones), or None."""
+def checkpoints_after(session, site_id, after, limit):
+    """(checkpoints of more than `after` events, oldest first, about `limit` of them; the `after` of the next
+    page, or None). A page never ends inside a run of checkpoints of one count, which `after` could not resume."""
+    query = select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.count, Checkpoint.id)
+    page = session.scalars(query.where(Checkpoint.count > after).limit(limit)).all()
+    if len(page) < limit:
+        return page, None
+    last = page[-1]
+    page += session.scalars(query.where(Checkpoint.count == last.count, Checkpoint.id > last.id)).all()
+    return page, last.count
+
+
+# --- Checkpoints by time: a quiet site's newest events are pinned within an interval too ---------
+
+
+def _interval():
+    return timedelta(seconds=current_app.config["CONSENT_CHECKPOINT_INTERVAL_SECONDS"])
+
+
+def _clock_notes():
+    """{site_id: when this worker should next ask whether a checkpoint is due}, kept per worker process."""
+    return current_app.extensions.setdefault("consent.checkpoint_clock", {})
+
+
+def interval_due(connection, site_id):
+    """Whether a site just written to needs a checkpoint because its newest one (or, with none yet, its
+    first event) is older than CONSENT_CHECKPOINT_INTERVAL_SECONDS (0: never).
+
+    Costs no query until this worker's note says one may be due: then one, which also learns of
+    checkpoints other workers signed meanwhile. So a worker asks at most once per site and interval.
+    """
+    if not _interval():
+        return False
+    now, notes = utcnow(), _clock_notes()
+    if site_id in notes and now < notes[site_id]:
+        return False
+    newest = connection.scalar(select(func.max(Checkpoint.signed_at)).where(Checkpoint.site_id == site_id))
+    if newest is None:
+        newest = connection.scalar(
+            select(ConsentEvent.created_at).where(ConsentEvent.site_id == site_id, ConsentEvent.seq == 1)
+        )
+    newest = _in_utc(newest) if newest is not None else now
+    due = now - newest >= _interval()
+    notes[site_id] = now + _interval() if due else newest + _interval()
+    return due
+
+
+def _in_utc(moment):
+    """SQLite hands times back without their zone; they were stored in UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+# --- Publication outside the database: the checkpoint file and the site's webhook ---------------
+
+
+def _queue_for_webhook(session, checkpoint):
+    """A pending delivery of the checkpoint to the site's webhook, in the transaction that stores it: sent once."""
+    if session.get(SiteWebhook, checkpoint.site_id) is not None:
+        session.add(WebhookDelivery(site_id=checkpoint.site_id, checkpoint_id=checkpoint.id, status="pending",
+                                    attempts=0, next_attempt_at=checkpoint.signed_at))
+
+
+def checkpoint_file():
+    """Where checkpoints are appended (CONSENT_CHECKPOINT_FILE, default instance/checkpoints.jsonl); None: nowhere."""
+    configured = current_app.config.get("CONSENT_CHECKPOINT_FILE")
+    if configured is None:
+        return Path(current_app.instance_path) / "checkpoints.jsonl"
+    return Path(configured) if configured else None
+
+
+def publish_to_file(signed):
+    """Append checkpoints just committed to the checkpoint file, one JSON line each, synced to disk.
+
+    Called by whoever signed them, after the commit and only then: a line must never name a head
+    the database does not hold. One write() per call under O_APPEND keeps lines of concurrent
+    workers whole. A failure is logged, never raised: the decisions are stored and answered, and
+    each checkpoint is still in the database, queued for the webhook and in the public list, from
+    which an outside copy can be completed.
+    """
+    path = checkpoint_file()
+    if path is None or not signed:
+        return
     try:
-        signed = json.loads(signing.verified_payload(session, checkpoint.jws))
+        lines = "".join(json.dumps(checkpoint_json(checkpoint), sort_keys=True, separators=(",", ":")) + "\n"
+                        for checkpoint in signed).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            while lines:
+                lines = lines[os.write(descriptor, lines):]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except Exception:  # noqa: BLE001 - the decisions are committed: raising would have them written again
+        current_app.logger.exception(
+            "checkpoints %s not appended to %s: copy them from GET /api/v1/sites/<site>/checkpoints",
+            ", ".join(f"{checkpoint.site_id}:{checkpoint.count}" for checkpoint in signed), path,
+        )
+
+
+def checkpoint_problem(session, checkpoint, keys=None):
+    """Why a checkpoint cannot be trusted (bad signature, fields not the signed ones), or None.
+
+    Stored checkpoints are checked with the keys in the database; an outside copy with `keys`
+    ({kid: JWK} of a key set kept outside), if given.
+    """
+    name = "" if checkpoint.id is None else f"checkpoint {checkpoint.id}: "  # an outside copy is named by its caller
+    try:
+        if keys is None:
+            signed = json.loads(signing.verified_payload(session, checkpoint.jws))
+        else:
+            signed = json.loads(verify_jws(checkpoint.jws, keys)[1])
     except ConsentError as error:
-        return f"checkpoint {checkpoint.id}: {error.detail}"
+        return f"{name}{error.detail}"
+    except VerificationError as error:
+        return f"{name}{error}"
     if signed != checkpoint_payload(checkpoint):
-        return f"checkpoint {checkpoint.id}: the stored fields differ from the signed ones"
+        return f"{name}the {'published' if checkpoint.id is None else 'stored'} fields differ from the signed ones"
     return None
 
 
@@ -169,18 +302,139 @@ def verify_position(session, event):
     return Position(event.seq, True, start[0], checkpoint_json(cover) if cover else None)
 
 
+# --- Outside copies: does the log still hold every head someone outside the database has seen? --
+
+
+def read_published(path):
+    """[(where, entry)] for the checkpoints in a file: JSON Lines as CONSENT_CHECKPOINT_FILE holds them, or the
+    JSON the API answered ({"checkpoints": [...]}, a list, or one checkpoint). An entry that is not JSON is
+    the ValueError that says why."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{path}: cannot be read ({error})") from error
+    try:
+        document = _strict_json(text)
+    except ValueError:
+        return [(f"{path} line {number}", _strict_json_or_error(line))
+                for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if isinstance(document, dict) and "checkpoints" in document:
+        document = document["checkpoints"]
+    if isinstance(document, list):
+        return [(f"{path} checkpoint {number}", entry) for number, entry in enumerate(document, 1)]
+    return [(f"{path} line 1", document)]
+
+
+def _strict_json(text):
+    """JSON with every key once: with a key twice, what a reader sees and what the parser keeps may differ."""
+    def once(pairs):
+        if len({key for key, _value in pairs}) != len(pairs):
+            raise ValueError("a key appears twice")
+        return dict(pairs)
+
+    return json.loads(text, object_pairs_hook=once)
+
+
+def _strict_json_or_error(text):
+    try:
+        return _strict_json(text)
+    except ValueError as error:
+        return error
+
+
+def outside_checkpoint(entry):
+    """A published checkpoint (a line of the file, or the API's JSON) as an unsaved Checkpoint; ValueError if none."""
+    if isinstance(entry, ValueError):
+        raise ValueError(f"not JSON: {entry}")
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    try:
+        return Checkpoint(site_id=entry["site_id"], lane=entry.get("lane"), count=entry["count"],
+                          head_hash=entry["head_hash"], signed_at=datetime.fromisoformat(entry["time"]),
+                          kid=entry.get("kid"), jws=entry["jws"])
+    except KeyError as error:
+        raise ValueError(f"no {error.args[0]!r}") from error
+    except (TypeError, ValueError) as error:
+        raise ValueError("'time' is not an ISO 8601 time") from error
+
+
+def outside_problem(session, checkpoint, keys=None):
+    """Why an outside checkpoint is not ours, or the log no longer holds the head it signed; None if it does.
+
+    Its signature is checked first (with `keys`, else the database's), so what is compared with
+    the log is what was signed, whatever else the copy says.
+    """
+    problem = checkpoint_problem(session, checkpoint, keys)
+    if problem:
+        return problem
+    if checkpoint.lane not in (None, LANE):
+        return f"it covers lane {checkpoint.lane}, and each site's log has one lane, {LANE}"
+    held = head_hash_at(session, checkpoint.site_id, checkpoint.count)
+    if held == checkpoint.head_hash:
+        return None
+    if held is None:
+        events = session.scalar(select(func.count()).where(ConsentEvent.site_id == checkpoint.site_id))
+        return (f"it signed {checkpoint.count} events, the log now holds {events}: "
+                f"events were removed from the end")
+    return (f"event {checkpoint.count} is not the one it signed: events up to {checkpoint.count} "
+            f"were rewritten")
+
+
+def verify_outside(session, paths, keys=None, site_ids=()):
+    """Check every checkpoint in the files (of `site_ids` only, if any) against the log; print each one the
+    log no longer holds and a line per file. True if there was any."""
+    broken = False
+    for path in paths:
+        checked = problems = 0
+        for where, entry in read_published(path):
+            if site_ids and isinstance(entry, dict) and entry.get("site_id") not in site_ids:
+                continue
+            checked += 1
+            try:
+                checkpoint = outside_checkpoint(entry)
+            except ValueError as error:
+                problem = f"not a checkpoint: {error}"
+            else:
+                where = f"{where} ({checkpoint.site_id}, {checkpoint.count} events, signed {entry['time']})"
+                problem = outside_problem(session, checkpoint, keys)
+            if problem:
+                problems += 1
+                click.echo(f"{where}: BROKEN: {problem}")
+        click.echo(f"{path}: {checked - problems} of {checked} outside checkpoints held by the log")
+        broken = broken or problems > 0
+    return broken
+
+
+def _outside_keys(path):
+    """{kid: JWK} of a key set file, as served at /.well-known/jwks.json and kept outside the database."""
+    try:
+        return keys_by_kid(read_json(path))
+    except VerificationError as error:
+        raise click.ClickException(str(error)) from error
+
+
 def _print_report(report):
     if report.intact:
         click.echo(f"{report.site_id}: intact, {report.events_checked} events, "
                    f"{report.checkpoints_checked} signed checkpoints match, head {report.head_hash}")
     else:
-        click.echo(f"{report.site_id}: BROKEN at event {report.first_broken_seq}: {report.problem}")
+        column = f" ({report.column})" if report.column else ""
+        click.echo(f"{report.site_id}: BROKEN at event {report.first_broken_seq}{column}: {report.problem}")
 
 
 @log_cli.command("verify")
 @click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable); default: every site.")
-def verify_command(site_ids):
+@click.option("--checkpoints", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Also prove the log holds every checkpoint in this outside copy (repeatable): the "
+                   "checkpoint file's JSON lines, or the JSON of the checkpoint API.")
+@click.option("--jwks", type=click.Path(dir_okay=False),
+              help="Check those checkpoints' signatures with this key set, kept outside the database, "
+                   "instead of the keys in the database.")
+def verify_command(site_ids, checkpoint_files, jwks):
     """Check every site's chain and checkpoints; name the first broken link, exit 1 if there is one."""
+    if jwks and not checkpoint_files:
+        raise click.UsageError("--jwks checks the signatures of --checkpoints: give the file too.")
+    outside_keys, outside_sites = _outside_keys(jwks) if jwks else None, set(site_ids)
     session = db.get_session()
     site_ids = site_ids or session.scalars(select(Site.id).order_by(Site.id)).all()
     broken = False
@@ -192,6 +446,8 @@ def verify_command(site_ids):
         report = verify_log(session, site_id)
         _print_report(report)
         broken = broken or not report.intact
+    if checkpoint_files:
+        broken = verify_outside(session, checkpoint_files, outside_keys, outside_sites) or broken
     if broken:
         raise SystemExit(1)
 
@@ -203,9 +459,11 @@ def checkpoint_command(site_ids):
     with db.write_transaction() as session:
         site_ids = site_ids or session.scalars(select(ConsentEvent.site_id).group_by(ConsentEvent.site_id)).all()
         try:
-            checkpoints = [checkpoint_now(session, site_id)[0] for site_id in site_ids]
+            made = [checkpoint_now(session, site_id) for site_id in site_ids]
         except ConsentError as error:
             raise click.ClickException(error.detail) from error
+    publish_to_file([checkpoint for checkpoint, created in made if created])
+    checkpoints = [checkpoint for checkpoint, _created in made]
     if not checkpoints:
         click.echo("no site has events yet: nothing to checkpoint")
     for checkpoint in checkpoints:

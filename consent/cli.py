@@ -57,11 +57,10 @@ def list_sites():
 
 
 apikey_cli = AppGroup("apikey", help="API keys of site backends.")
-admin_cli = AppGroup("admin", help="Admin console users.")
 webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 subject_secret_cli = AppGroup("subject-secret", help="Subject secrets, which a site's backend signs tokens with.")
 consent_cli.add_command(apikey_cli)
-consent_cli.add_command(admin_cli)
+consent_cli.add_command(admin_users.admin_cli)
 consent_cli.add_command(webhooks_cli)
 consent_cli.add_command(subject_secret_cli)
 
@@ -134,16 +133,6 @@ def make_subject_token(site_id, expires_in, subject_id):
     except ConsentError as error:
         raise click.ClickException(error.detail) from error
     click.echo(subject_tokens.make_token(secret.secret, secret.kid, site_id, subject_id, time.time() + expires_in))
-
-
-@admin_cli.command("create")
-@click.argument("username")
-@click.password_option()
-def create_admin(username, password):
-    """Create an admin console user (or set a new password for an existing one)."""
-    with db.storing() as session:
-        admin_users.set_password(session, username, password)
-    click.echo(f"admin user {username} can sign in at /admin/")
 
 
 @webhooks_cli.command("deliver")

@@ -20,6 +20,9 @@ def defaults():
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # A console session (admin or auditor) ends this long after sign-in, and at sign-out everywhere
+        # (consent/console_sessions.py); the cookie also gets `Secure` when CONSENT_PUBLIC_URL is https.
+        "CONSENT_SESSION_MAX_AGE_SECONDS": 8 * 3600,
         # Abuse resistance (consent/limits.py). Limits are per worker process with memory://; give
         # every worker one shared store (redis://, memcached://) to make them exact across workers.
         "RATELIMIT_STORAGE_URI": "memory://",
@@ -44,6 +47,12 @@ def defaults():
         "CONSENT_KEY_RECHECK_SECONDS": 1.0,
         # A signed checkpoint (tree head) is published automatically every this many events of a site.
         "CONSENT_CHECKPOINT_EVERY": 1000,
+        # ... and when a decision is written and the site's newest one is older than this (0: never),
+        # so a quiet site's newest events are not left unpinned for long.
+        "CONSENT_CHECKPOINT_INTERVAL_SECONDS": 3600,
+        # Every checkpoint signed is appended here too, outside the database; None means
+        # `instance/checkpoints.jsonl`, "" appends nowhere (consent/checkpoints.py, README "For auditors").
+        "CONSENT_CHECKPOINT_FILE": None,
         # The one public URL (scheme://host[:port]) of this service: every signed or shown link is made
         # from it, never from the request's Host header, which whoever sends the request chooses.
         "CONSENT_PUBLIC_URL": "http://127.0.0.1:5000",
@@ -85,6 +94,8 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_REQUEST_LOG": _flag,
     "CONSENT_KEY_DIR": str,
     "CONSENT_CHECKPOINT_EVERY": int,
+    "CONSENT_CHECKPOINT_INTERVAL_SECONDS": int,
+    "CONSENT_CHECKPOINT_FILE": str,
     "CONSENT_KEY_RECHECK_SECONDS": float,
     "CONSENT_WEBHOOK_ALLOW_PRIVATE": _flag,
     "CONSENT_PUBLIC_URL": str,
@@ -93,6 +104,7 @@ ENVIRONMENT_SETTINGS = {
     "CONSENT_DECISION_MAX_AGE_SECONDS": int,
     "CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS": int,
     "CONSENT_HISTORY_LINK_MAX_AGE_SECONDS": int,
+    "CONSENT_SESSION_MAX_AGE_SECONDS": int,
 }
 
 

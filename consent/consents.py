@@ -3,7 +3,6 @@
 Every decision becomes one append-only event. Each event's document carries the hash of the
 previous event of the same site, so an auditor can detect any edited, removed or reordered record.
 """
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, replace
@@ -14,6 +13,7 @@ from sqlalchemy import bindparam, exists, select
 
 from consent import chain_writer, identity, receipts, signing
 from consent.clients import client_hash
+from consent.config import derived_hmac
 from consent.db import get_session
 from consent.errors import (
     DecisionTooOld, IdempotencyConflict, InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion,
@@ -27,6 +27,7 @@ from consent.subject_rights import latest_verified_choices
 # Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
 # embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
 SERVICE_PAGE = object()
+REQUEST_PURPOSE = b"consent.request"  # derived_hmac's purpose for request hashes
 
 # Queries of every decision, built once (and so compiled once) on the plain tables: no ORM needed.
 SITES, ORIGINS, SUBJECTS = Site.__table__, SiteOrigin.__table__, Subject.__table__
@@ -211,8 +212,10 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
         if existing is None:  # not the key after all: another constraint refused the decision
             raise repeated.__cause__ from None
         # As payment APIs do: the key answers only the request it was first sent with (its subject
-        # token aside, which may have been renewed meanwhile). Another request gets nothing.
-        if existing.request_hash != decision.request_hash:
+        # token aside, which may have been renewed meanwhile). Another request gets nothing. What the
+        # request was is read from the hashed document: an event stored before documents held it
+        # (README, "For auditors") answers every reuse with 409, whatever its columns say.
+        if not _answers(existing, data["idempotency_key"], decision.request_hash):
             raise IdempotencyConflict("This idempotency key was used for another request; use a new key.") from None
         result = _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws)
         # What the first request bound, which a token expired since cannot undo.
@@ -289,6 +292,7 @@ class Decision:
     @classmethod
     def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, pseudonym, principal, now,
                 decided_at):
+        hashed_request = request_hash(data, principal)
         event = {
             "event_id": str(uuid.uuid4()),
             "receipt_id": str(uuid.uuid4()),
@@ -312,12 +316,17 @@ class Decision:
             "do_not_track": data["do_not_track"],
             # A signal counts when the page reported it or the browser sent it with this request.
             "signals": {name: bool(data["signals"][name] or header_signals.get(name)) for name in ("dnt", "gpc")},
+            # The archived policy exactly as shown, and what an idempotent retry is answered by: all
+            # inside the hashed document, so `log verify` catches an edit of the columns or the archive.
+            "policy_text_hash": policy.text_hash,
+            "idempotency_key": data["idempotency_key"],
+            "request_hash": hashed_request,
         }
         new_subject = principal.subject_id is not None and pseudonym is None
         if new_subject:
             pseudonym = str(uuid.uuid4())  # stored with the event, unless the subject got one meanwhile
         unsigned = cls(site, policy, principal.subject_id, new_subject, data["idempotency_key"], hashed_client, now,
-                       decided_at, request_hash(data, principal), event, receipt={}, receipt_text="",
+                       decided_at, hashed_request, event, receipt={}, receipt_text="",
                        hmac_signature="", kid="", jws="")
         return unsigned._signed(session, pseudonym)
 
@@ -343,6 +352,7 @@ class PublishedPolicy:
     version: str
     url: str
     purposes: list
+    text_hash: str  # receipts.policy_text_hash of the archived version: receipts pin it
 
 
 def published_policy(session, site):
@@ -351,7 +361,7 @@ def published_policy(session, site):
     key = (site.id, site.current_policy_version)
     if key not in cache:
         policy = current_policy(session, site)
-        cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes)
+        cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes, receipts.policy_text_hash(policy))
     return cache[key]
 
 
@@ -372,16 +382,32 @@ def _check_policy_version(asked, current):
 
 
 def request_hash(data, principal):
-    """SHA-256 of what a request asked for, less its subject token and with the visitor's credential
-    as its keyed hash: an idempotency key answers only the same request again."""
+    """A keyed hash of what a request asked for, less its subject token and with the visitor's
+    credential as its keyed hash: an idempotency key answers only the same request again.
+
+    Keyed (HMAC under a key derived from SECRET_KEY), because the hash is in the event document that
+    auditors export, and the request holds the site's user id: a plain hash would let anyone test
+    guessed ids against it, even after the user was erased.
+    """
     asked = {key: value for key, value in data.items() if key not in ("subject_token", "visitor_secret")}
     asked["visitor"] = principal.visitor_ref if data["visitor_secret"] else None
-    return hashlib.sha256(receipts.canonical_json(asked).encode()).hexdigest()
+    return derived_hmac(current_app.config["SECRET_KEY"], REQUEST_PURPOSE, receipts.canonical_json(asked))
+
+
+def _answers(existing, idempotency_key, hashed_request):
+    """Whether the stored event `existing` (_receipt_for_key) was made by exactly the request `hashed_request`."""
+    try:
+        document = json.loads(existing.event_document)
+    except ValueError:
+        return False
+    pinned = isinstance(document, dict) and document.get("idempotency_key") == idempotency_key
+    return pinned and document.get("request_hash") == hashed_request == existing.request_hash
 
 
 def _receipt_for_key(session, site_id, idempotency_key):
     return session.execute(
-        receipts.RECEIPT_WITH_JWS.add_columns(ConsentEvent.request_hash, ConsentEvent.subject_verified)
+        receipts.RECEIPT_WITH_JWS.add_columns(ConsentEvent.request_hash, ConsentEvent.subject_verified,
+                                              ConsentEvent.document.label("event_document"))
         .join(ConsentEvent, ConsentEvent.event_id == Receipt.event_id)
         .where(ConsentEvent.site_id == site_id, ConsentEvent.idempotency_key == idempotency_key)
     ).first()

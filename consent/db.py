@@ -152,9 +152,8 @@ def storing():
         raise click.ClickException(f"{error.detail}{details}") from error
 
 
-def upgrade(app, revision="heads"):
-    """Apply Alembic migrations up to `revision` (default: every head, should work in progress have
-    branched; a merge revision joins them before a release) on the app's database."""
+def upgrade(app, revision="head"):
+    """Apply Alembic migrations up to `revision` on the app's database."""
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(MIGRATIONS))
     with get_engine(app).begin() as connection:

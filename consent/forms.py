@@ -3,16 +3,17 @@
 Forms only carry fields from pages; what a site configuration may hold is still decided by
 `consent.schemas.SiteConfigSchema`, which every console save goes through.
 """
-from flask import current_app
+from flask import current_app, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField, EmailField, FieldList, FormField, IntegerField, PasswordField, SelectField, StringField, SubmitField,
-    TextAreaField,
+    BooleanField, EmailField, FieldList, FormField, IntegerField, PasswordField, RadioField, SelectField,
+    SelectMultipleField, StringField, SubmitField, TextAreaField,
 )
 from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from consent import webhook_targets
 from consent.schemas import PURPOSE_KINDS
@@ -28,17 +29,29 @@ def public_webhook_target(_form, field):
         raise ValidationError(refusal.message(gettext)) from None
 
 
-class WithdrawForm(FlaskForm):
+class PageForm(FlaskForm):
+    """Base of every form on our pages, which post forms and never JSON."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            # Flask-WTF would read a JSON body as the form's data, and fail (500) on one that is not
+            # an object of strings: a JSON post to a page is an empty form here.
+            if request.is_json:
+                return None
+            return super().wrap_formdata(form, formdata)
+
+
+class WithdrawForm(PageForm):
     submit = SubmitField(_l("Withdraw all my consents"))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PageForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     submit = SubmitField(_l("Sign in"))
 
 
-class SiteSettingsForm(FlaskForm):
+class SiteSettingsForm(PageForm):
     """What an operator may change at any time: it does not alter what visitors consent to."""
 
     name_zh = StringField(_l("Site name (Chinese)"), validators=[DataRequired(), Length(max=200)])
@@ -60,7 +73,7 @@ class NewSiteForm(SiteSettingsForm):
     submit = SubmitField(_l("Create site"))
 
 
-class PurposeForm(FlaskForm):
+class PurposeForm(PageForm):
     class Meta:
         csrf = False  # nested in PolicyForm, which carries the token
 
@@ -77,7 +90,7 @@ class PurposeForm(FlaskForm):
     recipients = TextAreaField(_l("Recipients"), validators=[Length(max=5000)])
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(PageForm):
     """A new policy version: its text, the banner texts and the purposes, published together."""
 
     version = StringField(_l("New version"), validators=[DataRequired(), Length(max=64)])
@@ -96,12 +109,12 @@ class PolicyForm(FlaskForm):
     submit = SubmitField(_l("Publish this version"))
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(PageForm):
     label = StringField(_l("Label"), validators=[DataRequired(), Length(max=100)])
     submit = SubmitField(_l("Create API key"))
 
 
-class SubjectSecretRotateForm(FlaskForm):
+class SubjectSecretRotateForm(PageForm):
     """A new subject secret; the others keep verifying for the overlap, so pages already served keep working."""
 
     overlap_hours = IntegerField(_l("Old secrets keep working for (hours)"), default=168,
@@ -109,7 +122,19 @@ class SubjectSecretRotateForm(FlaskForm):
     submit = SubmitField(_l("Rotate the subject secret"))
 
 
-class ActionForm(FlaskForm):
+class AdminRoleForm(PageForm):
+    """An admin user's role; the site choices are the sites that exist, set by the view."""
+
+    role = RadioField(_l("Role"), choices=[
+        SelectChoice("owner", _l("Owner: every site, creating sites, and the console's users")),
+        SelectChoice("operator", _l("Operator: only the sites ticked below")),
+    ], validators=[InputRequired()])
+    sites = SelectMultipleField(_l("Sites this operator manages"), choices=[],
+                                widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    submit = SubmitField(_l("Save role"))
+
+
+class ActionForm(PageForm):
     """A button that changes something (revoke a key, rotate a secret): a CSRF token and nothing else."""
 
     submit = SubmitField(_l("Confirm"))
@@ -118,13 +143,13 @@ class ActionForm(FlaskForm):
 # --- Auditor console ----------------------------------------------------------------------------
 
 
-class AuditorLoginForm(FlaskForm):
+class AuditorLoginForm(PageForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     submit = SubmitField(_l("Sign in"))
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(PageForm):
     """Signing out is a POST with a CSRF token, so another site cannot sign someone out."""
 
     submit = SubmitField(_l("Sign out"))

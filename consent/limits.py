@@ -3,6 +3,12 @@
 Clients are keyed on the keyed hash of their address (consent/clients.py), so not even the
 limit store (which may be a shared Redis) ever holds a raw IP address. The consoles' sign-in
 forms have their own limit against password guessing, refused with a readable page.
+
+Every attempt counts against the client that sent it, refused ones included. A site's bucket counts
+only decisions the service stored: a request refused for any reason (another site's origin, an
+invalid body, an unknown purpose, a stale policy, the sender's own limit) or a repeated one (same
+idempotency key) cannot use up a site's allowance, so nobody can aim the site limit at a site
+without sending valid decisions from many addresses (README, "Threat model").
 """
 from flask import current_app, make_response, render_template, request
 from flask_babel import gettext
@@ -46,9 +52,18 @@ client_writes = limiter.limit(
     _setting("CONSENT_RATELIMIT_CLIENT"),
     error_message="Too many decisions from this address; try again later.",
 )
+
+
+def stored(response):
+    """Whether the request stored a decision (201; a repeat of one already stored answers 200)."""
+    return response.status_code == 201
+
+
+# The site bucket is checked before the view runs, but a request takes from it only once it stored a decision.
 site_writes = limiter.limit(
     _setting("CONSENT_RATELIMIT_SITE"),
     key_func=site_key,
+    deduct_when=stored,
     error_message="Too many decisions for this site right now; try again later.",
 )
 

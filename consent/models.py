@@ -1,7 +1,18 @@
 """Tables. Consent events and receipts are append-only: no code path updates or deletes them."""
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
 
@@ -176,7 +187,10 @@ class Receipt(Base):
 
 
 class AdminUser(Base):
-    """An operator who may sign in to the admin console; created with `flask consent admin create`."""
+    """Someone who may sign in to the admin console; created with `flask consent admin create`.
+
+    An "owner" manages every site and the console's users; an "operator" only the sites in `sites`.
+    """
 
     __tablename__ = "admin_users"
 
@@ -184,6 +198,24 @@ class AdminUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security (scrypt)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    role: Mapped[str] = mapped_column(String(16), default="owner")  # owner | operator
+    # Raised at sign-out and password change: console sessions of an older generation end (console_sessions.py).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+    sites: Mapped[list["AdminUserSite"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def site_ids(self):
+        return sorted(scope.site_id for scope in self.sites)
+
+
+class AdminUserSite(Base):
+    """One site an operator manages; owners need none."""
+
+    __tablename__ = "admin_user_sites"
+
+    admin_user_id: Mapped[int] = mapped_column(ForeignKey("admin_users.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
 
 
 class ApiKey(Base):
@@ -211,14 +243,19 @@ class SiteWebhook(Base):
 
 
 class WebhookDelivery(Base):
-    """One event to announce to one site's webhook; retried with backoff until delivered or given up."""
+    """One message to one site's webhook, a decision (event) or a checkpoint; retried with backoff until
+    delivered or given up."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        CheckConstraint("(event_id IS NULL) <> (checkpoint_id IS NULL)", name="ck_webhook_deliveries_one_message"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    event_id: Mapped[str] = mapped_column(ForeignKey("consent_events.event_id"))
+    event_id: Mapped[str | None] = mapped_column(ForeignKey("consent_events.event_id"), nullable=True)
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id"), nullable=True)  # 0009
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -227,6 +264,7 @@ class WebhookDelivery(Base):
     log: Mapped[list["WebhookAttempt"]] = relationship(
         cascade="all, delete-orphan", order_by="WebhookAttempt.id", lazy="selectin"
     )
+    checkpoint: Mapped["Checkpoint"] = relationship(lazy="selectin")
 
 
 class WebhookAttempt(Base):
@@ -296,6 +334,9 @@ class Checkpoint(Base):
     count: Mapped[int] = mapped_column(Integer)
     head_hash: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Which of the site's chains it covers (0: today each site has one); NULL for checkpoints signed
+    # before 0009, whose signed payload has no lane and must keep verifying as it is.
+    lane: Mapped[int | None] = mapped_column(Integer, nullable=True)
     kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"))
     jws: Mapped[str] = mapped_column(Text)
 
@@ -312,6 +353,8 @@ class Auditor(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set by `flask consent auditor disable`: neither the token nor the password opens anything then.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Raised at sign-out, password change and disabling: older console sessions end (console_sessions.py).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
 
     sites: Mapped[list["AuditorSite"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 

@@ -52,8 +52,11 @@ CHECKPOINT = {
     "properties": {
         "site_id": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
         "head_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "time": {"type": "string"},
+        "lane": {"type": "integer", "minimum": 0,
+                 "description": "Which of the site's chains it covers: 0, the only one today. Absent from "
+                                "checkpoints signed before lanes were named."},
         "kid": {"type": "string"},
-        "jws": {"type": "string", "description": "Compact JWS over {site_id, count, head_hash, time}."},
+        "jws": {"type": "string", "description": "Compact JWS over {site_id, count, head_hash, time, lane}."},
     },
 }
 AUDIT_EVENT = {
@@ -84,6 +87,21 @@ AUDIT_PATHS = {
                 "operationId": "receiptSchema",
                 "responses": {"200": {"description": "The schema.",
                                       **_json({"type": "object"}, "application/schema+json")}}},
+    },
+    "/api/v1/sites/{site_id}/checkpoints": {
+        "get": {"summary": "Every signed checkpoint of a site, oldest first, paged; public, for anyone to mirror.",
+                "operationId": "checkpoints",
+                "parameters": [SITE_PARAMETER,
+                               {"name": "after", "in": "query", "description": "Only checkpoints of more "
+                                "events than this: the `next_after` of the previous page.",
+                                "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
+                               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                           "maximum": 500}}],
+                "responses": {"200": {"description": "One page.", **_json({
+                    "type": "object", "required": ["checkpoints", "next_after", "next"],
+                    "properties": {"checkpoints": {"type": "array", "items": CHECKPOINT},
+                                   "next_after": {"type": ["integer", "null"]}, "next": NULLABLE_STRING}})},
+                              **_problems(404, 422)}},
     },
     "/api/v1/sites/{site_id}/checkpoints/latest": {
         "get": {"summary": "The newest signed checkpoint (tree head) of a site's log; public, for anyone to pin.",

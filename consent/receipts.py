@@ -3,6 +3,7 @@
 Two signers with two salts, because they mean two different things: one vouches for a receipt's
 content, the other lets a visitor fetch their own receipt by id without an account.
 """
+import hashlib
 import json
 
 from flask import current_app
@@ -17,11 +18,19 @@ RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
 ACCESS_SALT = "consent.receipt.access.v2"  # v2: timed; v1 tokens never expired and are refused
 HISTORY_SALT = "consent.history"
+# What an archived policy version shows a visitor, all of it: the hash receipts pin covers these.
+POLICY_FIELDS = ("version", "url", "text", "changes", "texts", "purposes")
 
 
 def canonical_json(document):
     """The one byte form of a document that hashes and signatures are computed over."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def policy_text_hash(policy):
+    """SHA-256 (hex) of a policy version exactly as archived and shown (a consent.models.PolicyVersion)."""
+    shown = {field: getattr(policy, field) for field in POLICY_FIELDS}
+    return hashlib.sha256(canonical_json(shown).encode()).hexdigest()
 
 
 def _keys():
@@ -101,6 +110,7 @@ def build_receipt(site, policy, event):
         "eventId": event["event_id"],
         "policyVersion": policy.version,
         "policyArchiveUrl": public_url("widget.policy_version", site_id=site.id, version=policy.version),
+        "policyTextHash": event["policy_text_hash"],
         "signals": event["signals"],
         "doNotTrack": event["do_not_track"],
         "ageStatement": event["age_statement"],
@@ -124,10 +134,20 @@ def verify_receipt_signature(signature):
 
 def hmac_signature_valid(signature, document):
     """Whether `signature` vouches for exactly `document`; False, not an error, for a forged one."""
-    try:
-        return verify_receipt_signature(signature) == document
-    except Forbidden:
-        return False
+    return hmac_signature_checker()(signature, document)
+
+
+def hmac_signature_checker():
+    """hmac_signature_valid, with the keys read once: for checking many receipts in a row."""
+    serializer = _serializer(SIGNATURE_SALT)
+
+    def valid(signature, document):
+        try:
+            return serializer.loads(signature) == document
+        except BadSignature:
+            return False
+
+    return valid
 
 
 def access_token(receipt_id):

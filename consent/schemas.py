@@ -232,6 +232,13 @@ class AuditorAccountSchema(Schema):
         return {**data, "email": data["email"].strip().lower()}
 
 
+class CheckpointPageSchema(Schema):
+    """A page of a site's public checkpoint list: those of more than `after` events."""
+
+    after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+
+
 class AuditEventQuerySchema(Schema):
     """Filters of the auditor's event list and export (API query string and console search alike)."""
 

@@ -1,17 +1,19 @@
 """What anyone needs to check our proof without trusting us: public keys, the receipt schema, checkpoints.
 
 Public, unauthenticated, readable from any origin: a regulator's script or a visitor's lawyer can
-download the key set once, pin a checkpoint, and verify receipts offline with consent/verify.py.
+download the key set once, pin a checkpoint (or mirror them all), and verify receipts offline with
+consent/verify.py.
 """
 import json
 from pathlib import Path
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request, url_for
 
 from consent import checkpoints, signing
 from consent.db import get_session
 from consent.errors import NotFound
 from consent.links import public_url
+from consent.schemas import CheckpointPageSchema, load
 from consent.sites import get_site
 
 bp = Blueprint("verification", __name__)
@@ -52,3 +54,17 @@ def latest_checkpoint(site_id):
     if checkpoint is None:
         raise NotFound(f"Site {site_id!r} has no checkpoint yet.")
     return jsonify(checkpoints.checkpoint_json(checkpoint))
+
+
+@bp.get("/api/v1/sites/<site_id>/checkpoints")
+def checkpoint_list(site_id):
+    """Every signed checkpoint of a site, oldest first, paged by `after` (a count): for anyone to mirror."""
+    page_query = load(CheckpointPageSchema(), request.args.to_dict())
+    session = get_session()
+    get_site(session, site_id)
+    page, next_after = checkpoints.checkpoints_after(session, site_id, page_query["after"], page_query["limit"])
+    next_url = None
+    if next_after is not None:
+        next_url = url_for("verification.checkpoint_list", site_id=site_id, limit=page_query["limit"], after=next_after)
+    return jsonify({"checkpoints": [checkpoints.checkpoint_json(checkpoint) for checkpoint in page],
+                    "next_after": next_after, "next": next_url})

@@ -3,7 +3,10 @@
 Needs nothing but the two files, the standard library and `cryptography`: no Flask, no database,
 no network. The file may also be copied alone and run as `python verify.py ...`. It checks that the
 receipt's Ed25519 JWS (RFC 7515 compact form, alg EdDSA per RFC 8037) verifies with a key of the
-set, and that its payload is exactly the receipt in the file, byte for byte once canonicalized.
+set, and that its payload is exactly the receipt in the file, byte for byte once canonicalized. It
+then prints that payload, decoded from the JWS, so what the auditor reads is what was signed. A file
+(or key set) in which an object names a key twice is refused: JSON readers disagree on which value
+counts, so the text an auditor reads could say `true` where the verifier parsed `false`.
 
 receipt.json is either the full API response ({"receipt": ..., "jws": ..., ...}) or just
 {"receipt": ..., "jws": ...}. Exit status: 0 valid, 1 anything else.
@@ -20,6 +23,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 class VerificationError(Exception):
     """The receipt is not proven: the message says why, in one sentence."""
+
+
+def _unique_keys(pairs):
+    """object_pairs_hook: an object, unless it names a key twice (at any depth, as the parser calls it for each)."""
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise VerificationError(f"the key {key!r} appears twice in one object, so readers may disagree on "
+                                    f"its value; such a file proves nothing.")
+        document[key] = value
+    return document
+
+
+def _no_constant(name):
+    raise VerificationError(f"{name} is not a JSON value.")
+
+
+def strict_loads(text):
+    """json.loads, refusing duplicate keys and NaN/Infinity: one text, one meaning. VerificationError otherwise."""
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
 def canonical_json(document):
@@ -58,14 +81,15 @@ def public_key_from_jwk(jwk):
 def verify_jws(jws, keys_by_kid):
     """(kid, payload bytes) of a compact JWS, once its signature verifies with the key its header names.
 
-    `keys_by_kid` maps key ids to JWKs (dicts). Raises VerificationError otherwise.
+    `keys_by_kid` maps key ids to JWKs (dicts), or to keys already read from them (public_key_from_jwk),
+    which saves reading the same key again for every one of many signatures. Raises VerificationError otherwise.
     """
     if not isinstance(jws, str) or jws.count(".") != 2:
         raise VerificationError("The JWS is not in compact form (header.payload.signature).")
     header_part, payload_part, signature_part = jws.split(".")
     try:
-        header = json.loads(b64url_decode(header_part))
-    except ValueError as error:
+        header = strict_loads(b64url_decode(header_part))
+    except (ValueError, VerificationError) as error:
         raise VerificationError("The JWS header is not JSON.") from error
     if not isinstance(header, dict) or header.get("alg") != "EdDSA":
         raise VerificationError("The JWS is not signed with EdDSA.")
@@ -74,8 +98,9 @@ def verify_jws(jws, keys_by_kid):
     jwk = keys_by_kid.get(header.get("kid"))
     if jwk is None:
         raise VerificationError(f"No key {header.get('kid')!r} in the key set.")
+    public_key = jwk if isinstance(jwk, Ed25519PublicKey) else public_key_from_jwk(jwk)
     try:
-        public_key_from_jwk(jwk).verify(b64url_decode(signature_part), f"{header_part}.{payload_part}".encode("ascii"))
+        public_key.verify(b64url_decode(signature_part), f"{header_part}.{payload_part}".encode("ascii"))
     except InvalidSignature as error:
         raise VerificationError(f"The signature does not verify with key {header['kid']!r}.") from error
     return header["kid"], b64url_decode(payload_part)
@@ -84,23 +109,36 @@ def verify_jws(jws, keys_by_kid):
 def keys_by_kid(jwks):
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise VerificationError('The key set is not a JWKS ({"keys": [...]}).')
-    return {jwk.get("kid"): jwk for jwk in jwks["keys"] if isinstance(jwk, dict)}
+    keys = {}
+    for jwk in jwks["keys"]:
+        if isinstance(jwk, dict):
+            if jwk.get("kid") in keys:
+                raise VerificationError(f"The key set lists key {jwk.get('kid')!r} twice.")
+            keys[jwk.get("kid")] = jwk
+    return keys
 
 
 def verify_receipt(document, jwks):
-    """(receipt, kid) if `document` ({receipt, jws, ...}) carries a JWS of exactly it, signed by a key of `jwks`."""
+    """(the signed payload, parsed; kid) if `document` ({receipt, jws, ...}) carries a JWS of exactly its
+    receipt, signed by a key of `jwks`."""
     if not isinstance(document, dict) or not isinstance(document.get("receipt"), dict) or "jws" not in document:
         raise VerificationError('The file holds no {"receipt": {...}, "jws": "..."}.')
     kid, payload = verify_jws(document["jws"], keys_by_kid(jwks))
-    if payload != canonical_json(document["receipt"]).encode("utf-8"):
+    try:
+        shown = canonical_json(document["receipt"]).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise VerificationError("The receipt holds text that is not Unicode (a lone surrogate).") from error
+    if payload != shown:
         raise VerificationError("The signature is valid, but for other content than this receipt.")
-    return document["receipt"], kid
+    return strict_loads(payload.decode("utf-8")), kid
 
 
 def read_json(path):
     try:
         with open(path, "rb") as handle:
-            return json.loads(handle.read().decode("utf-8"))
+            return strict_loads(handle.read().decode("utf-8"))
+    except VerificationError as error:
+        raise VerificationError(f"{path}: {error}") from error
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise VerificationError(f"{path}: cannot read JSON ({error}).") from error
 
@@ -111,14 +149,19 @@ def main(argv=None):
     parser.add_argument("--jwks", required=True, help="the key set, as served at /.well-known/jwks.json")
     arguments = parser.parse_args(argv)
     try:
-        receipt, kid = verify_receipt(read_json(arguments.receipt), read_json(arguments.jwks))
+        signed, kid = verify_receipt(read_json(arguments.receipt), read_json(arguments.jwks))
     except VerificationError as error:
         print(f"INVALID: {error}")
         return 1
     print(
-        f"VALID: receipt {receipt.get('consentReceiptID')} of site {receipt.get('siteId')}, "
-        f"policy {receipt.get('policyVersion')}, consent at {receipt.get('consentTimestamp')}, signed by key {kid}."
+        f"VALID: receipt {signed.get('consentReceiptID')} of site {signed.get('siteId')}, "
+        f"policy {signed.get('policyVersion')}, consent at {signed.get('consentTimestamp')}, signed by key {kid}."
     )
+    print("The signed payload, decoded from the JWS (this, and only this, is what the signature proves):")
+    try:
+        print(json.dumps(signed, indent=2, ensure_ascii=False))
+    except UnicodeEncodeError:  # an output that cannot show every character (a legacy Windows code page)
+        print(json.dumps(signed, indent=2))
     return 0
 
 

@@ -1,8 +1,11 @@
 """Webhooks: tell a site's backend about every consent change with a signed POST, retried with backoff.
 
-Recording a consent only adds a pending delivery row in the same transaction; the POST happens
-later, from `deliver_due` (run by `flask consent webhooks deliver`), so a slow or broken receiver
-never delays a visitor. Delivery is at least once: receivers deduplicate by `event_id`.
+Two kinds of message, told apart by `type`: "consent.decision", one per decision, and "checkpoint",
+each signed checkpoint of the site's log, for the site to keep as its own outside copy.
+Recording a consent (or signing a checkpoint) only adds a pending delivery row in the same
+transaction; the POST happens later, from `deliver_due` (run by `flask consent webhooks deliver`),
+so a slow or broken receiver never delays a visitor. Delivery is at least once: receivers
+deduplicate decisions by `event_id`, checkpoints by `jws`.
 Where a webhook may point is checked in `consent.webhook_targets`, at registration and at each delivery.
 """
 import hashlib
@@ -13,12 +16,13 @@ import secrets
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from consent import webhook_targets
 from consent.db import get_session, write_transaction
 from consent.errors import InvalidRequest, NotFound
-from consent.models import ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
+from consent.models import Checkpoint, ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
+from consent.verify import b64url_decode
 
 SIGNATURE_HEADER = "X-Consent-Signature"
 TIMESTAMP_HEADER = "X-Consent-Timestamp"
@@ -75,6 +79,7 @@ def payload(session, event):
             select(Subject.subject_id).where(Subject.site_id == event.site_id, Subject.pseudonym == event.subject_ref)
         ).first()
     return {
+        "type": "consent.decision",
         "event_id": event.event_id,
         "site_id": event.site_id,
         "subject": subject_id,
@@ -83,6 +88,18 @@ def payload(session, event):
         "receipt_id": document["receipt_id"],
         "time": document["recorded_at"],
     }
+
+
+def checkpoint_message(checkpoint):
+    """A signed checkpoint for the site to keep, as published everywhere else (README, "For auditors"):
+    the fields its JWS signed, read from the JWS itself, with the key id and the JWS."""
+    signed = json.loads(b64url_decode(checkpoint.jws.split(".")[1]))
+    return {"type": "checkpoint", **signed, "kid": checkpoint.kid, "jws": checkpoint.jws}
+
+
+def message(session, event, checkpoint):
+    """The body of a delivery: its decision's or its checkpoint's."""
+    return checkpoint_message(checkpoint) if checkpoint is not None else payload(session, event)
 
 
 def allow_private_targets():
@@ -103,14 +120,17 @@ def deliver_due(now=None, limit=100):
     now = now or datetime.now(timezone.utc)
     session = get_session()
     due = session.execute(
-        select(WebhookDelivery.id, SiteWebhook.url, SiteWebhook.secret, ConsentEvent)
+        select(WebhookDelivery.id, SiteWebhook.url, SiteWebhook.secret, ConsentEvent, Checkpoint)
         .join(SiteWebhook, SiteWebhook.site_id == WebhookDelivery.site_id)
-        .join(ConsentEvent, ConsentEvent.event_id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .outerjoin(ConsentEvent, ConsentEvent.event_id == WebhookDelivery.event_id)
+        .outerjoin(Checkpoint, Checkpoint.id == WebhookDelivery.checkpoint_id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
+               or_(ConsentEvent.event_id.is_not(None), Checkpoint.id.is_not(None)))
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(limit)
     ).all()
-    bodies = [(delivery_id, url, secret, payload(session, event)) for delivery_id, url, secret, event in due]
+    bodies = [(delivery_id, url, secret, message(session, event, checkpoint))
+              for delivery_id, url, secret, event, checkpoint in due]
     session.rollback()  # end the read transaction before going out on the network
     delivered = 0
     for delivery_id, url, secret, body in bodies:

@@ -3,6 +3,7 @@
 Run with `make screenshots`: a throw-away SQLite database, the demo site, the service on a free
 loopback port, Debian's Chromium (with fonts-noto-cjk for the Chinese).
 """
+import secrets
 import sys
 import tempfile
 import threading
@@ -23,7 +24,7 @@ LABELS = {"zh-CN": ("zh", "全部拒绝", "隐私设置"), "en": ("en", "Reject 
 
 def demo_app(workdir):
     """The service on a fresh SQLite database holding the demo site, embeddable from `origin` later."""
-    app = create_app({"DATABASE_URL": f"sqlite:///{workdir}/consent.sqlite3", "SECRET_KEY": "screenshots"})
+    app = create_app({"DATABASE_URL": f"sqlite:///{workdir}/consent.sqlite3", "SECRET_KEY": secrets.token_urlsafe(48)})
     db.upgrade(app)
     return app
 

@@ -5,11 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
 
-from consent import db
+from consent import db, signing
 from consent.auditors import create_auditor
 from consent.chain import GENESIS_HASH, event_hash
-from consent.models import ConsentEvent
-from consent.receipts import canonical_json
+from consent.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, Site
+from consent.receipts import build_receipt, canonical_json, policy_text_hash, sign_receipt
 from tests.conftest import import_site, load_site_config
 
 APPEND_ONLY_TABLES = ("consent_events", "receipts", "receipt_signatures", "checkpoints")
@@ -28,28 +28,35 @@ def make_auditor(app, site_ids, email="auditor@example.org", password="correct h
 
 
 def bulk_events(app, site_id, count, subject_ref=None, start=None, batch=2000):
-    """Append `count` valid, chained events to a site's log with bulk inserts (no receipts): fast fixtures."""
+    """Append `count` valid, chained events with their signed receipts to a site's log with bulk inserts.
+
+    The documents have the shape of events stored before migration 0008 (a `visitor_id`, no
+    subject_verified or decided_at), pinning the policy text as every event does since issue 12.
+    """
     start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
-    with app.app_context(), db.write_transaction() as session:
+    with app.test_request_context(), db.write_transaction() as session:  # a request: receipts hold links
+        site, policy = session.get(Site, site_id), session.get(PolicyVersion, (site_id, "v1"))
+        shown = policy_text_hash(policy)
         head = session.execute(
             select(ConsentEvent.seq, ConsentEvent.event_hash)
             .where(ConsentEvent.site_id == site_id).order_by(ConsentEvent.seq.desc()).limit(1)
         ).first()
         seq, prev_hash = (head.seq, head.event_hash) if head else (0, GENESIS_HASH)
-        rows = []
+        rows, receipts, signatures = [], [], []
         for number in range(count):
             seq += 1
             recorded_at = start + timedelta(seconds=number)
             document = {
                 "event_id": str(uuid.uuid4()), "receipt_id": str(uuid.uuid4()), "site_id": site_id, "seq": seq,
                 "prev_hash": prev_hash, "recorded_at": recorded_at.isoformat(), "timestamp": int(recorded_at.timestamp()),
-                "subject_ref": subject_ref, "visitor_id": f"visitor-{seq:08d}", "principal": f"visitor:visitor-{seq:08d}",
+                "subject_ref": subject_ref, "visitor_id": f"visitor-{seq:08d}",
+                "principal": f"subject:{subject_ref}" if subject_ref else f"visitor:visitor-{seq:08d}",
                 "policy_version": "v1", "language": "zh-CN",
                 "choices": {"necessary": True, "analytics": seq % 2 == 0, "advertising": False, "marketing_sms": False,
                             "personalized_recommendation": False, "cross_border_transfer": False},
                 "separate_consents": [], "action": "custom" if seq % 2 == 0 else "reject_all", "age_statement": None,
                 "guardian_consent": None, "collection_method": "banner", "do_not_track": False,
-                "signals": {"dnt": False, "gpc": False},
+                "signals": {"dnt": False, "gpc": False}, "policy_text_hash": shown,
             }
             prev_hash = event_hash(document)
             rows.append({
@@ -58,11 +65,23 @@ def bulk_events(app, site_id, count, subject_ref=None, start=None, batch=2000):
                 "idempotency_key": None, "client_hash": None, "created_at": recorded_at,
                 "document": canonical_json(document), "prev_hash": document["prev_hash"], "event_hash": prev_hash,
             })
+            old_keys = {"identified_by": None, "subject_token_kid": None, "decided_at": None, "linked_receipt_id": None}
+            receipt = build_receipt(site, policy, {**old_keys, **document})
+            kid, jws = signing.sign_text(session, canonical_json(receipt))
+            receipts.append({"receipt_id": document["receipt_id"], "event_id": document["event_id"],
+                             "site_id": site_id, "document": canonical_json(receipt),
+                             "hmac_signature": sign_receipt(receipt), "created_at": recorded_at})
+            signatures.append({"receipt_id": document["receipt_id"], "kid": kid, "jws": jws, "created_at": recorded_at})
             if len(rows) == batch:
-                session.execute(insert(ConsentEvent), rows)
-                rows = []
+                _insert_events(session, rows, receipts, signatures)
+                rows, receipts, signatures = [], [], []
         if rows:
-            session.execute(insert(ConsentEvent), rows)
+            _insert_events(session, rows, receipts, signatures)
+
+
+def _insert_events(session, events, receipts, signatures):
+    for model, rows in ((ConsentEvent, events), (Receipt, receipts), (ReceiptSignature, signatures)):
+        session.execute(insert(model), rows)
 
 
 def is_sqlite(app):

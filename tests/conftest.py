@@ -27,8 +27,9 @@ _database_numbers = itertools.count()
 
 def make_app(database_url, **overrides):
     # The test client's requests name host "localhost"; signed links come from CONSENT_PUBLIC_URL alone.
+    # Checkpoints go to no file (never instance/checkpoints.jsonl) unless a test names one (`app` does).
     return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-                       "CONSENT_PUBLIC_URL": "http://localhost", **overrides})
+                       "CONSENT_PUBLIC_URL": "http://localhost", "CONSENT_CHECKPOINT_FILE": "", **overrides})
 
 
 def migrate(database_url):
@@ -79,8 +80,10 @@ def import_site(app, config):
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    # Each test signs with keys of its own, kept in its own temp dir (never in instance/keys).
-    app = make_app(database_url, CONSENT_KEY_DIR=str(tmp_path / "keys"))
+    # Each test signs with keys of its own, kept in its own temp dir (never in instance/keys), and
+    # appends the checkpoints it signs to a file of its own.
+    app = make_app(database_url, CONSENT_KEY_DIR=str(tmp_path / "keys"),
+                   CONSENT_CHECKPOINT_FILE=str(tmp_path / "checkpoints.jsonl"))
     import_site(app, load_site_config())
     yield app
     db.dispose(app)

@@ -1,5 +1,6 @@
 """The service as it runs in production: gunicorn in its own process group on a free loopback port."""
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -10,6 +11,9 @@ from pathlib import Path
 from tests.postgres import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# gunicorn runs the app as in production (no TESTING), where a weak SECRET_KEY is refused: a strong one,
+# the same for every server of this test run, so a restarted server verifies what the first one signed.
+SECRET_KEY = secrets.token_urlsafe(48)
 
 
 class GunicornServer:
@@ -22,7 +26,7 @@ class GunicornServer:
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "SECRET_KEY": settings.pop("SECRET_KEY", "test-secret"),
+            "SECRET_KEY": settings.pop("SECRET_KEY", SECRET_KEY),
             "CONSENT_BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": str(workers),
             **({"CONSENT_THREADS": str(threads)} if threads else {}),

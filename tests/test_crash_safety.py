@@ -11,7 +11,7 @@ from consent import db
 from consent.chain import verify_chain
 from consent.models import ConsentEvent, Receipt
 from tests.conftest import ROOMY_LIMITS, SHOP_ORIGIN, ConsentActions, import_site, load_site_config, make_app
-from tests.server import GunicornServer
+from tests.server import SECRET_KEY, GunicornServer
 
 POSTERS = 4
 ACKNOWLEDGED_BEFORE_KILL = 40
@@ -75,7 +75,7 @@ def stored_state(app):
 
 
 def test_acknowledged_decisions_survive_sigkill(database_url, tmp_path):
-    app = make_app(database_url)
+    app = make_app(database_url, SECRET_KEY=SECRET_KEY)  # the server's: receipts' HMACs are checked
     import_site(app, load_site_config())
     log = tmp_path / "gunicorn.log"
 

@@ -84,3 +84,40 @@ def test_limits_and_their_store_come_from_the_environment(monkeypatch):
     settings = config.from_environment()
     assert settings["RATELIMIT_STORAGE_URI"] == "redis://limits.internal:6379/0"
     assert settings["CONSENT_RATELIMIT_CLIENT"] == "5 per second" and settings["RATELIMIT_ENABLED"] is False
+
+
+# Requests naming the site that the service refuses: none of them may count against the site.
+REFUSED_FOR_THE_SITE = [
+    ("another site's page", {"origin": "https://evil.example"}),
+    ("no origin at all", {"origin": None}),
+    ("invalid body", {"choices": "all"}),
+    ("unknown purpose", {"choices": {"necessary": True, "telepathy": True}}),
+    ("stale policy version", {"policy_version": "v0"}),
+]
+
+
+@pytest.mark.parametrize(("what", "changes"), REFUSED_FOR_THE_SITE, ids=[what for what, _ in REFUSED_FOR_THE_SITE])
+def test_refused_requests_cannot_use_up_a_sites_allowance(app_with, what, changes):
+    """A flood of refused requests from many addresses (issue 12, finding 4): visitors still get through."""
+    app = app_with(CONSENT_RATELIMIT_SITE="3 per minute", CONSENT_RATELIMIT_CLIENT="2 per minute")
+    flood = [post_from(app, f"203.0.113.{n}", **changes).status_code for n in range(1, 21) for _ in range(2)]
+    assert 429 not in flood and all(400 <= status < 500 for status in flood), flood
+    visitors = [post_from(app, f"198.51.100.{n}").status_code for n in (1, 2, 3)]
+    assert visitors == [201, 201, 201]
+    assert_refused_as_problem(post_from(app, "198.51.100.4"))  # accepted decisions still count
+
+
+def test_a_refused_flood_counts_against_the_address_that_sent_it(app_with):
+    app = app_with(CONSENT_RATELIMIT_SITE="3 per minute", CONSENT_RATELIMIT_CLIENT="2 per minute")
+    attacker = [post_from(app, "203.0.113.9", origin="https://evil.example").status_code for _ in range(3)]
+    assert attacker == [403, 403, 429]
+    assert post_from(app, "198.51.100.1").status_code == 201
+
+
+def test_a_repeated_decision_takes_nothing_more_from_the_site(app_with):
+    app = app_with(CONSENT_RATELIMIT_SITE="2 per minute")
+    first = post_from(app, "203.0.113.1", idempotency_key="replayed-0001")
+    repeats = {post_from(app, f"203.0.113.{n}", idempotency_key="replayed-0001").status_code for n in range(2, 12)}
+    assert first.status_code == 201 and repeats == {200}
+    assert post_from(app, "198.51.100.1").status_code == 201
+    assert_refused_as_problem(post_from(app, "198.51.100.2"))

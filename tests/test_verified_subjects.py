@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert
 
 from consent import db, identity, subject_tokens
-from consent.models import ConsentEvent, Receipt, Subject
+from consent.models import Subject
 from tests.audit_support import bulk_events
 from tests.conftest import SHOP_ORIGIN, bearer, import_site, load_site_config, subject_token
 
@@ -298,12 +298,7 @@ def legacy_binding(app, subject_id):
     with app.app_context(), db.write_transaction() as session:
         session.execute(insert(Subject), [{"site_id": "shop", "subject_id": subject_id, "pseudonym": pseudonym,
                                            "created_at": datetime.now(timezone.utc)}])
-    bulk_events(app, "shop", 1, subject_ref=pseudonym, start=datetime.now(timezone.utc))
-    with app.app_context(), db.write_transaction() as session:
-        event = session.query(ConsentEvent).filter_by(subject_ref=pseudonym).one()
-        session.execute(insert(Receipt), [{"receipt_id": json.loads(event.document)["receipt_id"],
-                                           "event_id": event.event_id, "site_id": "shop", "document": "{}",
-                                           "hmac_signature": "", "created_at": event.created_at}])
+    bulk_events(app, "shop", 1, subject_ref=pseudonym, start=datetime.now(timezone.utc))  # with its receipt
 
 
 def test_bindings_stored_before_tokens_are_reported_unverified_and_never_allowed(app, client, shop_key):

@@ -73,7 +73,7 @@ def test_change_is_delivered_signed_and_retried_after_failure(app, consent, rece
     assert headers["X-Consent-Signature"] == f"sha256={expected}"
     payload = json.loads(body)
     assert payload == {
-        "event_id": consent.stored_events()[0].event_id, "site_id": "shop",
+        "type": "consent.decision", "event_id": consent.stored_events()[0].event_id, "site_id": "shop",
         "subject": "alice", "subject_verified": True,
         "choices": {"necessary": True, "analytics": False, "advertising": False, "marketing_sms": True,
                     "personalized_recommendation": False, "cross_border_transfer": False},

@@ -1,0 +1,57 @@
+"""Console sessions (admin and auditor consoles): begun at sign-in, ended on the server.
+
+The session cookie (Flask's, signed with SECRET_KEY) holds who signed in, the user's session
+generation at that moment and the time. The generation is stored with the user and raised at
+sign-out, at a password change and when an auditor is disabled: every cookie issued before, a copy
+taken before sign-out included, opens nothing from its next request on. A session also ends
+CONSENT_SESSION_MAX_AGE_SECONDS after sign-in, and the cookie itself lasts only as long as the browser.
+
+A generation rather than a table of sessions: it is one integer on the row each console request
+loads anyway, with nothing to write per request and nothing to expire or clean up. The price is that
+signing out ends that user's sessions in every browser, which is also what one wants after a
+cookie may have been copied.
+"""
+import time
+
+from flask import current_app, session
+
+from consent.db import write_transaction
+
+
+def begin(console, user):
+    """Sign `user` in to `console` ("admin" or "auditor") in a fresh session: nothing set before carries over."""
+    session.clear()  # no fixation: a session planted before sign-in is not the one signed in
+    session[console] = {"id": user.id, "generation": user.session_generation, "since": int(time.time())}
+
+
+def current_user(console, load):
+    """The user whose session this is, or None: none, ended on the server, or older than allowed.
+
+    `load(user_id)` finds the user (None for an unknown or disabled one).
+    """
+    held = session.get(console)
+    if not isinstance(held, dict):
+        return None
+    age = time.time() - held.get("since", 0)
+    user = load(held.get("id")) if 0 <= age <= current_app.config["CONSENT_SESSION_MAX_AGE_SECONDS"] else None
+    if user is None or user.session_generation != held.get("generation"):
+        session.pop(console, None)  # tell the browser to drop it
+        return None
+    return user
+
+
+def end_everywhere(user):
+    """End every console session `user` has (call inside a write transaction): raise the generation."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def sign_out(console, model):
+    """End the session of this request's user on the server, everywhere, then clear this browser's cookie."""
+    held = session.get(console)
+    if isinstance(held, dict) and isinstance(held.get("id"), int):
+        with write_transaction() as db_session:
+            user = db_session.get(model, held["id"])
+            # A stale cookie's sign-out changes nothing: its sessions have ended already.
+            if user is not None and user.session_generation == held.get("generation"):
+                end_everywhere(user)
+    session.clear()
