@@ -8,13 +8,17 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET   := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 CATALOGS  := $(wildcard translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: run test bench bench-packages screenshots venv system-packages translations migrate demo-site clean
+.PHONY: run test lint bench bench-packages screenshots venv system-packages translations migrate demo-site clean
 
 run: venv translations migrate demo-site
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: venv system-packages translations
+test: venv system-packages translations lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# ruff (pyproject.toml, [tool.ruff]): a lint failure fails `make test`, and so CI.
+lint: venv
+	$(VENV)/bin/ruff check .
 
 bench: venv system-packages translations bench-packages
 	$(PYTHON) bench/run.py $(BENCH_ARGS)

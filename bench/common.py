@@ -87,8 +87,8 @@ def machine_note():
 
 def print_table(title, header, rows):
     """A Markdown table, as the README shows it."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     print(f"\n### {title}\n")
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")

@@ -32,7 +32,9 @@ def widget_rows(medians):
                                     ("banner visible after widget start", "from_start", 1, "ms"),
                                     ("long tasks, blocking time", "blocking", 1, "ms"),
                                     ("layout shift", "shift", 1, "")]:
-        figure = lambda m: f"{m[key] * scale:.3f}" if key == "shift" else f"{m[key] * scale:.1f} {unit}"  # noqa: E731
+        def figure(m, key=key, scale=scale, unit=unit):
+            return f"{m[key] * scale:.3f}" if key == "shift" else f"{m[key] * scale:.1f} {unit}"
+
         ratio = "" if key == "shift" else f" ({ours[key] / cc[key]:.2f}× / {ours[key] / klaro[key]:.2f}×)"
         met = ours[key] <= min(cc[key], klaro[key]) if key == "shift" else ours[key] < min(cc[key], klaro[key])
         rows.append([label, "ours below both", figure(ours) + ratio, figure(cc), figure(klaro), verdict(met)])

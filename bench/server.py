@@ -11,8 +11,18 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from common import (BENCH_ORIGIN, ROOMY_LIMITS, SECRET_KEY, bench_app, durable_postgres, machine_note, ms,
-                    prepare_database, print_table, wrk)
+from common import (
+    BENCH_ORIGIN,
+    ROOMY_LIMITS,
+    SECRET_KEY,
+    bench_app,
+    durable_postgres,
+    machine_note,
+    ms,
+    prepare_database,
+    print_table,
+    wrk,
+)
 from sqlalchemy import func, select
 
 from consent import apikeys, db, identity, receipts, subject_tokens

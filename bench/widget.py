@@ -36,7 +36,7 @@ BANNER_SHOWN = "bench: banner shown"
 # Runs before any page script: watches for long tasks, layout shifts and the first frame with a banner,
 # which it announces on the console, so that the driver need not run anything in the page to wait for it.
 PROBE = """
-const BANNER_SHOWN = %s;
+const BANNER_SHOWN = __BANNER_SHOWN__;
 (() => {
   const perf = window.__perf = { longTasks: [], shift: 0, bannerAt: null };
   new PerformanceObserver((list) => { for (const e of list.getEntries()) perf.longTasks.push(e.duration); })
@@ -66,7 +66,7 @@ const BANNER_SHOWN = %s;
   };
   requestAnimationFrame(poll);
 })();
-""" % json.dumps(BANNER_SHOWN)
+""".replace("__BANNER_SHOWN__", json.dumps(BANNER_SHOWN))
 
 HOST_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Host page</title>{head}</head>

@@ -4,8 +4,25 @@ from pathlib import Path
 from flask import Flask
 
 from consent import (
-    admin, api, audit_api, auditor, backend_api, chain_writer, cli, clients, config, db, errors, i18n, limits, links,
-    logs, security, verification, widget, widget_configs,
+    admin,
+    api,
+    audit_api,
+    auditor,
+    backend_api,
+    chain_writer,
+    cli,
+    clients,
+    config,
+    db,
+    errors,
+    i18n,
+    limits,
+    links,
+    logs,
+    security,
+    verification,
+    widget,
+    widget_configs,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,13 @@ from consent import admin_users, apikeys, console_sessions, identity, limits, si
 from consent.db import get_session, write_transaction
 from consent.errors import ConsentError
 from consent.forms import (
-    ActionForm, AdminRoleForm, ApiKeyForm, LoginForm, NewSiteForm, PolicyForm, SiteSettingsForm,
+    ActionForm,
+    AdminRoleForm,
+    ApiKeyForm,
+    LoginForm,
+    NewSiteForm,
+    PolicyForm,
+    SiteSettingsForm,
     SubjectSecretRotateForm,
 )
 from consent.models import AdminUser

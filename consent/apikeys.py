@@ -2,7 +2,7 @@
 import hashlib
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -40,7 +40,7 @@ def revoke_key(session, site_id, prefix):
     if key is None:
         raise NotFound(f"Site {site_id!r} has no API key {prefix!r}.")
     if key.revoked_at is None:
-        key.revoked_at = datetime.now(timezone.utc)
+        key.revoked_at = datetime.now(UTC)
     return key
 
 

@@ -7,7 +7,7 @@ reissued token replaces the old one at once; a new password or disabling ends ev
 (consent/console_sessions.py), so enabling the auditor again does not bring an old cookie back.
 """
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
@@ -90,7 +90,7 @@ def _with_email(session, email):
 def set_disabled(session, email, disabled):
     """Disable an auditor (refused everywhere from the next request on) or enable it again."""
     auditor = by_email(session, email)
-    auditor.disabled_at = (auditor.disabled_at or datetime.now(timezone.utc)) if disabled else None
+    auditor.disabled_at = (auditor.disabled_at or datetime.now(UTC)) if disabled else None
     if disabled:
         console_sessions.end_everywhere(auditor)
     return auditor

@@ -29,7 +29,8 @@ def checked_subject_id(subject_id):
     try:
         SUBJECT_ID(subject_id)
     except ValidationError as error:
-        raise InvalidRequest("The subject id must be 1-128 printable characters.", {"subject_id": ["Invalid."]}) from error
+        raise InvalidRequest("The subject id must be 1-128 printable characters.",
+                             {"subject_id": ["Invalid."]}) from error
     return subject_id
 
 

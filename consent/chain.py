@@ -8,7 +8,7 @@ hash to what the events pin. README.md, "For auditors", lists what stays outside
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import String, bindparam, or_, select, type_coerce
 
@@ -32,7 +32,7 @@ def _time(value):
         except ValueError:
             return value
     if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value
 
 

@@ -16,7 +16,7 @@ CONSENT_CHECKPOINT_FILE, a message to the site's webhook, and the public list an
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -43,9 +43,9 @@ def checkpoint_payload(checkpoint):
     PostgreSQL in its session's zone, and the signed text must come out the same either way."""
     signed_at = checkpoint.signed_at
     if signed_at.tzinfo is None:
-        signed_at = signed_at.replace(tzinfo=timezone.utc)
+        signed_at = signed_at.replace(tzinfo=UTC)
     payload = {"site_id": checkpoint.site_id, "count": checkpoint.count, "head_hash": checkpoint.head_hash,
-               "time": signed_at.astimezone(timezone.utc).isoformat()}
+               "time": signed_at.astimezone(UTC).isoformat()}
     if checkpoint.lane is not None:  # signed since migration 0009; older checkpoints signed no lane
         payload["lane"] = checkpoint.lane
     return payload
@@ -146,7 +146,7 @@ def interval_due(connection, site_id):
 
 def _in_utc(moment):
     """SQLite hands times back without their zone; they were stored in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # --- Publication outside the database: the checkpoint file and the site's webhook ---------------

@@ -6,7 +6,16 @@ import click
 from flask.cli import AppGroup
 
 from consent import (
-    admin_users, apikeys, auditors, checkpoints, db, identity, signing, sites, subject_tokens, webhooks,
+    admin_users,
+    apikeys,
+    auditors,
+    checkpoints,
+    db,
+    identity,
+    signing,
+    sites,
+    subject_tokens,
+    webhooks,
 )
 from consent.errors import ConsentError
 
@@ -30,7 +39,7 @@ def import_sites(files):
         for source in files:
             configs.append(sites.parse_yaml(source.read_text(encoding="utf-8")))
         with db.write_transaction() as session:
-            for source, config in zip(files, configs):
+            for source, config in zip(files, configs, strict=True):  # noqa: B007 - named in the error below
                 sites.import_site(session, config)
     except ConsentError as error:
         details = f"\n{error.errors}" if error.errors else ""

@@ -80,38 +80,39 @@ def _flag(value):
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-# Settings read from the environment, each with the conversion its text needs.
-ENVIRONMENT_SETTINGS = {
-    "DATABASE_URL": str,
-    "SECRET_KEY": str,
-    "RATELIMIT_STORAGE_URI": str,
-    "RATELIMIT_ENABLED": _flag,
-    "CONSENT_RATELIMIT_CLIENT": str,
-    "CONSENT_RATELIMIT_SITE": str,
-    "CONSENT_RATELIMIT_READS": str,
-    "CONSENT_RATELIMIT_SIGN_IN": str,
-    "CONSENT_PROXY_HOPS": int,
-    "CONSENT_REQUEST_LOG": _flag,
-    "CONSENT_KEY_DIR": str,
-    "CONSENT_CHECKPOINT_EVERY": int,
-    "CONSENT_CHECKPOINT_INTERVAL_SECONDS": int,
-    "CONSENT_CHECKPOINT_FILE": str,
-    "CONSENT_KEY_RECHECK_SECONDS": float,
-    "CONSENT_WEBHOOK_ALLOW_PRIVATE": _flag,
-    "CONSENT_PUBLIC_URL": str,
-    "CONSENT_SUBJECT_TOKEN_MAX_LIFETIME_SECONDS": int,
-    "CONSENT_SUBJECT_TOKEN_GRACE_SECONDS": int,
-    "CONSENT_DECISION_MAX_AGE_SECONDS": int,
-    "CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS": int,
-    "CONSENT_HISTORY_LINK_MAX_AGE_SECONDS": int,
-    "CONSENT_SESSION_MAX_AGE_SECONDS": int,
-}
+# Settings with no default above that the environment may still give.
+ENVIRONMENT_ONLY = {"SECRET_KEY": str}
+
+
+def _conversion(default):
+    """How to read a setting's text from the environment, by the type of its default (text when None)."""
+    if isinstance(default, bool):  # before int: a bool is an int too
+        return _flag
+    if isinstance(default, (int, float)):
+        return type(default)
+    return str
+
+
+def environment_settings():
+    """{name: conversion} of every setting the environment can set: every default, and SECRET_KEY."""
+    return {**{name: _conversion(default) for name, default in defaults().items()}, **ENVIRONMENT_ONLY}
 
 
 def from_environment():
-    """Settings taken from environment variables; only those that are set."""
-    settings = {name: convert(os.environ[name]) for name, convert in ENVIRONMENT_SETTINGS.items()
-                if os.environ.get(name)}
+    """Settings taken from environment variables; only those that are set.
+
+    A value that cannot be read as its setting's type stops the app with a sentence naming it.
+    """
+    settings = {}
+    for name, convert in environment_settings().items():
+        text = os.environ.get(name)
+        if not text:
+            continue
+        try:
+            settings[name] = convert(text)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number"}[convert]
+            raise RuntimeError(f"The environment sets {name}={text!r}, which is not {kind}.") from None
     # Old keys stay valid for verifying what they signed: comma-separated, oldest first.
     if os.environ.get("SECRET_KEY_FALLBACKS"):
         settings["SECRET_KEY_FALLBACKS"] = os.environ["SECRET_KEY_FALLBACKS"].split(",")

@@ -6,7 +6,7 @@ previous event of the same site, so an auditor can detect any edited, removed or
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, select
@@ -16,13 +16,17 @@ from consent.clients import client_hash
 from consent.config import derived_hmac
 from consent.db import get_session
 from consent.errors import (
-    DecisionTooOld, IdempotencyConflict, InvalidRequest, NotFound, OriginNotAllowed, StalePolicyVersion,
+    DecisionTooOld,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OriginNotAllowed,
+    StalePolicyVersion,
     SubjectNotProven,
 )
 from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject
 from consent.sites import current_policy
 from consent.subject_rights import latest_verified_choices
-
 
 # Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
 # embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
@@ -79,12 +83,18 @@ def checked_choices(purposes, data):
 
     tracking = [purpose_id for purpose_id in granted if by_id[purpose_id]["tracking"]]
     if data["do_not_track"] and tracking:
-        raise _refusal("Do-Not-Track was chosen, yet tracking purposes are granted.", tracking, "Contradicts do_not_track.")
+        raise _refusal(
+            "Do-Not-Track was chosen, yet tracking purposes are granted.",
+            tracking,
+            "Contradicts do_not_track.",
+        )
     separate = set(data["separate_consents"])
     misplaced = sorted(separate - {pid for pid in granted if by_id[pid]["sensitive"]})
     if misplaced:
         raise _refusal(
-            "separate_consents may only list sensitive purposes that are granted.", misplaced, "Not a granted sensitive purpose."
+            "separate_consents may only list sensitive purposes that are granted.",
+            misplaced,
+            "Not a granted sensitive purpose.",
         )
     bundled = [pid for pid in granted if by_id[pid]["sensitive"] and pid not in separate]
     if bundled:
@@ -163,7 +173,7 @@ def decision_time(claimed_ms, now, grants_optional):
     """
     if claimed_ms is None:
         return now
-    claimed = datetime.fromtimestamp(claimed_ms / 1000, timezone.utc)
+    claimed = datetime.fromtimestamp(claimed_ms / 1000, UTC)
     if claimed > now:
         return now
     if now - claimed > timedelta(seconds=current_app.config["CONSENT_DECISION_MAX_AGE_SECONDS"]):
@@ -191,7 +201,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
     choices = checked_choices(policy.purposes, data)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if principal is None:
         principal = decision_principal(session, site, data, choices, now)
     if data["links_receipt_id"]:
@@ -254,7 +264,7 @@ def _linked_decision_time(session, site, data, choices, principal):
         raise InvalidRequest("A link repeats the linked decision exactly: same policy version, same choices.",
                              {"links_receipt_id": ["Other choices or policy version."]})
     decided_at = linked.decided_at or linked.created_at
-    return decided_at if decided_at.tzinfo else decided_at.replace(tzinfo=timezone.utc)
+    return decided_at if decided_at.tzinfo else decided_at.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from werkzeug.exceptions import HTTPException
 
 from consent.links import public_url
 
-
 # What a client should do with a refused request: send it again later, ask the visitor again (what
 # they decided on no longer stands), or drop it (sending it again can never succeed).
 RETRY, ASK_AGAIN, DROP = "retry", "ask_again", "drop"

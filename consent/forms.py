@@ -8,8 +8,18 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField, EmailField, FieldList, FormField, IntegerField, PasswordField, RadioField, SelectField,
-    SelectMultipleField, StringField, SubmitField, TextAreaField,
+    BooleanField,
+    EmailField,
+    FieldList,
+    FormField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
 )
 from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError

@@ -1,5 +1,5 @@
 """Languages: zh-CN and English, every UI string (server pages and widget) from the Babel catalogs."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import request
 from flask_babel import Babel, force_locale
@@ -81,7 +81,7 @@ def widget_strings(language):
 
 def utc_time(timestamp):
     """A Unix timestamp as a UTC time both languages read the same way: 2026-11-25 09:30:00 UTC."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def init_app(app):

@@ -8,7 +8,7 @@ Nothing a browser claims is taken on its word:
 README.md, "Identifying your users", has the threat model these checks answer.
 """
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select
@@ -40,7 +40,7 @@ NOBODY = SubjectCheck(None)
 
 def active_secrets(session, site_id, now=None):
     """{kid: secret} of the site's subject secrets that still verify."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = session.execute(
         select(SubjectSecret.kid, SubjectSecret.secret).where(
             SubjectSecret.site_id == site_id,
@@ -64,7 +64,7 @@ def check_subject(session, site_id, subject_id, token, now=None, withdrawal_only
     if not token:
         return SubjectCheck(None, problem="subject_token_missing")
     parsed = subject_tokens.parse(token)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     secret = active_secrets(session, site_id, now).get(parsed.kid) if parsed else None
     config = current_app.config
     if (secret is None or not subject_tokens.mac_matches(parsed, secret, site_id, subject_id)
@@ -98,7 +98,7 @@ def visitor_ref(site_id, credential):
 def create_secret(session, site_id):
     """A new subject secret for `site_id`, in force at once alongside any others."""
     secret = SubjectSecret(site_id=site_id, kid=subject_tokens.new_kid(), secret=subject_tokens.new_secret(),
-                           created_at=datetime.now(timezone.utc))
+                           created_at=datetime.now(UTC))
     session.add(secret)
     session.flush()
     return secret
@@ -109,7 +109,7 @@ def rotate_secret(session, site_id, overlap_seconds):
 
     The overlap lets pages and tokens already handed out keep working while the backend switches.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     retires_at = now + timedelta(seconds=overlap_seconds)
     for old in list_secrets(session, site_id):
         if old.retires_at is None or old.retires_at > retires_at:
@@ -119,7 +119,7 @@ def rotate_secret(session, site_id, overlap_seconds):
 
 def list_secrets(session, site_id):
     """Every subject secret of a site that still verifies, newest first."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return session.scalars(
         select(SubjectSecret)
         .where(SubjectSecret.site_id == site_id,

@@ -1,5 +1,5 @@
 """Tables. Consent events and receipts are append-only: no code path updates or deletes them."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -17,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, rela
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

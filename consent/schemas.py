@@ -1,6 +1,6 @@
 """Every input shape the service accepts, validated in one place. Unknown keys are refused."""
 import re
-from datetime import timezone
+from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -169,7 +169,9 @@ class ConsentRequestSchema(Schema):
     )
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     # Sensitive purposes the visitor granted in their own, separate step (never via "Accept all").
-    separate_consents = fields.List(fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30))
+    separate_consents = fields.List(
+        fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30)
+    )
     # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
     age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
 
@@ -214,7 +216,8 @@ def load(schema, data):
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise InvalidRequest("The request does not match the schema; see `errors`.", error.normalized_messages())
+        raise InvalidRequest("The request does not match the schema; see `errors`.",
+                             error.normalized_messages()) from None
 
 
 # --- Auditors ---------------------------------------------------------------------------------
@@ -245,8 +248,8 @@ class AuditEventQuerySchema(Schema):
     site = fields.String(required=True, validate=SITE_ID)
     subject = fields.String(load_default=None, validate=SUBJECT_ID)  # the site's own user id
     subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f-]{36}$"))  # the pseudonym
-    since = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=timezone.utc)
-    until = fields.AwareDateTime(data_key="to", load_default=None, default_timezone=timezone.utc)
+    since = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=UTC)
+    until = fields.AwareDateTime(data_key="to", load_default=None, default_timezone=UTC)
     purpose = fields.String(load_default=None, validate=PURPOSE_ID)
     # With `purpose`: events that granted it (true, the default) or refused it (false).
     granted = fields.Boolean(load_default=True)
@@ -264,5 +267,5 @@ class AuditEventQuerySchema(Schema):
         # Events are stored in UTC; SQLite compares them as text, so the bounds must be UTC too.
         for key in ("since", "until"):
             if data[key] is not None:
-                data[key] = data[key].astimezone(timezone.utc)
+                data[key] = data[key].astimezone(UTC)
         return data

@@ -10,7 +10,6 @@ from consent import sites
 from consent.errors import InvalidRequest
 from consent.models import PolicyVersion, Site, SiteWebhook
 
-
 BLANK_PURPOSE_ROWS = 4
 # A new site starts with the strictly necessary purpose and empty rows for the others.
 NEW_SITE_POLICY = {"purposes": [{"id": "necessary", "kind": "cookie", "required": True}]

@@ -13,7 +13,7 @@ import hmac
 import http.client
 import json
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select
@@ -117,7 +117,7 @@ def deliver_due(now=None, limit=100):
 
     The POSTs happen outside any write transaction, so consents keep being recorded meanwhile.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     session = get_session()
     due = session.execute(
         select(WebhookDelivery.id, SiteWebhook.url, SiteWebhook.secret, ConsentEvent, Checkpoint)
@@ -154,7 +154,8 @@ def _attempt(delivery_id, url, secret, body, now):
         )
     except webhook_targets.TargetRefused as refusal:  # nothing was sent; retrying would not change that
         error, refused = f"Not sent: {refusal}"[:500], True
-    except (OSError, ValueError, http.client.HTTPException) as failure:  # connection refused, timeout, no such name, garbled
+    except (OSError, ValueError, http.client.HTTPException) as failure:
+        # connection refused, timeout, no such name, garbled
         error = str(failure)[:500] or type(failure).__name__
     ok = status_code is not None and 200 <= status_code < 300
     with write_transaction() as session:

@@ -1,4 +1,7 @@
-"""Pages for visitors: the demo host page, the policy archive, receipts, their own history. The widget itself is static/consent.js."""
+"""Pages for visitors: the demo host page, the policy archive, receipts, their own history.
+
+The widget itself is static/consent.js.
+"""
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from consent import receipts, visitor_data

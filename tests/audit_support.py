@@ -1,7 +1,7 @@
 """Helpers for the auditor tests: a second site, auditor accounts, bulk chains, raw SQL as an attacker."""
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select, text
 
@@ -33,7 +33,7 @@ def bulk_events(app, site_id, count, subject_ref=None, start=None, batch=2000):
     The documents have the shape of events stored before migration 0008 (a `visitor_id`, no
     subject_verified or decided_at), pinning the policy text as every event does since issue 12.
     """
-    start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
     with app.test_request_context(), db.write_transaction() as session:  # a request: receipts hold links
         site, policy = session.get(Site, site_id), session.get(PolicyVersion, (site_id, "v1"))
         shown = policy_text_hash(policy)
@@ -48,7 +48,8 @@ def bulk_events(app, site_id, count, subject_ref=None, start=None, batch=2000):
             recorded_at = start + timedelta(seconds=number)
             document = {
                 "event_id": str(uuid.uuid4()), "receipt_id": str(uuid.uuid4()), "site_id": site_id, "seq": seq,
-                "prev_hash": prev_hash, "recorded_at": recorded_at.isoformat(), "timestamp": int(recorded_at.timestamp()),
+                "prev_hash": prev_hash, "recorded_at": recorded_at.isoformat(),
+                "timestamp": int(recorded_at.timestamp()),
                 "subject_ref": subject_ref, "visitor_id": f"visitor-{seq:08d}",
                 "principal": f"subject:{subject_ref}" if subject_ref else f"visitor:visitor-{seq:08d}",
                 "policy_version": "v1", "language": "zh-CN",

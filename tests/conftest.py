@@ -115,7 +115,9 @@ class ConsentActions:
 
     def post(self, body=None, origin=SHOP_ORIGIN, headers=None, **changes):
         headers = {"Origin": origin, **(headers or {})} if origin else dict(headers or {})
-        return self.client.post("/api/v1/consents", json=body if body is not None else self.body(**changes), headers=headers)
+        return self.client.post(
+            "/api/v1/consents", json=body if body is not None else self.body(**changes), headers=headers
+        )
 
     def user(self, subject_id, site_id="shop", expires_in=3600):
         """Body fields naming the site's user `subject_id`, proven by a token its backend would make."""

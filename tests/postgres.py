@@ -41,17 +41,24 @@ class TemporaryCluster:
             user = pwd.getpwnam("postgres")
             os.chown(self.directory, user.pw_uid, user.pw_gid)
         # Tests want speed, crash tests and benchmarks want real fsyncs.
-        self.settings = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        self.settings = (
+            [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        )
 
     def _run(self, *command):
         subprocess.run([*self.run_as, *command], check=True, capture_output=True, cwd=self.directory)
 
     def start(self):
-        self._run(f"{self.bindir}/initdb", "-D", self.datadir, "-U", "consent", "--auth=trust", "-E", "UTF8", "--no-locale")
+        self._run(
+            f"{self.bindir}/initdb", "-D", self.datadir, "-U", "consent", "--auth=trust", "-E", "UTF8", "--no-locale"
+        )
         options = " ".join(
             ["-h", "127.0.0.1", "-p", str(self.port), "-k", self.directory, "-c", "max_connections=200", *self.settings]
         )
-        self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-l", os.path.join(self.directory, "log"), "-o", options, "-w", "start")
+        self._run(
+            f"{self.bindir}/pg_ctl", "-D", self.datadir, "-l", os.path.join(self.directory, "log"),
+            "-o", options, "-w", "start",
+        )
         return self
 
     def stop(self):

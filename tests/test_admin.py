@@ -9,10 +9,12 @@ from consent.models import ApiKey, PolicyVersion, Site, SiteWebhook
 from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token
 from tests.test_webhook_targets import HOSTILE_URLS
 
+
 def new_site_fields(site_id="bakery", origin="https://bakery.example", **changes):
     fields = {
         "site-site_id": site_id, "site-name_zh": "面包店", "site-name_en": "Bakery",
-        "site-controller_zh": "面包店有限公司", "site-controller_en": "Bakery Ltd.", "site-contact": "privacy@bakery.example",
+        "site-controller_zh": "面包店有限公司", "site-controller_en": "Bakery Ltd.",
+        "site-contact": "privacy@bakery.example",
         "site-default_language": "zh-CN", "site-allowed_origins": origin,
         "policy-version": "2026-01", "policy-url": "https://bakery.example/privacy",
         "policy-text_zh": "面包店隐私政策。", "policy-text_en": "Bakery privacy policy.",
@@ -24,10 +26,13 @@ def new_site_fields(site_id="bakery", origin="https://bakery.example", **changes
         "policy-purposes-1-id": "marketing_sms", "policy-purposes-1-kind": "marketing",
         "policy-purposes-1-title_zh": "营销短信", "policy-purposes-1-title_en": "Marketing SMS",
         "policy-purposes-1-description_zh": "新品短信。", "policy-purposes-1-description_en": "Texts about new bread.",
-        "policy-purposes-2-id": "overseas_support", "policy-purposes-2-kind": "other", "policy-purposes-2-sensitive": "y",
+        "policy-purposes-2-id": "overseas_support", "policy-purposes-2-kind": "other",
+        "policy-purposes-2-sensitive": "y",
         "policy-purposes-2-title_zh": "境外客服", "policy-purposes-2-title_en": "Support abroad",
-        "policy-purposes-2-description_zh": "境外处理工单。", "policy-purposes-2-description_en": "Tickets handled abroad.",
-        "policy-purposes-2-recipients": "支持公司 | Support Pte. | help@support.example | 处理工单 | Handling tickets | SG",
+        "policy-purposes-2-description_zh": "境外处理工单。",
+        "policy-purposes-2-description_en": "Tickets handled abroad.",
+        "policy-purposes-2-recipients": "支持公司 | Support Pte. | help@support.example | "
+                                        "处理工单 | Handling tickets | SG",
     }
     fields.update(changes)
     return fields
@@ -41,7 +46,8 @@ def test_console_needs_sign_in(client):
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("operator", "wrong password!"), ("nobody", PASSWORD), ("", ""), ("operator", "x" * 300), ("oper\x00ator", PASSWORD)],
+    [("operator", "wrong password!"), ("nobody", PASSWORD), ("", ""), ("operator", "x" * 300),
+     ("oper\x00ator", PASSWORD)],
 )
 def test_wrong_credentials_are_refused(app, client, username, password):
     with app.app_context(), db.write_transaction() as session:

@@ -9,7 +9,12 @@ import pytest
 
 from consent.audit import CHUNK_CHARACTERS
 from tests.audit_support import (
-    bulk_events, drop_append_only_triggers, import_other_site, make_auditor, run_sql, stored_document,
+    bulk_events,
+    drop_append_only_triggers,
+    import_other_site,
+    make_auditor,
+    run_sql,
+    stored_document,
 )
 from tests.conftest import bearer
 
@@ -50,7 +55,8 @@ def test_receipt_lookup_reports_tampering(app, client, consent, token):
 
     run_sql(app, ("UPDATE consent_events SET document = :document WHERE seq = 1", {"document": canonical_json(edited)}),
             ("UPDATE receipts SET document = :document WHERE receipt_id = :id",
-             {"document": canonical_json({**recorded[2]["receipt"], "language": "en"}), "id": recorded[2]["receipt_id"]}))
+             {"document": canonical_json({**recorded[2]["receipt"], "language": "en"}),
+              "id": recorded[2]["receipt_id"]}))
     first = get(client, f"/api/v1/audit/receipts/{recorded[0]['receipt_id']}", token).get_json()["verification"]
     assert first["chain_position_verified"] is False and "event 1" in first["chain"]["problem"] and not first["valid"]
     third = get(client, f"/api/v1/audit/receipts/{recorded[2]['receipt_id']}", token).get_json()["verification"]
@@ -228,7 +234,8 @@ def test_checkpoints_through_the_api(client, consent, token):
     [
         ("no token", {"headers": {}}, 401),
         ("body ignored but not JSON", {"data": "{{{", "content_type": "application/json"}, 201),
-        ("cross-site form post without token", {"headers": {"Origin": "https://evil.example"}, "data": {"a": "b"}}, 401),
+        ("cross-site form post without token",
+         {"headers": {"Origin": "https://evil.example"}, "data": {"a": "b"}}, 401),
     ],
 )
 def test_hostile_checkpoint_requests(client, consent, token, what, kwargs, status):

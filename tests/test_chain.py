@@ -11,7 +11,7 @@ def test_events_form_a_hash_chain(consent):
     events = consent.stored_events()
     assert [event.seq for event in events] == [1, 2, 3]
     assert events[0].prev_hash == GENESIS_HASH
-    for previous, event in zip(events, events[1:]):
+    for previous, event in zip(events, events[1:], strict=False):
         assert event.prev_hash == previous.event_hash
     for event in events:
         document = json.loads(event.document)

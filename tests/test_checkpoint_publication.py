@@ -3,7 +3,7 @@ webhook, listed publicly, and `log verify --checkpoints` proving the log still h
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,7 +75,7 @@ def post_to(app, count=1):
 def later(monkeypatch):
     """Move the checkpoints' clock forward, as if that much time had passed since."""
     def move(seconds):
-        moved = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        moved = datetime.now(UTC) + timedelta(seconds=seconds)
         monkeypatch.setattr(checkpoints, "utcnow", lambda: moved)
     return move
 
@@ -165,7 +165,7 @@ def test_the_webhook_receives_each_checkpoint_signed_like_decisions(app, client,
     post(consent, 1)
     assert checkpoint(app).exit_code == 0
     with app.app_context():
-        assert webhooks.deliver_due(datetime.now(timezone.utc) + timedelta(seconds=1)) == 2
+        assert webhooks.deliver_due(datetime.now(UTC) + timedelta(seconds=1)) == 2
     messages = []
     for headers, body in receiver.received:
         timestamp = headers["X-Consent-Timestamp"]
@@ -176,7 +176,7 @@ def test_the_webhook_receives_each_checkpoint_signed_like_decisions(app, client,
     latest = client.get("/api/v1/sites/shop/checkpoints/latest").get_json()
     assert messages[1] == {"type": "checkpoint", **latest} and latest["count"] == 1
     with app.app_context():
-        assert webhooks.deliver_due(datetime.now(timezone.utc) + timedelta(hours=1)) == 0  # once each
+        assert webhooks.deliver_due(datetime.now(UTC) + timedelta(hours=1)) == 0  # once each
 
     page = client.get("/admin/sites/shop").get_data(as_text=True)
     assert "checkpoint of 1 events" in page and messages[0]["event_id"][:8] in page
@@ -319,9 +319,9 @@ def test_an_outside_key_set_refuses_a_key_slipped_into_the_database(app, client,
     kid = signing.thumbprint(public_x)
     with app.app_context(), db.write_transaction() as session:
         session.execute(sa.insert(SigningKey.__table__).values(kid=kid, public_key=public_x,
-                                                               created_at=datetime.now(timezone.utc)))
+                                                               created_at=datetime.now(UTC)))
     payload = {"site_id": "shop", "lane": 0, "count": 0, "head_hash": GENESIS_HASH,
-               "time": datetime.now(timezone.utc).isoformat()}
+               "time": datetime.now(UTC).isoformat()}
     header = b64url_encode(canonical_json({"alg": "EdDSA", "kid": kid}).encode())
     body = b64url_encode(canonical_json(payload).encode())
     signature = b64url_encode(private_key.sign(f"{header}.{body}".encode()))
@@ -371,7 +371,7 @@ def test_checkpoints_and_deliveries_stored_before_the_migration_survive_it(tmp_p
     db.upgrade(app, "0008_verified_subjects")
     import_site(app, load_site_config())
     bulk_events(app, "shop", 2)
-    signed_at = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    signed_at = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
     with app.app_context(), db.write_transaction() as session:
         head = checkpoints.head_hash_at(session, "shop", 2)
         old_payload = {"site_id": "shop", "count": 2, "head_hash": head, "time": signed_at.isoformat()}  # no lane

@@ -21,7 +21,12 @@ from consent.models import PolicyVersion
 from consent.receipts import canonical_json
 from consent.schemas import ConsentRequestSchema, load
 from tests.audit_support import (
-    bulk_events, drop_append_only_triggers, import_other_site, is_sqlite, run_sql, stored_document,
+    bulk_events,
+    drop_append_only_triggers,
+    import_other_site,
+    is_sqlite,
+    run_sql,
+    stored_document,
 )
 from tests.conftest import bearer, make_app
 

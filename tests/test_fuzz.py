@@ -208,7 +208,7 @@ config_paths = st.sampled_from([
     ("purposes", 0, "required"), ("purposes", 1, "id"), ("purposes", 1, "tracking"), ("purposes", 2, "recipients"),
 ])
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi")
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
 ) + "purposes: *i\n"
 
 

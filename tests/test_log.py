@@ -84,11 +84,13 @@ def swap(app, first, second):
 TAMPERING = [
     # (what the attacker does, the seq `log verify` must name, words of the reason)
     ("edit a decision in a document", lambda app: edit_document(app, 3, action="accept_all"), 3, "edited"),
-    ("edit a mirrored column", lambda app: run_sql(app, "UPDATE consent_events SET action = 'accept_all' WHERE seq = 2"),
+    ("edit a mirrored column",
+     lambda app: run_sql(app, "UPDATE consent_events SET action = 'accept_all' WHERE seq = 2"),
      2, "(consent_events.action)"),
     ("delete an event", lambda app: delete_events(app, "= 4"), 5, "expected event 4"),
     ("swap two events", lambda app: swap(app, 2, 3), 3, "(consent_events.seq): the column says 2"),
-    ("break the JSON", lambda app: run_sql(app, "UPDATE consent_events SET document = 'x' WHERE seq = 1"), 1, "not JSON"),
+    ("break the JSON", lambda app: run_sql(app, "UPDATE consent_events SET document = 'x' WHERE seq = 1"),
+     1, "not JSON"),
 ]
 
 
@@ -105,7 +107,8 @@ def rewrite_from(app, seq):
     """Edit event `seq` where no receipt repeats it, recomputing every later hash: the chain walk alone cannot tell."""
     with app.app_context():
         rows = db.get_session().execute(
-            text("SELECT seq, document FROM consent_events WHERE site_id = 'shop' AND seq >= :seq ORDER BY seq"), {"seq": seq}
+            text("SELECT seq, document FROM consent_events WHERE site_id = 'shop' AND seq >= :seq ORDER BY seq"),
+            {"seq": seq},
         ).all()
         prev_hash = db.get_session().scalar(
             text("SELECT event_hash FROM consent_events WHERE site_id = 'shop' AND seq = :seq"), {"seq": seq - 1}

@@ -23,8 +23,10 @@ def test_real_receipts_validate(app, consent, validator):
     receipts = [
         consent.post().get_json()["receipt"],
         consent.post(**consent.user("user-1"), language="en", choices=everything,
-                     separate_consents=["cross_border_transfer"], collection_method="preference_centre").get_json()["receipt"],
-        consent.post(visitor_id="visitor-1234", do_not_track=True, signals={"dnt": True, "gpc": True}).get_json()["receipt"],
+                     separate_consents=["cross_border_transfer"],
+                     collection_method="preference_centre").get_json()["receipt"],
+        consent.post(visitor_id="visitor-1234", do_not_track=True,
+                     signals={"dnt": True, "gpc": True}).get_json()["receipt"],
     ]
     import_site(app, load_site_config(age_gate=True))
     receipts.append(consent.post(age_statement="under_14").get_json()["receipt"])

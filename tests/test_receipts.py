@@ -38,7 +38,9 @@ def test_receipt_has_kantara_shape_and_our_extensions(recorded):
 
 
 def test_visitor_fetches_receipt_and_signature_checks(client, app, recorded):
-    response = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": recorded["receipt_token"]})
+    response = client.get(
+        f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": recorded["receipt_token"]}
+    )
     assert response.status_code == 200
     fetched = response.get_json()
     assert fetched["receipt"] == recorded["receipt"] and fetched["signature_valid"] is True

@@ -7,7 +7,6 @@ from consent import db, identity, sites
 from tests.conftest import subject_token
 from tests.test_operator_cli import invoke
 
-
 ROTATE = "/admin/sites/shop/subject-secret"
 
 

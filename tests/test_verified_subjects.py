@@ -5,7 +5,7 @@ The first five tests are the findings as an attacker tried them on the earlier m
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert
@@ -161,7 +161,7 @@ def millis(moment):
 
 
 def test_a_grant_sent_late_does_not_override_a_later_withdrawal(client, consent, shop_key):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     user = consent.user("user-42")
     consent.post(**user, choices=NOTHING, decided_at=millis(now - timedelta(minutes=5)))  # withdrawn online
     late = consent.post(**user, choices=SMS, decided_at=millis(now - timedelta(hours=2)))  # granted offline earlier
@@ -171,13 +171,13 @@ def test_a_grant_sent_late_does_not_override_a_later_withdrawal(client, consent,
 
 def test_a_clock_ahead_of_ours_counts_as_now(client, consent, shop_key):
     user = consent.user("user-42")
-    consent.post(**user, choices=SMS, decided_at=millis(datetime.now(timezone.utc) + timedelta(days=365)))
+    consent.post(**user, choices=SMS, decided_at=millis(datetime.now(UTC) + timedelta(days=365)))
     consent.post(**user, choices=NOTHING)
     assert allowed(client, shop_key, "user-42") == []
 
 
 def test_a_grant_older_than_the_bound_is_refused_and_a_withdrawal_is_not(consent):
-    long_ago = millis(datetime.now(timezone.utc) - timedelta(days=31))
+    long_ago = millis(datetime.now(UTC) - timedelta(days=31))
     refused = consent.post(**consent.user("user-42"), choices=SMS, decided_at=long_ago)
     assert refused.status_code == 422 and refused.get_json()["action"] == "ask_again"
     assert refused.get_json()["type"].endswith("/problems/decision-too-old")
@@ -297,8 +297,8 @@ def legacy_binding(app, subject_id):
     pseudonym = str(uuid.uuid4())
     with app.app_context(), db.write_transaction() as session:
         session.execute(insert(Subject), [{"site_id": "shop", "subject_id": subject_id, "pseudonym": pseudonym,
-                                           "created_at": datetime.now(timezone.utc)}])
-    bulk_events(app, "shop", 1, subject_ref=pseudonym, start=datetime.now(timezone.utc))  # with its receipt
+                                           "created_at": datetime.now(UTC)}])
+    bulk_events(app, "shop", 1, subject_ref=pseudonym, start=datetime.now(UTC))  # with its receipt
 
 
 def test_bindings_stored_before_tokens_are_reported_unverified_and_never_allowed(app, client, shop_key):
@@ -323,8 +323,8 @@ def test_migration_gives_every_existing_site_a_subject_secret(tmp_path):
     with app.app_context(), db.write_transaction() as session:
         session.execute(insert(__import__("consent.models", fromlist=["Site"]).Site.__table__), [{
             "id": "old", "name": {}, "controller": {}, "jurisdiction": "CN", "default_language": "en", "texts": {},
-            "age_gate": False, "current_policy_version": "v1", "created_at": datetime.now(timezone.utc),
-            "updated_at": datetime.now(timezone.utc)}])
+            "age_gate": False, "current_policy_version": "v1", "created_at": datetime.now(UTC),
+            "updated_at": datetime.now(UTC)}])
     db.upgrade(app)
     with app.app_context():
         assert identity.current_secret(db.get_session(), "old").secret.startswith("sts_")

@@ -1,6 +1,6 @@
 """Webhook URLs cannot reach inside our network (SSRF): refused when registered and again at each delivery."""
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -136,7 +136,7 @@ def stored_webhook(app, url):
 
 def deliver_once(app):
     with app.app_context():
-        webhooks.deliver_due(datetime.now(timezone.utc) + timedelta(seconds=1))
+        webhooks.deliver_due(datetime.now(UTC) + timedelta(seconds=1))
         return db.get_session().scalars(select(WebhookDelivery)).one()
 
 

@@ -2,7 +2,7 @@
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -56,7 +56,7 @@ def deliver(app, now):
 
 def test_change_is_delivered_signed_and_retried_after_failure(app, consent, receiver):
     result = consent.post(**consent.user("alice"), choices={"necessary": True, "marketing_sms": True}).get_json()
-    start = datetime.now(timezone.utc) + timedelta(seconds=1)
+    start = datetime.now(UTC) + timedelta(seconds=1)
 
     assert deliver(app, start) == 0  # the receiver fails the first time
     [delivery] = deliveries(app)
@@ -87,7 +87,7 @@ def test_delivery_gives_up_after_the_last_attempt(app, consent):
     with BackgroundServer(receiver) as server:
         import_site(app, load_site_config(webhook={"url": server.url + "/hook"}))
         consent.post()
-        now = datetime.now(timezone.utc) + timedelta(seconds=1)
+        now = datetime.now(UTC) + timedelta(seconds=1)
         for _attempt in range(app.config["WEBHOOK_MAX_ATTEMPTS"] + 2):
             deliver(app, now)
             now += timedelta(days=1)
@@ -99,7 +99,7 @@ def test_delivery_gives_up_after_the_last_attempt(app, consent):
 def test_unreachable_receiver_is_logged_and_never_blocks_consent(app, consent):
     import_site(app, load_site_config(webhook={"url": "http://127.0.0.1:9/hook"}))
     assert consent.post().status_code == 201
-    assert deliver(app, datetime.now(timezone.utc) + timedelta(seconds=1)) == 0
+    assert deliver(app, datetime.now(UTC) + timedelta(seconds=1)) == 0
     [delivery] = deliveries(app)
     assert delivery.status == "pending" and delivery.log[0].status_code is None and delivery.log[0].error
 
@@ -107,8 +107,8 @@ def test_unreachable_receiver_is_logged_and_never_blocks_consent(app, consent):
 def test_erased_subject_is_not_named_in_later_deliveries(app, client, consent, receiver, shop_key):
     consent.post(**consent.user("alice"))
     assert client.delete("/api/v1/sites/shop/subjects/alice", headers=bearer(shop_key)).status_code == 200
-    deliver(app, datetime.now(timezone.utc) + timedelta(seconds=1))
-    deliver(app, datetime.now(timezone.utc) + timedelta(minutes=5))
+    deliver(app, datetime.now(UTC) + timedelta(seconds=1))
+    deliver(app, datetime.now(UTC) + timedelta(minutes=5))
     assert [json.loads(body)["subject"] for _headers, body in receiver.received] == [None, None]
 
 

@@ -98,7 +98,8 @@ def host_html(service, lang="zh-CN", site="shop", body="", head="", tag_attribut
     return (
         f'<!doctype html><html{lang_attribute}><head><meta charset="utf-8"><title>Host</title>{head}</head>'
         f"<body><main><h1>Host page</h1>{body}</main>"
-        f'<script src="{service.url}/static/consent.js" data-site="{site}" {tag_attributes} async></script></body></html>'
+        f'<script src="{service.url}/static/consent.js" data-site="{site}" {tag_attributes} async></script>'
+        "</body></html>"
     )
 
 

@@ -14,7 +14,8 @@ pytestmark = SQLITE_ONLY
 def assert_no_violations(page):
     # Judged on the settled picture, not halfway through the slide-in.
     page.evaluate(
-        "() => Promise.all(document.querySelector('[data-consent-widget]').shadowRoot.getAnimations().map(a => a.finished))"
+        "() => Promise.all(document.querySelector('[data-consent-widget]').shadowRoot.getAnimations()"
+        ".map(a => a.finished))"
     )
     violations = AXE.run(page).response["violations"]
     # Our own report: the package's generate_report() cannot print targets inside a shadow root.
@@ -79,6 +80,8 @@ def test_the_slide_in_plays_only_without_reduced_motion(browser, service, host, 
         page = context.new_page()
         open_host(page, service, host, lang="en")
         expect(banner(page)).to_be_visible()
-        assert page.evaluate("() => document.querySelector('[data-consent-widget]').shadowRoot.getAnimations().length") == animations
+        assert page.evaluate(
+            "() => document.querySelector('[data-consent-widget]').shadowRoot.getAnimations().length"
+        ) == animations
     finally:
         context.close()

@@ -1,5 +1,5 @@
 """The preference centre, withdrawal, receipts, the 48-hour rule and re-prompting on a new policy."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording, wait_for_decision
 from tests.conftest import import_site, load_site_config
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 pytestmark = SQLITE_ONLY
 
@@ -78,7 +78,10 @@ def test_modal_traps_focus_and_escape_closes_it(decided):
     floating_button(page).click()
     dialog = preferences(page)
     expect(dialog).to_have_attribute("aria-modal", "true")
-    focused_inside = "() => document.activeElement.matches('[data-consent-widget]') && document.activeElement.shadowRoot.activeElement !== null"
+    focused_inside = (
+        "() => document.activeElement.matches('[data-consent-widget]')"
+        " && document.activeElement.shadowRoot.activeElement !== null"
+    )
     assert page.evaluate(focused_inside)
     for _ in range(30):  # more Tabs than the dialog has controls: focus never leaves it
         page.keyboard.press("Tab")
@@ -117,7 +120,7 @@ def test_after_a_refusal_the_banner_waits_48_hours(page, service, host, hours_la
 
 def test_acceptance_is_not_asked_again_after_48_hours(decided):
     page = decided
-    page.clock.install(time=datetime.now(timezone.utc) + timedelta(days=30))
+    page.clock.install(time=datetime.now(UTC) + timedelta(days=30))
     page.reload()
     expect(floating_button(page)).to_be_visible()
     expect(banner(page)).to_have_count(0)
@@ -126,7 +129,9 @@ def test_acceptance_is_not_asked_again_after_48_hours(decided):
 def test_new_policy_version_asks_again_and_keeps_the_old_record(decided, app, host, consent):
     page = decided
     config = load_site_config(allowed_origins=[host.url])
-    config["policy"] = {**config["policy"], "version": "v2", "changes": {"zh-CN": "新增境外提供。", "en": "Added transfer abroad."}}
+    config["policy"] = {
+        **config["policy"], "version": "v2", "changes": {"zh-CN": "新增境外提供。", "en": "Added transfer abroad."}
+    }
     import_site(app, config)
     page.reload()
     expect(banner(page).get_by_text("Our privacy policy has changed")).to_contain_text("Added transfer abroad.")

@@ -5,7 +5,7 @@ site's backend then reads the user's consents with its API key, as README's "Sit
 """
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -266,7 +266,7 @@ def test_a_decision_under_a_replaced_policy_asks_again(page, service, host, app,
 
 
 def test_a_grant_too_old_to_record_asks_again(page, service, host, consent):
-    page.clock.install(time=datetime.now(timezone.utc) - timedelta(days=40))  # the visitor's clock is far behind
+    page.clock.install(time=datetime.now(UTC) - timedelta(days=40))  # the visitor's clock is far behind
     open_host(page, service, host, lang="en")
     with recording(page) as refused:
         banner(page).get_by_role("button", name="Accept all").click()

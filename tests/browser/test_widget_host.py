@@ -217,7 +217,9 @@ def test_no_css_or_global_names_cross_the_shadow_boundary(page, service, host):
 def test_site_texts_are_rendered_as_text_never_as_html(page, service, host, app):
     config = load_site_config(allowed_origins=[host.url])
     config["policy"] = {**config["policy"], "version": "v2"}
-    config["texts"] = {**config["texts"], "intro": {"zh-CN": "介绍", "en": '<img src="x" onerror="window.pwned = 1">Intro'}}
+    config["texts"] = {
+        **config["texts"], "intro": {"zh-CN": "介绍", "en": '<img src="x" onerror="window.pwned = 1">Intro'}
+    }
     config["purposes"][1]["title"] = {"zh-CN": "统计", "en": "<b>Analytics</b>"}
     import_site(app, config)
     open_host(page, service, host, lang="en")

@@ -9,7 +9,7 @@ verified": the backend API reports them as `verified: false` and never as allowe
 "Identifying your users", says so to operators.
 """
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -42,7 +42,7 @@ def upgrade():
         sa.column("secret", sa.String), sa.column("created_at", sa.DateTime(timezone=True)),
     )
     connection = op.get_bind()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [{"site_id": site_id, "kid": secrets.token_hex(4), "secret": "sts_" + secrets.token_urlsafe(32),
              "created_at": now} for site_id in connection.execute(sa.select(sites.c.id)).scalars()]
     if rows:

@@ -1,0 +1,34 @@
+"""Configuration: every setting can come from the environment, and a bad value is a sentence, not a traceback."""
+import pytest
+
+from consent import config
+
+# A value of the right type for each setting, unlike its default (booleans: the opposite of theirs).
+CHANGED = {int: ("7", 7), float: ("2.5", 2.5)}
+
+
+@pytest.mark.parametrize("name", sorted(config.defaults()))
+def test_every_setting_can_come_from_the_environment(monkeypatch, name):
+    default = config.defaults()[name]
+    text, expected = CHANGED.get(type(default), ("from-the-environment", "from-the-environment"))
+    if isinstance(default, bool):
+        text, expected = ("false", False) if default else ("true", True)
+    monkeypatch.setenv(name, text)
+    assert config.from_environment()[name] == expected
+
+
+def test_settings_once_missing_from_the_environment_are_read(monkeypatch):
+    monkeypatch.setenv("CONSENT_MAX_BODY_BYTES", "4096")
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "2")
+    read = config.from_environment()
+    names = ("CONSENT_MAX_BODY_BYTES", "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_TIMEOUT_SECONDS")
+    assert [read[name] for name in names] == [4096, 3, 2]
+
+
+@pytest.mark.parametrize(("name", "text"), [("CONSENT_MAX_BODY_BYTES", "16k"), ("CONSENT_KEY_RECHECK_SECONDS", "soon"),
+                                            ("WEBHOOK_MAX_ATTEMPTS", "1.5")])
+def test_a_value_of_the_wrong_type_is_refused_in_a_sentence(monkeypatch, name, text):
+    monkeypatch.setenv(name, text)
+    with pytest.raises(RuntimeError, match=f"{name}='{text}'"):
+        config.from_environment()
