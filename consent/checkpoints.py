@@ -78,7 +78,7 @@ def checkpoint_now(session, site_id):
     get_site(session, site_id)
     report = verify_log(session, site_id)
     if not report.intact:
-        raise ChainBroken(f"Site {site_id!r}: event {report.first_broken_seq}: {report.problem}")
+        raise ChainBroken(f"Site {site_id!r}: {broken_at(report)}")
     latest = latest_checkpoint(session, site_id)
     if latest is not None and latest.count == report.events_checked:
         return latest, False
@@ -296,7 +296,7 @@ def verify_position(session, event):
     start = (anchor.count, anchor.head_hash) if anchor else (0, GENESIS_HASH)
     walk = verify_chain(session, event.site_id, after=start, through_seq=cover.count if cover else None)
     if not walk.intact:
-        return Position(event.seq, False, start[0], None, f"event {walk.first_broken_seq}: {walk.problem}")
+        return Position(event.seq, False, start[0], None, broken_at(walk))
     if walk.events_checked == 0 or (cover and walk.head_hash != cover.head_hash):
         return Position(event.seq, False, start[0], None, "the chain no longer leads to the signed checkpoint")
     return Position(event.seq, True, start[0], checkpoint_json(cover) if cover else None)
@@ -413,13 +413,18 @@ def _outside_keys(path):
         raise click.ClickException(str(error)) from error
 
 
+def broken_at(report):
+    """Where and why a chain report is broken: "event 7 (consent_events.subject_ref): why"."""
+    column = f" ({report.column})" if report.column else ""
+    return f"event {report.first_broken_seq}{column}: {report.problem}"
+
+
 def _print_report(report):
     if report.intact:
         click.echo(f"{report.site_id}: intact, {report.events_checked} events, "
                    f"{report.checkpoints_checked} signed checkpoints match, head {report.head_hash}")
     else:
-        column = f" ({report.column})" if report.column else ""
-        click.echo(f"{report.site_id}: BROKEN at event {report.first_broken_seq}{column}: {report.problem}")
+        click.echo(f"{report.site_id}: BROKEN at {broken_at(report)}")
 
 
 @log_cli.command("verify")

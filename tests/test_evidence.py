@@ -267,3 +267,19 @@ def test_finding_3_receipts_pin_the_policy_text_and_verify_checks_the_archive(ap
     assert result.exit_code == 1
     assert ("shop: BROKEN at event 1 (policy_versions of shop v1): the archived policy differs from the hash "
             "receipts carry") in result.output
+
+
+def test_the_auditor_api_names_the_column_too(app, client, consent):
+    from tests.audit_support import make_auditor
+
+    token = make_auditor(app, ["shop"])[0]
+    consent.post(**consent.user("bob"), choices=NOTHING)
+    alices = consent.post(**consent.user("alice"), choices=SMS).get_json()
+    drop_append_only_triggers(app)
+    bobs = consent.stored_events()[0].subject_ref
+    run_sql(app, ("UPDATE consent_events SET subject_ref = :ref WHERE site_id = 'shop' AND seq = 2", {"ref": bobs}))
+    proof = client.get(f"/api/v1/audit/receipts/{alices['receipt_id']}", headers=bearer(token)).get_json()
+    assert proof["verification"]["chain_position_verified"] is False
+    assert proof["verification"]["chain"]["problem"].startswith("event 2 (consent_events.subject_ref): ")
+    answer = client.post("/api/v1/audit/sites/shop/checkpoints", headers=bearer(token))
+    assert answer.status_code == 409 and "(consent_events.subject_ref)" in answer.get_json()["detail"]
