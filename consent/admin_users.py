@@ -7,7 +7,7 @@ applies to open sessions at once.
 """
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent import console_sessions, db
@@ -121,7 +121,7 @@ def revoke(session, username, site_ids=(), owner=False):
 
 
 def _owner_count(session):
-    return len(session.scalars(select(AdminUser.id).where(AdminUser.role == OWNER)).all())
+    return session.scalar(select(func.count()).select_from(AdminUser).where(AdminUser.role == OWNER))
 
 
 def may_manage(user, site_id):

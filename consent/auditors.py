@@ -18,11 +18,10 @@ from consent import console_sessions, db
 from consent.apikeys import token_hash
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.models import Auditor, AuditorSite
-from consent.schemas import AuditorAccountSchema, load
+from consent.schemas import AUDITOR_PASSWORD, AuditorAccountSchema, load
 from consent.sites import get_site
 
 auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token, set-password.")
-MIN_PASSWORD_LENGTH = 12  # as AuditorAccountSchema asks at creation
 
 # Checked against when the email is unknown, so a login takes as long whether or not it exists.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -99,8 +98,9 @@ def set_disabled(session, email, disabled):
 def set_password(session, email, password):
     """Give an auditor a new console password; every console session they have ends."""
     auditor = by_email(session, email)
-    if not MIN_PASSWORD_LENGTH <= len(password or "") <= 200:
-        raise InvalidRequest(f"The password must be {MIN_PASSWORD_LENGTH}-200 characters.")
+    rule = AUDITOR_PASSWORD
+    if not rule.min <= len(password or "") <= rule.max:
+        raise InvalidRequest(f"The password must be {rule.min}-{rule.max} characters.")
     auditor.password_hash = generate_password_hash(password)
     console_sessions.end_everywhere(auditor)
     return auditor

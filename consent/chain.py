@@ -8,12 +8,12 @@ hash to what the events pin. README.md, "For auditors", lists what stays outside
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import String, bindparam, or_, select, type_coerce
 
 from consent import receipts, signing
-from consent.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature
+from consent.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, in_utc
 from consent.receipts import canonical_json
 from consent.verify import VerificationError, public_key_from_jwk, verify_jws
 
@@ -31,9 +31,7 @@ def _time(value):
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+    return in_utc(value) if isinstance(value, datetime) else value
 
 
 # Every column of consent_events the product reads, and what the hashed document says it holds. A key
@@ -308,9 +306,7 @@ def _event_values(document):
 
 def _principal(event):
     """The principal a receipt names for an event: its pseudonym if a user is bound, else its visitor."""
-    if event["subject_ref"]:
-        return f"subject:{event['subject_ref']}"
-    return f"visitor:{EVENT_COLUMNS['visitor_id'](event)}"
+    return receipts.principal_id(event["subject_ref"], EVENT_COLUMNS["visitor_id"](event))
 
 
 def _purpose_facts(receipt):

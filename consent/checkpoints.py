@@ -27,9 +27,9 @@ from sqlalchemy import func, select
 from consent import db, signing
 from consent.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.errors import ChainBroken, ConsentError
-from consent.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, utcnow
+from consent.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, in_utc, utcnow
 from consent.sites import get_site
-from consent.verify import VerificationError, keys_by_kid, read_json, verify_jws
+from consent.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
 
 # Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log
 # split into several chains later needs no new checkpoint format.
@@ -41,9 +41,7 @@ log_cli = AppGroup("log", help="The hash-chained consent log: verify, checkpoint
 def checkpoint_payload(checkpoint):
     """The signed fields, the time always in UTC: SQLite hands times back without their zone,
     PostgreSQL in its session's zone, and the signed text must come out the same either way."""
-    signed_at = checkpoint.signed_at
-    if signed_at.tzinfo is None:
-        signed_at = signed_at.replace(tzinfo=UTC)
+    signed_at = in_utc(checkpoint.signed_at)
     payload = {"site_id": checkpoint.site_id, "count": checkpoint.count, "head_hash": checkpoint.head_hash,
                "time": signed_at.astimezone(UTC).isoformat()}
     if checkpoint.lane is not None:  # signed since migration 0009; older checkpoints signed no lane
@@ -138,15 +136,10 @@ def interval_due(connection, site_id):
         newest = connection.scalar(
             select(ConsentEvent.created_at).where(ConsentEvent.site_id == site_id, ConsentEvent.seq == 1)
         )
-    newest = _in_utc(newest) if newest is not None else now
+    newest = in_utc(newest) if newest is not None else now
     due = now - newest >= _interval()
     notes[site_id] = now + _interval() if due else newest + _interval()
     return due
-
-
-def _in_utc(moment):
-    """SQLite hands times back without their zone; they were stored in UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # --- Publication outside the database: the checkpoint file and the site's webhook ---------------
@@ -326,13 +319,12 @@ def read_published(path):
 
 
 def _strict_json(text):
-    """JSON with every key once: with a key twice, what a reader sees and what the parser keeps may differ."""
-    def once(pairs):
-        if len({key for key, _value in pairs}) != len(pairs):
-            raise ValueError("a key appears twice")
-        return dict(pairs)
-
-    return json.loads(text, object_pairs_hook=once)
+    """verify.strict_loads (every key once: with a key twice, what a reader sees and what the parser keeps
+    may differ), its refusal a ValueError like any other unreadable JSON."""
+    try:
+        return strict_loads(text)
+    except VerificationError as error:
+        raise ValueError(str(error)) from None
 
 
 def _strict_json_or_error(text):

@@ -24,7 +24,7 @@ from consent.errors import (
     StalePolicyVersion,
     SubjectNotProven,
 )
-from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject
+from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
 from consent.sites import current_policy
 from consent.subject_rights import latest_verified_choices
 
@@ -151,7 +151,7 @@ def decision_principal(session, site, data, choices, now):
 
     checked = identity.check_subject(session, site.id, data["subject_id"], data["subject_token"], now, withdrawal_only)
     secret = data["visitor_secret"]
-    visitor_ref = identity.visitor_ref(site.id, secret) if secret else uuid.uuid4().hex
+    visitor_ref = identity.visitor_ref(site.id, secret) if secret else identity.unlinkable_visitor_ref()
     if checked.subject_id is not None:
         method = "subject_token"
     else:
@@ -263,8 +263,7 @@ def _linked_decision_time(session, site, data, choices, principal):
     if document["policy_version"] != data["policy_version"] or document["choices"] != choices:
         raise InvalidRequest("A link repeats the linked decision exactly: same policy version, same choices.",
                              {"links_receipt_id": ["Other choices or policy version."]})
-    decided_at = linked.decided_at or linked.created_at
-    return decided_at if decided_at.tzinfo else decided_at.replace(tzinfo=UTC)
+    return in_utc(linked.decided_at or linked.created_at)
 
 
 @dataclass(frozen=True)
@@ -346,7 +345,7 @@ class Decision:
 
     def _signed(self, session, pseudonym, **changes):
         event = {**self.event, "subject_ref": pseudonym,
-                 "principal": f"subject:{pseudonym}" if pseudonym else f"visitor:{self.event['visitor_ref']}"}
+                 "principal": receipts.principal_id(pseudonym, self.event["visitor_ref"])}
         receipt = receipts.build_receipt(self.site, self.policy, event)
         receipt_text = receipts.canonical_json(receipt)
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.

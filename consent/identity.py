@@ -7,6 +7,7 @@ Nothing a browser claims is taken on its word:
   hash of it (the visitor reference), so nothing we print or store lets anyone act as them.
 README.md, "Identifying your users", has the threat model these checks answer.
 """
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -90,6 +91,11 @@ def visitor_refs(site_id, credential):
 
 def visitor_ref(site_id, credential):
     return visitor_refs(site_id, credential)[0]
+
+
+def unlinkable_visitor_ref():
+    """The reference of a visitor who proved nothing: random, so no later request can add to that history."""
+    return uuid.uuid4().hex
 
 
 # --- Managing a site's subject secrets (console and CLI) --------------------------------------

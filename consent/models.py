@@ -20,6 +20,12 @@ def utcnow():
     return datetime.now(UTC)
 
 
+def in_utc(moment):
+    """A stored time as an aware datetime: SQLite hands times back without their zone, and they were
+    stored in UTC (PostgreSQL gives them with theirs)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -27,6 +27,11 @@ def canonical_json(document):
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def principal_id(subject_ref, visitor_ref):
+    """A receipt's piiPrincipalId: the user's pseudonym when a user is bound, else the visitor's reference."""
+    return f"subject:{subject_ref}" if subject_ref else f"visitor:{visitor_ref}"
+
+
 def policy_text_hash(policy):
     """SHA-256 (hex) of a policy version exactly as archived and shown (a consent.models.PolicyVersion)."""
     shown = {field: getattr(policy, field) for field in POLICY_FIELDS}

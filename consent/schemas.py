@@ -223,12 +223,16 @@ def load(schema, data):
 # --- Auditors ---------------------------------------------------------------------------------
 
 
+# An auditor's console password: at creation and whenever it is set anew.
+AUDITOR_PASSWORD = validate.Length(12, 200)
+
+
 class AuditorAccountSchema(Schema):
     """`flask consent auditor create`."""
 
     email = fields.Email(required=True, validate=validate.Length(3, 254))
     sites = fields.List(fields.String(validate=SITE_ID), required=True, validate=validate.Length(1, 100))
-    password = fields.String(load_default=None, allow_none=True, validate=validate.Length(12, 200))
+    password = fields.String(load_default=None, allow_none=True, validate=AUDITOR_PASSWORD)
 
     @post_load
     def normalize_email(self, data, **_kwargs):

@@ -6,7 +6,6 @@ exchanges that proof for a short-lived history link (`history_link`); the page b
 exactly the events that proof covers, and nothing a receipt prints can stand in for it.
 """
 import json
-import uuid
 from datetime import datetime
 
 from flask import current_app
@@ -67,18 +66,22 @@ def _covered(access):
     return or_(*covered) if covered else None
 
 
-def history(session, site_id, access):
-    """The decisions a history link covers, newest first, each with its receipt and a fresh token."""
+def _covered_events(session, site_id, access, limit):
+    """The newest `limit` events a history link covers, newest first, with their receipts."""
     covered = _covered(access)
     if covered is None:
         return []
-    events = session.scalars(
+    return session.scalars(
         select(ConsentEvent)
         .where(ConsentEvent.site_id == site_id, covered)
         .options(joinedload(ConsentEvent.receipt))
         .order_by(ConsentEvent.seq.desc())
-        .limit(HISTORY_LIMIT)
+        .limit(limit)
     ).all()
+
+
+def history(session, site_id, access):
+    """The decisions a history link covers, newest first, each with its receipt and a fresh token."""
     return [
         {
             "recorded_at": item.created_at,
@@ -88,7 +91,7 @@ def history(session, site_id, access):
             "receipt_id": item.receipt.receipt_id,
             "receipt_token": receipts.access_token(item.receipt.receipt_id),
         }
-        for item in events
+        for item in _covered_events(session, site_id, access, HISTORY_LIMIT)
     ]
 
 
@@ -101,8 +104,8 @@ def withdraw_everything(session, site_id, access, language):
         subject_id = session.scalar(select(Subject.subject_id).where(
             Subject.site_id == site.id, Subject.pseudonym == access["subject"]))
     visitors = access["visitors"]
-    principal = Principal(visitors[0] if visitors else _fresh_ref(), "history_link", subject_id)
-    last = _latest_covered(session, site_id, access)
+    principal = Principal(visitors[0] if visitors else identity.unlinkable_visitor_ref(), "history_link", subject_id)
+    last = next(iter(_covered_events(session, site_id, access, limit=1)), None)
     data = load(
         ConsentRequestSchema(),
         {
@@ -117,18 +120,6 @@ def withdraw_everything(session, site_id, access, language):
     )
     result, _created = record_consent(data, origin=SERVICE_PAGE, principal=principal)
     return result
-
-
-def _fresh_ref():
-    return uuid.uuid4().hex
-
-
-def _latest_covered(session, site_id, access):
-    covered = _covered(access)
-    if covered is None:
-        return None
-    return session.scalars(select(ConsentEvent).where(ConsentEvent.site_id == site_id, covered)
-                           .order_by(ConsentEvent.seq.desc()).limit(1)).first()
 
 
 def subject_decision(site_id, proof, origin):
