@@ -373,3 +373,12 @@ def test_hostile_identity_fields_never_bind_anyone_or_fail(client, consent, shop
         assert answer.get_json()["subject_verified"] is False
     else:
         assert answer.mimetype == "application/problem+json" and consent.stored_events() == []
+
+
+@pytest.mark.parametrize("path", ["history-link", "subject-decision"])
+def test_an_oversized_proof_or_an_unknown_site_is_refused(client, consent, path):
+    too_big = client.post(f"/api/v1/sites/shop/{path}", data=b'{"subject_token": "' + b"x" * 20_000 + b'"}',
+                          headers={"Origin": SHOP_ORIGIN, "Content-Type": "application/json"})
+    unknown = client.post(f"/api/v1/sites/nowhere/{path}", json=consent.user("a"), headers={"Origin": SHOP_ORIGIN})
+    assert (too_big.status_code, unknown.status_code) == (413, 404)
+    assert too_big.mimetype == unknown.mimetype == "application/problem+json"
