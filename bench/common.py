@@ -11,7 +11,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from consent import create_app, db, sites  # noqa: E402
+from consent import create_app, sites  # noqa: E402
+from consent.storage import db  # noqa: E402
 from tests.postgres import TemporaryCluster  # noqa: E402
 
 BENCH_SITE = PROJECT_ROOT / "examples" / "sites" / "demo.yaml"

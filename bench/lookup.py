@@ -29,8 +29,9 @@ from common import (
 )
 from sqlalchemy import func, select
 
-from consent import db, receipts
-from consent.models import ConsentEvent, Receipt, ReceiptSignature
+from consent import receipts
+from consent.storage import db
+from consent.storage.models import ConsentEvent, Receipt, ReceiptSignature
 from tests.server import GunicornServer
 
 BATCH = 50_000

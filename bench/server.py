@@ -25,9 +25,10 @@ from common import (
 )
 from sqlalchemy import func, select
 
-from consent import apikeys, db, identity, receipts, subject_tokens
+from consent import apikeys, identity, receipts, subject_tokens
 from consent.chain import verify_chain
-from consent.models import ConsentEvent, Receipt
+from consent.storage import db
+from consent.storage.models import ConsentEvent, Receipt
 from tests.server import GunicornServer
 
 CONNECTIONS = 16

@@ -21,7 +21,7 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from consent import db
+from consent.storage import db
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
 PEERS = PROJECT_ROOT / "bench" / ".peers"

@@ -13,7 +13,6 @@ from consent import (
     cli,
     clients,
     config,
-    db,
     errors,
     i18n,
     limits,
@@ -24,6 +23,7 @@ from consent import (
     widget,
     widget_configs,
 )
+from consent.storage import db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,6 @@ from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 
 from consent import admin_users, apikeys, console_sessions, identity, limits, site_console, sites, webhooks
-from consent.db import get_session, write_transaction
 from consent.errors import ConsentError
 from consent.forms import (
     ActionForm,
@@ -24,7 +23,8 @@ from consent.forms import (
     SiteSettingsForm,
     SubjectSecretRotateForm,
 )
-from consent.models import AdminUser
+from consent.storage.db import get_session, write_transaction
+from consent.storage.models import AdminUser
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -10,10 +10,11 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consent import console_sessions, db
-from consent.db import storable
+from consent import console_sessions
 from consent.errors import Forbidden, InvalidRequest, NotFound
-from consent.models import AdminUser, AdminUserSite, Site
+from consent.storage import db
+from consent.storage.db import storable
+from consent.storage.models import AdminUser, AdminUserSite, Site
 
 MIN_PASSWORD_LENGTH = 10
 OWNER, OPERATOR = "owner", "operator"

@@ -3,11 +3,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from consent import limits, openapi, receipts, visitor_data
 from consent.consents import origin_is_allowed, record_consent
-from consent.db import get_session
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
 from consent.i18n import normalize_language
 from consent.links import public_url
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
+from consent.storage.db import get_session
 from consent.widget_configs import served_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

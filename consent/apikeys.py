@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from consent.errors import Forbidden, NotFound, Unauthorized
-from consent.models import ApiKey
+from consent.storage.models import ApiKey
 
 # "csk_" (consent site key) + 8 visible characters + "_" + the secret part.
 TOKEN_PREFIX = "csk_"

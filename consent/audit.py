@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from consent import checkpoints, receipts, signing
 from consent.auditors import require_site
-from consent.db import get_session
 from consent.errors import ChainBroken, ConsentError, NotFound
-from consent.models import ConsentEvent, PolicyVersion, Receipt, Subject
+from consent.storage.db import get_session
+from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, Subject
 
 # Rows read per database round trip, and the size of the pieces an export is sent in: together they
 # bound an export's memory, whatever its length.

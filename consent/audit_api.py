@@ -6,9 +6,9 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context,
 
 from consent import audit, auditors, checkpoints
 from consent.bearer import bearer_token, protect_responses
-from consent.db import get_session, write_transaction
 from consent.errors import Unauthorized
 from consent.schemas import AuditEventQuerySchema, load
+from consent.storage.db import get_session, write_transaction
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit")
 

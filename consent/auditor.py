@@ -8,12 +8,12 @@ from flask_babel import lazy_gettext as _l
 
 from consent import audit, auditors, console_sessions, limits
 from consent.audit_api import export_response
-from consent.db import get_session
 from consent.errors import InvalidRequest
 from consent.forms import AuditorLoginForm, LogoutForm
 from consent.i18n import normalize_language, request_language
-from consent.models import Auditor
 from consent.schemas import AuditEventQuerySchema, load
+from consent.storage.db import get_session
+from consent.storage.models import Auditor
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 

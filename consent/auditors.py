@@ -14,12 +14,13 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consent import console_sessions, db
+from consent import console_sessions
 from consent.apikeys import token_hash
 from consent.errors import Forbidden, InvalidRequest, NotFound
-from consent.models import Auditor, AuditorSite
 from consent.schemas import AUDITOR_PASSWORD, AuditorAccountSchema, load
 from consent.sites import get_site
+from consent.storage import db
+from consent.storage.models import Auditor, AuditorSite
 
 auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token, set-password.")
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import String, bindparam, or_, select, type_coerce
 
 from consent import receipts, signing
-from consent.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, in_utc
 from consent.receipts import canonical_json
+from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, in_utc
 from consent.verify import VerificationError, public_key_from_jwk, verify_jws
 
 GENESIS_HASH = "0" * 64

@@ -20,11 +20,12 @@ from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from consent import checkpoints, db
+from consent import checkpoints
 from consent.chain import GENESIS_HASH, text_hash
 from consent.errors import StalePolicyVersion
-from consent.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteWebhook, Subject, WebhookDelivery
 from consent.receipts import canonical_json
+from consent.storage import db
+from consent.storage.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteWebhook, Subject, WebhookDelivery
 
 EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, ReceiptSignature.__table__
 SITES, SUBJECTS, DELIVERIES = Site.__table__, Subject.__table__, WebhookDelivery.__table__

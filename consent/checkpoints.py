@@ -24,11 +24,12 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from consent import db, signing
+from consent import signing
 from consent.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.errors import ChainBroken, ConsentError
-from consent.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, in_utc, utcnow
 from consent.sites import get_site
+from consent.storage import db
+from consent.storage.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, in_utc, utcnow
 from consent.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
 
 # Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log

@@ -14,7 +14,6 @@ from sqlalchemy import bindparam, exists, select
 from consent import chain_writer, identity, receipts, signing
 from consent.clients import client_hash
 from consent.config import derived_hmac
-from consent.db import get_session
 from consent.errors import (
     DecisionTooOld,
     IdempotencyConflict,
@@ -24,8 +23,9 @@ from consent.errors import (
     StalePolicyVersion,
     SubjectNotProven,
 )
-from consent.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
 from consent.sites import current_policy
+from consent.storage.db import get_session
+from consent.storage.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
 from consent.subject_rights import latest_verified_choices
 
 # Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no

@@ -15,7 +15,7 @@ import time
 
 from flask import current_app, session
 
-from consent.db import write_transaction
+from consent.storage.db import write_transaction
 
 
 def begin(console, user):

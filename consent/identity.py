@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from consent import subject_tokens
 from consent.config import derived_hmac
 from consent.errors import NotFound
-from consent.models import SubjectSecret
+from consent.storage.models import SubjectSecret
 
 VISITOR_PURPOSE = b"consent.visitor"
 

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 
 from consent.errors import Forbidden, NotFound
 from consent.links import public_url
-from consent.models import PolicyVersion, Receipt, ReceiptSignature
+from consent.storage.models import PolicyVersion, Receipt, ReceiptSignature
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"

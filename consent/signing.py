@@ -19,9 +19,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from consent import db
 from consent.errors import Forbidden, SigningKeyMissing
-from consent.models import SigningKey, utcnow
+from consent.storage import db
+from consent.storage.models import SigningKey, utcnow
 from consent.verify import VerificationError, b64url_encode, canonical_json, verify_jws
 
 keys_cli = AppGroup("keys", help="Ed25519 signing keys: rotate, list.")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from consent import sites
 from consent.errors import InvalidRequest
-from consent.models import PolicyVersion, Site, SiteWebhook
+from consent.storage.models import PolicyVersion, Site, SiteWebhook
 
 BLANK_PURPOSE_ROWS = 4
 # A new site starts with the strictly necessary purpose and empty rows for the others.

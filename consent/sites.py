@@ -5,8 +5,8 @@ from sqlalchemy import select
 from consent import identity, webhooks
 from consent.errors import InvalidRequest, NotFound
 from consent.links import public_url
-from consent.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
 from consent.schemas import SITE_ID, SiteConfigSchema, load
+from consent.storage.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
 
 SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")

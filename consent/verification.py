@@ -10,11 +10,11 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request, url_for
 
 from consent import checkpoints, signing
-from consent.db import get_session
 from consent.errors import NotFound
 from consent.links import public_url
 from consent.schemas import CheckpointPageSchema, load
 from consent.sites import get_site
+from consent.storage.db import get_session
 
 bp = Blueprint("verification", __name__)
 

@@ -14,12 +14,12 @@ from sqlalchemy.orm import joinedload
 
 from consent import identity, receipts
 from consent.consents import SERVICE_PAGE, Principal, record_consent, site_for_origin
-from consent.db import get_session
 from consent.errors import Forbidden, SubjectNotProven
 from consent.links import public_url
-from consent.models import ConsentEvent, Subject
 from consent.schemas import ConsentRequestSchema, load
 from consent.sites import current_policy, get_site
+from consent.storage.db import get_session
+from consent.storage.models import ConsentEvent, Subject
 from consent.subject_rights import latest_events_by_pseudonym
 
 HISTORY_LIMIT = 200

@@ -19,9 +19,9 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from consent import webhook_targets
-from consent.db import get_session, write_transaction
 from consent.errors import InvalidRequest, NotFound
-from consent.models import Checkpoint, ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
+from consent.storage.db import get_session, write_transaction
+from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
 from consent.verify import b64url_decode
 
 SIGNATURE_HEADER = "X-Consent-Signature"

@@ -5,12 +5,12 @@ The widget itself is static/consent.js.
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from consent import receipts, visitor_data
-from consent.db import get_session, storable
 from consent.errors import NotFound
 from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
-from consent.models import PolicyVersion
 from consent.sites import current_policy, get_site
+from consent.storage.db import get_session, storable
+from consent.storage.models import PolicyVersion
 
 bp = Blueprint("widget", __name__)
 

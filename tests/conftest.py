@@ -15,8 +15,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from consent import admin_users, create_app, db, sites
-from consent.models import ConsentEvent, Receipt
+from consent import admin_users, create_app, sites
+from consent.storage import db
+from consent.storage.models import ConsentEvent, Receipt
 from tests.postgres import TemporaryCluster
 
 DATA = Path(__file__).parent / "data"

@@ -4,8 +4,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from consent import admin_users, db
-from consent.models import ApiKey, PolicyVersion, Site, SiteWebhook
+from consent import admin_users
+from consent.storage import db
+from consent.storage.models import ApiKey, PolicyVersion, Site, SiteWebhook
 from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token
 from tests.test_webhook_targets import HOSTILE_URLS
 

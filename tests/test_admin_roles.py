@@ -6,8 +6,9 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from consent import admin_users, create_app, db
-from consent.models import AdminUser, ApiKey, PolicyVersion, Site, SiteWebhook, SubjectSecret
+from consent import admin_users, create_app
+from consent.storage import db
+from consent.storage.models import AdminUser, ApiKey, PolicyVersion, Site, SiteWebhook, SubjectSecret
 from tests.audit_support import import_other_site
 from tests.conftest import PASSWORD, OperatorActions, csrf_token
 from tests.test_admin import new_site_fields

@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from consent import db
 from consent.apikeys import token_hash
-from consent.models import Auditor
+from consent.storage import db
+from consent.storage.models import Auditor
 from tests.audit_support import import_other_site, make_auditor
 from tests.conftest import csrf_token
 

@@ -4,10 +4,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from consent import apikeys, db
+from consent import apikeys
 from consent.chain import verify_chain
-from consent.models import ApiKey, Erasure, Subject
 from consent.schemas import MAX_BATCH_SUBJECTS
+from consent.storage import db
+from consent.storage.models import ApiKey, Erasure, Subject
 from tests.conftest import bearer, create_api_key, import_site, load_site_config
 
 ALL_EXCEPT_SENSITIVE = {"necessary": True, "analytics": True, "advertising": True, "marketing_sms": True,

@@ -1,8 +1,8 @@
 """The per-site hash chain that every recorded event joins."""
 import json
 
-from consent import db
 from consent.chain import GENESIS_HASH, event_hash, verify_chain
+from consent.storage import db
 
 
 def test_events_form_a_hash_chain(consent):

@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, func, select
 
-from consent import checkpoints, db, signing, webhooks
+from consent import checkpoints, signing, webhooks
 from consent.chain import GENESIS_HASH
-from consent.models import Checkpoint, SigningKey, WebhookDelivery
+from consent.storage import db
+from consent.storage.models import Checkpoint, SigningKey, WebhookDelivery
 from consent.verify import b64url_encode, canonical_json
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql
 from tests.browser.conftest import BackgroundServer

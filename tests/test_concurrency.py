@@ -4,8 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from consent import db
 from consent.chain import verify_chain
+from consent.storage import db
 from tests.conftest import ROOMY_LIMITS, ConsentActions, make_app
 
 WRITERS = 4

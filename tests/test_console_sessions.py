@@ -6,9 +6,10 @@ import time
 import pytest
 from sqlalchemy import delete
 
-from consent import admin_users, auditors, db
+from consent import admin_users, auditors
 from consent.errors import InvalidRequest
-from consent.models import AdminUser
+from consent.storage import db
+from consent.storage.models import AdminUser
 from tests.audit_support import make_auditor
 from tests.conftest import PASSWORD, OperatorActions, csrf_token
 

@@ -14,12 +14,12 @@ from contextlib import closing
 import pytest
 from sqlalchemy import select
 
-from consent import db
 from consent.chain import event_hash
 from consent.consents import Principal, request_hash
-from consent.models import PolicyVersion
 from consent.receipts import canonical_json
 from consent.schemas import ConsentRequestSchema, load
+from consent.storage import db
+from consent.storage.models import PolicyVersion
 from tests.audit_support import (
     bulk_events,
     drop_append_only_triggers,

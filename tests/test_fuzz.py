@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from consent import db
-from consent.models import ConsentEvent, PolicyVersion, Receipt, Site
+from consent.storage import db
+from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, Site
 from tests.conftest import DATA, SHOP_ORIGIN, ConsentActions
 
 CONSENT_BUDGET = 400

@@ -5,9 +5,10 @@ import time
 import pytest
 from sqlalchemy import event, func, select
 
-from consent import chain_writer, db, signing
+from consent import chain_writer, signing
 from consent.chain import verify_chain
-from consent.models import ConsentEvent, Subject
+from consent.storage import db
+from consent.storage.models import ConsentEvent, Subject
 from tests.conftest import ConsentActions
 
 QUEUED = 6
@@ -150,7 +151,7 @@ def test_a_policy_published_while_decisions_wait_refuses_them(app_with):
         while not writer._waiting:
             time.sleep(0.005)
         with app.app_context(), db.write_transaction() as session:
-            from consent.models import Site
+            from consent.storage.models import Site
             session.get(Site, "shop").current_policy_version = "moved-on"
     thread.join(30)
     assert answers[0].status_code == 409

@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from consent import db
 from consent.chain import event_hash
 from consent.receipts import canonical_json
+from consent.storage import db
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql, stored_document
 
 

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from consent import db
 from consent.clients import client_hash
+from consent.storage import db
 from tests.browser.conftest import BackgroundServer
 
 ADDRESS = "198.51.100.23"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from consent import db
 from consent.chain import verify_chain
+from consent.storage import db
 from tests.conftest import SHOP_ORIGIN, bearer, csrf_token
 
 VISITOR = "visitor-one-credential-0123456789"

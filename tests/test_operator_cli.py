@@ -2,8 +2,9 @@
 import pytest
 from sqlalchemy import select
 
-from consent import admin_users, db
-from consent.models import ApiKey, WebhookDelivery
+from consent import admin_users
+from consent.storage import db
+from consent.storage.models import ApiKey, WebhookDelivery
 from tests.conftest import bearer, import_site, load_site_config
 
 

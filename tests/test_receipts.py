@@ -5,8 +5,9 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import select, text
 
-from consent import db, receipts
-from consent.models import ConsentEvent, Receipt
+from consent import receipts
+from consent.storage import db
+from consent.storage.models import ConsentEvent, Receipt
 
 KANTARA_FIELDS = {
     "version", "jurisdiction", "consentTimestamp", "collectionMethod", "consentReceiptID", "language",

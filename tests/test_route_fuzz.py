@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from wtforms.fields.core import UnboundField
 
-from consent import admin_users, db, forms, schemas
-from consent.models import AdminUser, Auditor
+from consent import admin_users, forms, schemas
+from consent.storage import db
+from consent.storage.models import AdminUser, Auditor
 from tests.audit_support import import_other_site, make_auditor
 from tests.conftest import PASSWORD, SHOP_ORIGIN, ConsentActions, bearer, create_api_key, csrf_token
 

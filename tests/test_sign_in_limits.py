@@ -1,7 +1,8 @@
 """Password guessing on the consoles: sign-in POSTs are limited per client, refused with a readable 429 page."""
 import pytest
 
-from consent import admin_users, config, db
+from consent import admin_users, config
+from consent.storage import db
 from tests.audit_support import make_auditor
 from tests.conftest import csrf_token
 

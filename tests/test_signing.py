@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from consent import db, signing
+from consent import signing
 from consent.errors import SigningKeyMissing
+from consent.storage import db
 from consent.verify import VerificationError, main, verify_receipt
 
 VERIFY_PY = Path(__file__).parent.parent / "consent" / "verify.py"

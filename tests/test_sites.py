@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consent import db, sites
+from consent import sites
 from consent.errors import InvalidRequest
-from consent.models import PolicyVersion
+from consent.storage import db
+from consent.storage.models import PolicyVersion
 from tests.conftest import import_site, load_site_config
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples" / "sites").glob("*.yaml"))

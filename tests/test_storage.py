@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import text
 
-from consent import db
+from consent.storage import db
 
 
 def test_sqlite_is_durable_wal(app):

@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from consent import db, identity, sites
+from consent import identity, sites
+from consent.storage import db
 from tests.conftest import subject_token
 from tests.test_operator_cli import invoke
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from consent import db, identity, subject_tokens
-from consent.models import Subject
+from consent import identity, subject_tokens
+from consent.storage import db
+from consent.storage.models import Site, Subject
 from tests.audit_support import bulk_events
 from tests.conftest import SHOP_ORIGIN, bearer, import_site, load_site_config, subject_token
 
@@ -321,7 +322,7 @@ def test_migration_gives_every_existing_site_a_subject_secret(tmp_path):
     app = make_app(f"sqlite:///{tmp_path / 'old.sqlite3'}", CONSENT_KEY_DIR=str(tmp_path / "keys"))
     db.upgrade(app, "0007_auditor_disabled")
     with app.app_context(), db.write_transaction() as session:
-        session.execute(insert(__import__("consent.models", fromlist=["Site"]).Site.__table__), [{
+        session.execute(insert(Site.__table__), [{
             "id": "old", "name": {}, "controller": {}, "jurisdiction": "CN", "default_language": "en", "texts": {},
             "age_gate": False, "current_policy_version": "v1", "created_at": datetime.now(UTC),
             "updated_at": datetime.now(UTC)}])

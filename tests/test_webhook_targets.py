@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
-from consent import db, webhook_targets, webhooks
+from consent import webhook_targets, webhooks
 from consent.errors import InvalidRequest
-from consent.models import SiteWebhook, WebhookDelivery
+from consent.storage import db
+from consent.storage.models import SiteWebhook, WebhookDelivery
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import import_site, load_site_config
 

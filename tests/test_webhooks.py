@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
-from consent import db, webhooks
-from consent.models import WebhookDelivery
+from consent import webhooks
+from consent.storage import db
+from consent.storage.models import WebhookDelivery
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import bearer, import_site, load_site_config
 

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import event
 
-from consent import db
+from consent.storage import db
 from tests.conftest import SHOP_ORIGIN, import_site, load_site_config
 
 CONFIG = "/api/v1/sites/shop/config?lang=en"

@@ -2,9 +2,10 @@
 import pytest
 import yaml
 
-from consent import db, sites
+from consent import sites
 from consent.errors import InvalidRequest
-from consent.models import SiteWebhook
+from consent.storage import db
+from consent.storage.models import SiteWebhook
 from tests.conftest import import_site, load_site_config
 from tests.test_sites import EXAMPLES
 

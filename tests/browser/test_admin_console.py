@@ -1,7 +1,8 @@
 """An operator onboards a site in the console; a page on another origin then shows its banner."""
 from playwright.sync_api import expect
 
-from consent import admin_users, db
+from consent import admin_users
+from consent.storage import db
 from tests.browser.conftest import BackgroundServer, HostSite, host_html
 from tests.test_admin import PASSWORD, new_site_fields
 

@@ -3,8 +3,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from consent import db
-from consent.models import Subject
+from consent.storage import db
+from consent.storage.models import Subject
 from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording
 from tests.conftest import import_site, load_site_config, subject_token
 

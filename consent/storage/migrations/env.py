@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection `consent.db.upgrade` hands over."""
 from alembic import context
 
-from consent.models import Base
+from consent.storage.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
