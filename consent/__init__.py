@@ -11,18 +11,14 @@ from consent import (
     backend_api,
     chain_writer,
     cli,
-    clients,
     config,
     errors,
     i18n,
-    limits,
-    links,
-    logs,
-    security,
     verification,
     widget,
     widget_configs,
 )
+from consent.http import clients, limits, links, request_log, security
 from consent.storage import db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +47,7 @@ def create_app(config_overrides=None):
     clients.init_app(app)
     limits.init_app(app)
     security.init_app(app)
-    logs.init_app(app)
+    request_log.init_app(app)
     widget_configs.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)

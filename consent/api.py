@@ -1,11 +1,12 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
 from flask import Blueprint, current_app, g, jsonify, request
 
-from consent import limits, openapi, receipts, visitor_data
+from consent import openapi, receipts, visitor_data
 from consent.consents import origin_is_allowed, record_consent
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
+from consent.http import limits
+from consent.http.links import public_url
 from consent.i18n import normalize_language
-from consent.links import public_url
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
 from consent.storage.db import get_session
 from consent.widget_configs import served_config

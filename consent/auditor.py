@@ -6,10 +6,11 @@ CSRF-protected. Signed-in auditors see only their own sites, exactly as through 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from consent import audit, auditors, console_sessions, limits
+from consent import audit, auditors, console_sessions
 from consent.audit_api import export_response
 from consent.errors import InvalidRequest
 from consent.forms import AuditorLoginForm, LogoutForm
+from consent.http import limits
 from consent.i18n import normalize_language, request_language
 from consent.schemas import AuditEventQuerySchema, load
 from consent.storage.db import get_session

@@ -7,8 +7,8 @@ from marshmallow import ValidationError
 
 from consent import apikeys
 from consent.api import json_body
-from consent.bearer import bearer_token, protect_responses
 from consent.errors import InvalidRequest
+from consent.http.bearer import bearer_token, protect_responses
 from consent.schemas import SUBJECT_ID, ConsentQuerySchema, load
 from consent.sites import get_site
 from consent.storage.db import get_session, write_transaction

@@ -12,7 +12,6 @@ from flask import current_app
 from sqlalchemy import bindparam, exists, select
 
 from consent import chain_writer, identity, receipts, signing
-from consent.clients import client_hash
 from consent.config import derived_hmac
 from consent.errors import (
     DecisionTooOld,
@@ -23,6 +22,7 @@ from consent.errors import (
     StalePolicyVersion,
     SubjectNotProven,
 )
+from consent.http.clients import client_hash
 from consent.sites import current_policy
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc

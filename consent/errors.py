@@ -6,7 +6,7 @@ answer with a readable HTML page in the visitor's language.
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from consent.links import public_url
+from consent.http.links import public_url
 
 # What a client should do with a refused request: send it again later, ask the visitor again (what
 # they decided on no longer stands), or drop it (sending it again can never succeed).

@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLS
 from sqlalchemy import bindparam, select
 
 from consent.errors import Forbidden, NotFound
-from consent.links import public_url
+from consent.http.links import public_url
 from consent.storage.models import PolicyVersion, Receipt, ReceiptSignature
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from consent import identity, webhooks
 from consent.errors import InvalidRequest, NotFound
-from consent.links import public_url
+from consent.http.links import public_url
 from consent.schemas import SITE_ID, SiteConfigSchema, load
 from consent.storage.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 from consent import identity, receipts
 from consent.consents import SERVICE_PAGE, Principal, record_consent, site_for_origin
 from consent.errors import Forbidden, SubjectNotProven
-from consent.links import public_url
+from consent.http.links import public_url
 from consent.schemas import ConsentRequestSchema, load
 from consent.sites import current_policy, get_site
 from consent.storage.db import get_session

@@ -1,7 +1,8 @@
 """Rate limits: per client address, per site, on reads; refusals are 429 problems and store nothing."""
 import pytest
 
-from consent import config, limits
+from consent import config
+from consent.http import limits
 from tests.conftest import SHOP_ORIGIN, ConsentActions, import_site, load_site_config
 
 

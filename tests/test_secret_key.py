@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from consent import config, create_app, security
+from consent import config, create_app
+from consent.http import security
 from tests import server
 
 WEAK_KEYS = [

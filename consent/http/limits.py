@@ -14,7 +14,7 @@ from flask import current_app, make_response, render_template, request
 from flask_babel import gettext
 from flask_limiter import Limiter
 
-from consent.clients import current_client_hash
+from consent.http.clients import current_client_hash
 from consent.schemas import SITE_ID_PATTERN
 
 

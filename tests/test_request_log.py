@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from consent.clients import client_hash
+from consent.http.clients import client_hash
 from consent.storage import db
 from tests.browser.conftest import BackgroundServer
 

@@ -11,7 +11,7 @@ import time
 from flask import g, request
 from werkzeug.exceptions import HTTPException
 
-from consent.clients import client_hash, current_client_hash
+from consent.http.clients import client_hash, current_client_hash
 
 request_log = logging.getLogger("consent.requests")
 # The development server's lines: `ADDRESS - - [date] MESSAGE`; a request's MESSAGE is `"%s" %s %s`.
