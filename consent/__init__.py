@@ -14,11 +14,11 @@ from consent import (
     config,
     errors,
     i18n,
-    verification,
     widget,
     widget_configs,
 )
 from consent.http import clients, limits, links, request_log, security
+from consent.proof import routes
 from consent.storage import db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def create_app(config_overrides=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)
     app.register_blueprint(admin.bp)
-    app.register_blueprint(verification.bp)
+    app.register_blueprint(routes.bp)
     app.register_blueprint(audit_api.bp)
     app.register_blueprint(auditor.bp)
     return app

@@ -115,7 +115,7 @@ def receipt(receipt_id):
 
 @bp.get("/receipts/<receipt_id>/download")
 def receipt_download(receipt_id):
-    """The receipt with its JWS, as a file for `python -m consent.verify`."""
+    """The receipt with its JWS, as a file for `python -m consent.proof.verify`."""
     response = jsonify(audit.receipt_proof(get_session(), g.auditor, receipt_id))
     response.headers["Content-Disposition"] = f'attachment; filename="receipt-{receipt_id}.json"'
     return response

@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import String, bindparam, or_, select, type_coerce
 
 from consent import receipts, signing
+from consent.proof.verify import VerificationError, public_key_from_jwk, verify_jws
 from consent.receipts import canonical_json
 from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, in_utc
-from consent.verify import VerificationError, public_key_from_jwk, verify_jws
 
 GENESIS_HASH = "0" * 64
 EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, ReceiptSignature.__table__

@@ -27,10 +27,10 @@ from sqlalchemy import func, select
 from consent import signing
 from consent.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.errors import ChainBroken, ConsentError
+from consent.proof.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
 from consent.sites import get_site
 from consent.storage import db
 from consent.storage.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, in_utc, utcnow
-from consent.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
 
 # Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log
 # split into several chains later needs no new checkpoint format.

@@ -20,9 +20,9 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from consent.errors import Forbidden, SigningKeyMissing
+from consent.proof.verify import VerificationError, b64url_encode, canonical_json, verify_jws
 from consent.storage import db
 from consent.storage.models import SigningKey, utcnow
-from consent.verify import VerificationError, b64url_encode, canonical_json, verify_jws
 
 keys_cli = AppGroup("keys", help="Ed25519 signing keys: rotate, list.")
 

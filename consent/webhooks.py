@@ -20,9 +20,9 @@ from sqlalchemy import or_, select
 
 from consent import webhook_targets
 from consent.errors import InvalidRequest, NotFound
+from consent.proof.verify import b64url_decode
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
-from consent.verify import b64url_decode
 
 SIGNATURE_HEADER = "X-Consent-Signature"
 TIMESTAMP_HEADER = "X-Consent-Timestamp"

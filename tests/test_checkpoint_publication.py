@@ -14,9 +14,9 @@ from sqlalchemy import event, func, select
 
 from consent import checkpoints, signing, webhooks
 from consent.chain import GENESIS_HASH
+from consent.proof.verify import b64url_encode, canonical_json
 from consent.storage import db
 from consent.storage.models import Checkpoint, SigningKey, WebhookDelivery
-from consent.verify import b64url_encode, canonical_json
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import ConsentActions, import_site, load_site_config, make_app

@@ -103,7 +103,7 @@ def test_a_subjects_first_decisions_in_one_batch_share_one_pseudonym(app_with):
     assert stored(app, Subject) == 2
     # Each receipt was signed with the pseudonym it carries (re-signed if it had to change).
     jwks = app.test_client().get("/.well-known/jwks.json").get_json()
-    from consent.verify import verify_receipt
+    from consent.proof.verify import verify_receipt
     for answer in answers:
         verify_receipt(answer.get_json(), jwks)
 

@@ -163,7 +163,7 @@ def test_checkpoint_command_signs_the_verified_head(app, client, five_events):
     published = latest.get_json()
     assert published["count"] == 5 and published["head_hash"] == five_events[-1].event_hash
     # The signed payload is exactly the published fields.
-    from consent.verify import b64url_decode, keys_by_kid, verify_jws
+    from consent.proof.verify import b64url_decode, keys_by_kid, verify_jws
 
     kid, payload = verify_jws(published["jws"], keys_by_kid(client.get("/.well-known/jwks.json").get_json()))
     assert kid == published["kid"]

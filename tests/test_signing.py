@@ -10,10 +10,10 @@ import pytest
 
 from consent import signing
 from consent.errors import SigningKeyMissing
+from consent.proof.verify import VerificationError, main, verify_receipt
 from consent.storage import db
-from consent.verify import VerificationError, main, verify_receipt
 
-VERIFY_PY = Path(__file__).parent.parent / "consent" / "verify.py"
+VERIFY_PY = Path(__file__).parent.parent / "consent" / "proof" / "verify.py"
 
 
 @pytest.fixture
@@ -59,9 +59,9 @@ def test_module_entry_point_and_both_input_shapes(client, recorded, tmp_path):
     forged = {**recorded, "receipt": {**recorded["receipt"], "doNotTrack": True}}
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     for name, status, verdict in (("full.json", 0, "VALID"), ("pair.json", 0, "VALID"), ("forged.json", 1, "INVALID")):
-        run = subprocess.run([sys.executable, "-m", "consent.verify", name, "--jwks", "jwks.json"], cwd=tmp_path,
+        run = subprocess.run([sys.executable, "-m", "consent.proof.verify", name, "--jwks", "jwks.json"], cwd=tmp_path,
                              capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(VERIFY_PY.parent.parent)})
+                             env={**os.environ, "PYTHONPATH": str(VERIFY_PY.parents[2])})
         assert run.returncode == status and run.stdout.startswith(verdict + ":"), run.stdout + run.stderr
 
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from consent.verify import b64url_decode, main
+from consent.proof.verify import b64url_decode, main
 
 DUPLICATE = "__duplicate__"
 

@@ -1,4 +1,4 @@
-"""Verify a consent receipt offline: `python -m consent.verify receipt.json --jwks jwks.json`.
+"""Verify a consent receipt offline: `python -m consent.proof.verify receipt.json --jwks jwks.json`.
 
 Needs nothing but the two files, the standard library and `cryptography`: no Flask, no database,
 no network. The file may also be copied alone and run as `python verify.py ...`. It checks that the
@@ -144,7 +144,7 @@ def read_json(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m consent.verify", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m consent.proof.verify", description=__doc__.split("\n")[0])
     parser.add_argument("receipt", help="the receipt JSON: the API response or {receipt, jws}")
     parser.add_argument("--jwks", required=True, help="the key set, as served at /.well-known/jwks.json")
     arguments = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 Public, unauthenticated, readable from any origin: a regulator's script or a visitor's lawyer can
 download the key set once, pin a checkpoint (or mirror them all), and verify receipts offline with
-consent/verify.py.
+consent/proof/verify.py.
 """
 import json
 from pathlib import Path
