@@ -9,7 +9,7 @@ bind = os.environ.get("CONSENT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Sync workers by default: on few cores they answer most decisions (README, "Performance"). With
 # threads, a worker writes the decisions that arrive together in one transaction (group commit,
-# consent/chain_writer.py): worth it when each commit waits on a database on another host.
+# consent/ledger/writer.py): worth it when each commit waits on a database on another host.
 threads = int(os.environ.get("CONSENT_THREADS", "1"))
 # Each worker builds its own app, engine and connection pool: nothing is shared across a fork.
 preload_app = False

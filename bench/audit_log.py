@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consent import signing  # noqa: E402
-from consent.checkpoints import verify_log  # noqa: E402
+from consent.ledger.checkpoints import verify_log  # noqa: E402
 from consent.storage import db
 from tests.audit_support import bulk_events, make_auditor  # noqa: E402
 from tests.conftest import bearer, import_site, load_site_config, make_app  # noqa: E402

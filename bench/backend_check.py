@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consent import create_app, db  # noqa: E402
-from consent.consents import SERVICE_PAGE, Principal, record_consent  # noqa: E402
+from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent  # noqa: E402
 from consent.schemas import ConsentRequestSchema, load  # noqa: E402
 from tests.conftest import bearer, create_api_key, import_site, load_site_config  # noqa: E402
 

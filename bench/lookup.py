@@ -29,7 +29,7 @@ from common import (
 )
 from sqlalchemy import func, select
 
-from consent import receipts
+from consent.ledger import receipts
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt, ReceiptSignature
 from tests.server import GunicornServer

@@ -25,8 +25,9 @@ from common import (
 )
 from sqlalchemy import func, select
 
-from consent import apikeys, identity, receipts, subject_tokens
-from consent.chain import verify_chain
+from consent import apikeys, identity, subject_tokens
+from consent.ledger import receipts
+from consent.ledger.chain import verify_chain
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
 from tests.server import GunicornServer

@@ -3,21 +3,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import (
-    admin,
-    api,
-    audit_api,
-    auditor,
-    backend_api,
-    chain_writer,
-    cli,
-    config,
-    errors,
-    i18n,
-    widget,
-    widget_configs,
-)
+from consent import admin, api, audit_api, auditor, backend_api, cli, config, errors, i18n, widget, widget_configs
 from consent.http import clients, limits, links, request_log, security
+from consent.ledger import writer
 from consent.proof import routes
 from consent.storage import db
 
@@ -39,7 +27,7 @@ def create_app(config_overrides=None):
     config.fill_instance_defaults(app)
 
     db.init_app(app)
-    chain_writer.init_app(app)
+    writer.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     links.init_app(app)

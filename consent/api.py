@@ -1,12 +1,13 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
 from flask import Blueprint, current_app, g, jsonify, request
 
-from consent import openapi, receipts, visitor_data
-from consent.consents import origin_is_allowed, record_consent
+from consent import openapi, visitor_data
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
 from consent.http import limits
 from consent.http.links import public_url
 from consent.i18n import normalize_language
+from consent.ledger import receipts
+from consent.ledger.decisions import origin_is_allowed, record_consent
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
 from consent.storage.db import get_session
 from consent.widget_configs import served_config

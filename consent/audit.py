@@ -9,9 +9,9 @@ import re
 
 from sqlalchemy import select
 
-from consent import checkpoints, receipts, signing
 from consent.auditors import require_site
 from consent.errors import ChainBroken, ConsentError, NotFound
+from consent.ledger import checkpoints, receipts, signing
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, Subject
 

@@ -4,9 +4,10 @@ No cookies are involved, so no CSRF token either: the token must be sent deliber
 """
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 
-from consent import audit, auditors, checkpoints
+from consent import audit, auditors
 from consent.errors import Unauthorized
 from consent.http.bearer import bearer_token, protect_responses
+from consent.ledger import checkpoints
 from consent.schemas import AuditEventQuerySchema, load
 from consent.storage.db import get_session, write_transaction
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from consent import admin_users, apikeys, auditors, checkpoints, identity, signing, sites, subject_tokens, webhooks
+from consent import admin_users, apikeys, auditors, identity, sites, subject_tokens, webhooks
 from consent.errors import ConsentError
+from consent.ledger import checkpoints, signing
 from consent.storage import db
 
 consent_cli = AppGroup("consent", help="Manage the consent service.")

@@ -3,7 +3,7 @@
 Only verified bindings count (README, "Identifying your users"): a user's answer comes from their
 latest decision that a subject token bound to them. Bindings stored before subject tokens existed
 are reported as `verified: false` and never grant anything. "Latest" is by the visitor's own clock
-(`decided_at`, bounded: consents.decision_time), then by arrival: a grant queued offline and sent
+(`decided_at`, bounded: decisions.decision_time), then by arrival: a grant queued offline and sent
 late does not outrank the withdrawal made after it.
 """
 import json

@@ -12,10 +12,11 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
-from consent import identity, receipts
-from consent.consents import SERVICE_PAGE, Principal, record_consent, site_for_origin
+from consent import identity
 from consent.errors import Forbidden, SubjectNotProven
 from consent.http.links import public_url
+from consent.ledger import receipts
+from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent, site_for_origin
 from consent.schemas import ConsentRequestSchema, load
 from consent.sites import current_policy, get_site
 from consent.storage.db import get_session

@@ -4,10 +4,11 @@ The widget itself is static/consent.js.
 """
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from consent import receipts, visitor_data
+from consent import visitor_data
 from consent.errors import NotFound
 from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
+from consent.ledger import receipts
 from consent.sites import current_policy, get_site
 from consent.storage.db import get_session, storable
 from consent.storage.models import PolicyVersion

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from consent import apikeys
-from consent.chain import verify_chain
+from consent.ledger.chain import verify_chain
 from consent.schemas import MAX_BATCH_SUBJECTS
 from consent.storage import db
 from consent.storage.models import ApiKey, Erasure, Subject

@@ -1,7 +1,7 @@
 """The per-site hash chain that every recorded event joins."""
 import json
 
-from consent.chain import GENESIS_HASH, event_hash, verify_chain
+from consent.ledger.chain import GENESIS_HASH, event_hash, verify_chain
 from consent.storage import db
 
 

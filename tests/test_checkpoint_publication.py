@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, func, select
 
-from consent import checkpoints, signing, webhooks
-from consent.chain import GENESIS_HASH
+from consent import webhooks
+from consent.ledger import checkpoints, signing
+from consent.ledger.chain import GENESIS_HASH
 from consent.proof.verify import b64url_encode, canonical_json
 from consent.storage import db
 from consent.storage.models import Checkpoint, SigningKey, WebhookDelivery

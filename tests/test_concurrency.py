@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from consent.chain import verify_chain
+from consent.ledger.chain import verify_chain
 from consent.storage import db
 from tests.conftest import ROOMY_LIMITS, ConsentActions, make_app
 

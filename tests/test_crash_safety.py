@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 
-from consent.chain import verify_chain
+from consent.ledger.chain import verify_chain
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
 from tests.conftest import ROOMY_LIMITS, SHOP_ORIGIN, ConsentActions, import_site, load_site_config, make_app

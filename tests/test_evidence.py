@@ -14,9 +14,9 @@ from contextlib import closing
 import pytest
 from sqlalchemy import select
 
-from consent.chain import event_hash
-from consent.consents import Principal, request_hash
-from consent.receipts import canonical_json
+from consent.ledger.chain import event_hash
+from consent.ledger.decisions import Principal, request_hash
+from consent.ledger.receipts import canonical_json
 from consent.schemas import ConsentRequestSchema, load
 from consent.storage import db
 from consent.storage.models import PolicyVersion

@@ -5,8 +5,8 @@ import time
 import pytest
 from sqlalchemy import event, func, select
 
-from consent import chain_writer, signing
-from consent.chain import verify_chain
+from consent.ledger import signing
+from consent.ledger.chain import verify_chain
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Subject
 from tests.conftest import ConsentActions
@@ -164,7 +164,7 @@ def test_decisions_taken_by_an_interrupted_writer_fail_instead_of_waiting_foreve
     def interrupted(_batch):
         raise SystemExit("worker shutting down")  # a BaseException: nothing below the writer catches it
 
-    monkeypatch.setattr(chain_writer, "_write", interrupted)
+    monkeypatch.setattr("consent.ledger.writer._write", interrupted)
     answers = post_while_the_writer_is_busy(app, [{"visitor_id": f"visitor-{n:04d}"} for n in range(3)])
     # The thread that took the turn met the interruption; the others were told, not left waiting.
     assert sorted(type(answer).__name__ for answer in answers) == ["RuntimeError", "RuntimeError", "SystemExit"]

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from consent.chain import event_hash
-from consent.receipts import canonical_json
+from consent.ledger.chain import event_hash
+from consent.ledger.receipts import canonical_json
 from consent.storage import db
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql, stored_document
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from consent.chain import verify_chain
+from consent.ledger.chain import verify_chain
 from consent.storage import db
 from tests.conftest import SHOP_ORIGIN, bearer, csrf_token
 

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import text
 
-from consent import receipts
+from consent.ledger import receipts
 from consent.storage import db
 from tests.audit_support import drop_append_only_triggers
 from tests.conftest import import_site, load_site_config

@@ -5,7 +5,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import select, text
 
-from consent import receipts
+from consent.ledger import receipts
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
 

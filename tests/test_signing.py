@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from consent import signing
 from consent.errors import SigningKeyMissing
+from consent.ledger import signing
 from consent.proof.verify import VerificationError, main, verify_receipt
 from consent.storage import db
 

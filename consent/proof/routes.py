@@ -9,9 +9,9 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, url_for
 
-from consent import checkpoints, signing
 from consent.errors import NotFound
 from consent.http.links import public_url
+from consent.ledger import checkpoints, signing
 from consent.schemas import CheckpointPageSchema, load
 from consent.sites import get_site
 from consent.storage.db import get_session

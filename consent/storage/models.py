@@ -164,7 +164,7 @@ class ConsentEvent(Base):
     # True when a valid subject token bound the decision to `subject_ref` (migration 0008). Bindings
     # stored before then were the browser's word and stay False: nothing treats them as consent.
     subject_verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    # When the visitor decided, by their own clock within a bound (consents.decision_time): which
+    # When the visitor decided, by their own clock within a bound (decisions.decision_time): which
     # decision is the latest. None before migration 0008, where the arrival time stands in.
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # SHA-256 of the request that made the event, less its subject token: a repeated idempotency

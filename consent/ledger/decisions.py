@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, exists, select
 
-from consent import chain_writer, identity, receipts, signing
+from consent import identity
 from consent.config import derived_hmac
 from consent.errors import (
     DecisionTooOld,
@@ -23,6 +23,7 @@ from consent.errors import (
     SubjectNotProven,
 )
 from consent.http.clients import client_hash
+from consent.ledger import receipts, signing, writer
 from consent.sites import current_policy
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
@@ -191,7 +192,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     otherwise it is worked out from the request (decision_principal).
     Nothing is written unless every check passes. Checking, building and signing the receipt all
     happen before the write: the write lock covers only linking the event into the chain and
-    storing it (consent/chain_writer.py), so concurrent decisions wait for each other as little as possible.
+    storing it (consent/ledger/writer.py), so concurrent decisions wait for each other as little as possible.
     """
     session = get_session()
     connection = session.connection()
@@ -216,8 +217,8 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     # while waiting would keep SQLite from ever recycling its write-ahead log, which then only grows.
     session.commit()
     try:
-        stored = chain_writer.append(decision)
-    except chain_writer.Repeated as repeated:
+        stored = writer.append(decision)
+    except writer.Repeated as repeated:
         existing = _receipt_for_key(session, site.id, data["idempotency_key"])
         if existing is None:  # not the key after all: another constraint refused the decision
             raise repeated.__cause__ from None

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import String, bindparam, or_, select, type_coerce
 
-from consent import receipts, signing
+from consent.ledger import receipts, signing
+from consent.ledger.receipts import canonical_json
 from consent.proof.verify import VerificationError, public_key_from_jwk, verify_jws
-from consent.receipts import canonical_json
 from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, in_utc
 
 GENESIS_HASH = "0" * 64
@@ -51,7 +51,7 @@ EVENT_COLUMNS = {
     "decided_at": lambda document: _time(document.get("decided_at")),
 }
 # In documents written since issue 12 only. Older events answer no idempotent retry whatever these
-# columns hold (consents._answers), so there they are left unchecked.
+# columns hold (decisions._answers), so there they are left unchecked.
 PINNED_WHEN_PRESENT = ("idempotency_key", "request_hash")
 TIME_COLUMNS = ("created_at", "decided_at")
 # What a receipt states about its decision, as receipts.build_receipt derives it from the event

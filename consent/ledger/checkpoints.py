@@ -24,9 +24,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from consent import signing
-from consent.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.errors import ChainBroken, ConsentError
+from consent.ledger import signing
+from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.proof.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
 from consent.sites import get_site
 from consent.storage import db

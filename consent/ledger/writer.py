@@ -20,10 +20,10 @@ from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from consent import checkpoints
-from consent.chain import GENESIS_HASH, text_hash
 from consent.errors import StalePolicyVersion
-from consent.receipts import canonical_json
+from consent.ledger import checkpoints
+from consent.ledger.chain import GENESIS_HASH, text_hash
+from consent.ledger.receipts import canonical_json
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteWebhook, Subject, WebhookDelivery
 
@@ -75,7 +75,7 @@ class ChainWriter:
         self._turn = threading.Lock()
 
     def append(self, decision):
-        """Store `decision` (a consents.Decision); its stored rows, once committed.
+        """Store `decision` (a decisions.Decision); its stored rows, once committed.
 
         Raises Repeated for a stored idempotency key, StalePolicyVersion if the policy changed
         before the write, or whatever error writing it met.
