@@ -25,11 +25,12 @@ from common import (
 )
 from sqlalchemy import func, select
 
-from consent import apikeys, identity, subject_tokens
+from consent import apikeys
 from consent.ledger import receipts
 from consent.ledger.chain import verify_chain
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
+from consent.subjects import identity, tokens
 from tests.server import GunicornServer
 
 CONNECTIONS = 16
@@ -43,7 +44,7 @@ def subjects_file(app, site_id, workdir):
     with app.app_context():
         secret = identity.current_secret(db.get_session(), site_id)
     expires = int(time.time()) + 24 * 3600
-    lines = [f"user-{n}\t{subject_tokens.make_token(secret.secret, secret.kid, site_id, f'user-{n}', expires)}\n"
+    lines = [f"user-{n}\t{tokens.make_token(secret.secret, secret.kid, site_id, f'user-{n}', expires)}\n"
              for n in range(SUBJECTS)]
     path = Path(workdir) / "subjects.tsv"
     path.write_text("".join(lines))

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, g, make_response, redirect, render_template,
 from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 
-from consent import admin_users, apikeys, console_sessions, identity, site_console, sites, webhooks
+from consent import admin_users, apikeys, console_sessions, site_console, sites, webhooks
 from consent.errors import ConsentError
 from consent.forms import (
     ActionForm,
@@ -26,6 +26,7 @@ from consent.forms import (
 from consent.http import limits
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import AdminUser
+from consent.subjects import identity
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -12,7 +12,7 @@ from consent.http.bearer import bearer_token, protect_responses
 from consent.schemas import SUBJECT_ID, ConsentQuerySchema, load
 from consent.sites import get_site
 from consent.storage.db import get_session, write_transaction
-from consent.subject_rights import batch_decisions, erase_subject, subject_consents
+from consent.subjects.rights import batch_decisions, erase_subject, subject_consents
 
 bp = Blueprint("backend", __name__, url_prefix="/api/v1/sites/<site_id>")
 

@@ -5,10 +5,11 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from consent import admin_users, apikeys, auditors, identity, sites, subject_tokens, webhooks
+from consent import admin_users, apikeys, auditors, sites, webhooks
 from consent.errors import ConsentError
 from consent.ledger import checkpoints, signing
 from consent.storage import db
+from consent.subjects import identity, tokens
 
 consent_cli = AppGroup("consent", help="Manage the consent service.")
 db_cli = AppGroup("db", help="Database schema.")
@@ -132,7 +133,7 @@ def make_subject_token(site_id, expires_in, subject_id):
         secret = identity.current_secret(session, sites.get_site(session, site_id).id)
     except ConsentError as error:
         raise click.ClickException(error.detail) from error
-    click.echo(subject_tokens.make_token(secret.secret, secret.kid, site_id, subject_id, time.time() + expires_in))
+    click.echo(tokens.make_token(secret.secret, secret.kid, site_id, subject_id, time.time() + expires_in))
 
 
 @webhooks_cli.command("deliver")

@@ -23,7 +23,7 @@ SUBJECT_ID = validate.And(validate.Length(1, 128), NO_CONTROL_CHARACTERS)
 TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
 # A visitor's credential: random, at least 128 bits (32 hex digits or 22 base64url characters).
 VISITOR_SECRET = validate.Regexp(r"^[A-Za-z0-9_-]{22,128}$", error="Use 22-128 characters from A-Z a-z 0-9 _ -.")
-# Parsed exactly by consent.subject_tokens; here only bounded, so a malformed one is "not proven", not 422.
+# Parsed exactly by consent.subjects.tokens; here only bounded, so a malformed one is "not proven", not 422.
 SUBJECT_TOKEN = validate.And(validate.Length(1, 200), NO_CONTROL_CHARACTERS)
 UUID_TEXT = validate.Regexp(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", error="A UUID.")
 

@@ -2,11 +2,12 @@
 import yaml
 from sqlalchemy import select
 
-from consent import identity, webhooks
+from consent import webhooks
 from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.schemas import SITE_ID, SiteConfigSchema, load
 from consent.storage.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
+from consent.subjects import identity
 
 SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")

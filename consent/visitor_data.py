@@ -12,7 +12,6 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
-from consent import identity
 from consent.errors import Forbidden, SubjectNotProven
 from consent.http.links import public_url
 from consent.ledger import receipts
@@ -21,7 +20,8 @@ from consent.schemas import ConsentRequestSchema, load
 from consent.sites import current_policy, get_site
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Subject
-from consent.subject_rights import latest_events_by_pseudonym
+from consent.subjects import identity
+from consent.subjects.rights import latest_events_by_pseudonym
 
 HISTORY_LIMIT = 200
 

@@ -137,12 +137,12 @@ class ConsentActions:
 
 def subject_token(app, subject_id, site_id="shop", expires_in=3600, now=None):
     """A subject token made with the site's current subject secret, as the site's backend makes one."""
-    from consent import identity, subject_tokens
+    from consent.subjects import identity, tokens
 
     with app.app_context():
         secret = identity.current_secret(db.get_session(), site_id)
         expires = int((now or time.time()) + expires_in)
-        return subject_tokens.make_token(secret.secret, secret.kid, site_id, subject_id, expires)
+        return tokens.make_token(secret.secret, secret.kid, site_id, subject_id, expires)
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ import re
 
 import pytest
 
-from consent import identity, sites
+from consent import sites
 from consent.storage import db
+from consent.subjects import identity
 from tests.conftest import subject_token
 from tests.test_operator_cli import invoke
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from consent.subject_tokens import mac_matches, make_token, parse
+from consent.subjects.tokens import mac_matches, make_token, parse
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"

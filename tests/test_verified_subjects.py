@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from consent import identity, subject_tokens
 from consent.storage import db
 from consent.storage.models import Site, Subject
+from consent.subjects import identity, tokens
 from tests.audit_support import bulk_events
 from tests.conftest import SHOP_ORIGIN, bearer, import_site, load_site_config, subject_token
 
@@ -113,7 +113,7 @@ FORGED_TOKENS = {
     "forged mac": lambda app: subject_token(app, "user-42")[:-4] + "AAAA",
     "another user's": lambda app: subject_token(app, "user-43"),
     "another site's": _other_site_token,
-    "unknown key": lambda app: subject_tokens.make_token("sts_guess", "feedbeef", "shop", "user-42", time.time() + 60),
+    "unknown key": lambda app: tokens.make_token("sts_guess", "feedbeef", "shop", "user-42", time.time() + 60),
     "expired": lambda app: subject_token(app, "user-42", expires_in=-30 * 24 * 3600),
     "valid for too long": lambda app: subject_token(app, "user-42", expires_in=365 * 24 * 3600),
     "retired key": _retired_secret_token,
@@ -142,7 +142,7 @@ def test_a_rotated_secret_keeps_verifying_during_its_overlap(app, client, consen
     with app.app_context(), db.write_transaction() as session:
         new = identity.rotate_secret(session, "shop", overlap_seconds=3600)
     assert consent.post(subject_id="user-42", subject_token=old_token, choices=SMS).get_json()["subject_verified"]
-    fresh = subject_tokens.make_token(new.secret, new.kid, "shop", "user-43", time.time() + 60)
+    fresh = tokens.make_token(new.secret, new.kid, "shop", "user-43", time.time() + 60)
     assert consent.post(subject_id="user-43", subject_token=fresh, choices=SMS).get_json()["subject_verified"]
     assert allowed(client, shop_key, "user-42", "user-43") == ["user-42", "user-43"]
 

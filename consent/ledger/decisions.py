@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, exists, select
 
-from consent import identity
 from consent.config import derived_hmac
 from consent.errors import (
     DecisionTooOld,
@@ -27,7 +26,8 @@ from consent.ledger import receipts, signing, writer
 from consent.sites import current_policy
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
-from consent.subject_rights import latest_verified_choices
+from consent.subjects import identity
+from consent.subjects.rights import latest_verified_choices
 
 # Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
 # embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.

@@ -86,7 +86,7 @@ class Purpose(Base):
 
 
 class SubjectSecret(Base):
-    """A key a site's backend signs subject tokens with (consent/subject_tokens.py).
+    """A key a site's backend signs subject tokens with (consent/subjects/tokens.py).
 
     Kept in clear, as the webhook secret is: verifying an HMAC needs the key itself. Never exported.
     A rotated secret keeps verifying until `retires_at`, so pages already served keep working.

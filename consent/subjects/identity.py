@@ -2,7 +2,7 @@
 
 Nothing a browser claims is taken on its word:
 - a user id counts only with a valid subject token, which only the site's backend can make
-  (consent/subject_tokens.py); without one the decision is recorded for the anonymous visitor;
+  (consent/subjects/tokens.py); without one the decision is recorded for the anonymous visitor;
 - a visitor is known by a random credential their widget made and keeps; we store only a keyed
   hash of it (the visitor reference), so nothing we print or store lets anyone act as them.
 README.md, "Identifying your users", has the threat model these checks answer.
@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select
 
-from consent import subject_tokens
 from consent.config import derived_hmac
 from consent.errors import NotFound
 from consent.storage.models import SubjectSecret
+from consent.subjects import tokens
 
 VISITOR_PURPOSE = b"consent.visitor"
 
@@ -64,11 +64,11 @@ def check_subject(session, site_id, subject_id, token, now=None, withdrawal_only
         return NOBODY
     if not token:
         return SubjectCheck(None, problem="subject_token_missing")
-    parsed = subject_tokens.parse(token)
+    parsed = tokens.parse(token)
     now = now or datetime.now(UTC)
     secret = active_secrets(session, site_id, now).get(parsed.kid) if parsed else None
     config = current_app.config
-    if (secret is None or not subject_tokens.mac_matches(parsed, secret, site_id, subject_id)
+    if (secret is None or not tokens.mac_matches(parsed, secret, site_id, subject_id)
             or parsed.expires > now.timestamp() + config["CONSENT_SUBJECT_TOKEN_MAX_LIFETIME_SECONDS"]):
         return SubjectCheck(None, problem="subject_token_invalid")
     if parsed.expires >= now.timestamp():
@@ -103,7 +103,7 @@ def unlinkable_visitor_ref():
 
 def create_secret(session, site_id):
     """A new subject secret for `site_id`, in force at once alongside any others."""
-    secret = SubjectSecret(site_id=site_id, kid=subject_tokens.new_kid(), secret=subject_tokens.new_secret(),
+    secret = SubjectSecret(site_id=site_id, kid=tokens.new_kid(), secret=tokens.new_secret(),
                            created_at=datetime.now(UTC))
     session.add(secret)
     session.flush()
