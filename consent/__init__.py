@@ -3,10 +3,11 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import admin, api, audit_api, auditor, backend_api, cli, config, errors, i18n, widget, widget_configs
+from consent import admin, api, audit_api, auditor, backend_api, cli, config, errors, i18n, widget
 from consent.http import clients, limits, links, request_log, security
 from consent.ledger import writer
 from consent.proof import routes
+from consent.sites import widget_config
 from consent.storage import db
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ def create_app(config_overrides=None):
     limits.init_app(app)
     security.init_app(app)
     request_log.init_app(app)
-    widget_configs.init_app(app)
+    widget_config.init_app(app)
     app.register_blueprint(widget.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)

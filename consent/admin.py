@@ -11,7 +11,7 @@ from flask import Blueprint, abort, g, make_response, redirect, render_template,
 from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 
-from consent import admin_users, apikeys, console_sessions, site_console, sites, webhooks
+from consent import admin_users, apikeys, console_sessions, site_console
 from consent.errors import ConsentError
 from consent.forms import (
     ActionForm,
@@ -24,6 +24,7 @@ from consent.forms import (
     SubjectSecretRotateForm,
 )
 from consent.http import limits
+from consent.sites import configs, webhooks
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import AdminUser
 from consent.subjects import identity
@@ -122,7 +123,7 @@ def logout():
 @login_required
 def sites_index():
     return render_template("admin/sites.html",
-                           sites=admin_users.visible_sites(g.admin, sites.list_sites(get_session())))
+                           sites=admin_users.visible_sites(g.admin, configs.list_sites(get_session())))
 
 
 @bp.route("/sites/new", methods=["GET", "POST"])
@@ -145,10 +146,10 @@ def new_site():
 
 def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, rotate_form=None):
     db_session = get_session()
-    config = sites.export_site(db_session, site_id)
+    config = configs.export_site(db_session, site_id)
     return render_template(
         "admin/site.html",
-        site=sites.get_site(db_session, site_id),
+        site=configs.get_site(db_session, site_id),
         config=config,
         settings=settings or SiteSettingsForm(data=site_console.settings_data(config)),
         key_form=ApiKeyForm(),
@@ -173,7 +174,8 @@ def site_page(site_id):
     if form.validate_on_submit():
         try:
             with write_transaction() as db_session:
-                site_console.save(db_session, site_console.with_settings(sites.export_site(db_session, site_id), form))
+                config = configs.export_site(db_session, site_id)
+                site_console.save(db_session, site_console.with_settings(config, form))
             return redirect(url_for(".site_page", site_id=site_id, saved=1), code=303)
         except ConsentError as error:
             return _site_page(site_id, form, _errors(error), status=422)
@@ -185,9 +187,9 @@ def site_page(site_id):
 def publish(site_id):
     """Publish a new policy version: the only way purposes and banner texts change."""
     db_session = get_session()
-    site = sites.get_site(db_session, site_id)
+    site = configs.get_site(db_session, site_id)
     form = PolicyForm() if request.method == "POST" else PolicyForm(
-        data=site_console.policy_data(sites.export_site(db_session, site_id))
+        data=site_console.policy_data(configs.export_site(db_session, site_id))
     )
     problems = []
     if form.validate_on_submit():
@@ -209,7 +211,7 @@ def create_key(site_id):
         return _site_page(site_id, problems=[f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()],
                           status=422)
     with write_transaction() as db_session:
-        sites.get_site(db_session, site_id)
+        configs.get_site(db_session, site_id)
         _key, token = apikeys.create_key(db_session, site_id, form.label.data.strip())
     return _site_page(site_id, new_token=token, status=201)  # shown this once, never again
 
@@ -243,7 +245,7 @@ def rotate_subject_secret(site_id):
         return _site_page(site_id, problems=[f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()],
                           status=422, rotate_form=form)
     with write_transaction() as db_session:
-        sites.get_site(db_session, site_id)
+        configs.get_site(db_session, site_id)
         identity.rotate_secret(db_session, site_id, form.overlap_hours.data * 3600)
     return redirect(url_for(".site_page", site_id=site_id), code=303)
 
@@ -252,7 +254,7 @@ def rotate_subject_secret(site_id):
 @login_required
 def preview(site_id):
     """The site's banner in both languages, side by side, as visitors will see it."""
-    return render_template("admin/preview.html", site=sites.get_site(get_session(), site_id))
+    return render_template("admin/preview.html", site=configs.get_site(get_session(), site_id))
 
 
 @bp.get("/sites/<site_id>/preview/<any('zh-CN', 'en'):language>")
@@ -262,7 +264,7 @@ def preview_frame(site_id, language):
 
     The site's consent cookie on this origin is cleared with the page, so the banner always shows.
     """
-    site = sites.get_site(get_session(), site_id)
+    site = configs.get_site(get_session(), site_id)
     response = make_response(render_template("admin/preview_frame.html", site=site, language=language))
     response.delete_cookie(f"consent_{site.id}", path="/", samesite="Lax")
     return response
@@ -289,7 +291,7 @@ def user_roles(user_id):
         form = AdminRoleForm(data={"role": user.role, "sites": user.site_ids})
     else:
         form = AdminRoleForm()
-    form.sites.choices = [(site.id, site.id) for site in sites.list_sites(db_session)]
+    form.sites.choices = [(site.id, site.id) for site in configs.list_sites(db_session)]
     problems = []
     if form.validate_on_submit():
         chosen = form.sites.data if form.role.data == admin_users.OPERATOR else []

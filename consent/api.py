@@ -9,8 +9,8 @@ from consent.i18n import normalize_language
 from consent.ledger import receipts
 from consent.ledger.decisions import origin_is_allowed, record_consent
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
+from consent.sites.widget_config import served_config
 from consent.storage.db import get_session
-from consent.widget_configs import served_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -18,7 +18,7 @@ from consent import console_sessions
 from consent.apikeys import token_hash
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.schemas import AUDITOR_PASSWORD, AuditorAccountSchema, load
-from consent.sites import get_site
+from consent.sites.configs import get_site
 from consent.storage import db
 from consent.storage.models import Auditor, AuditorSite
 

@@ -10,7 +10,7 @@ from consent.api import json_body
 from consent.errors import InvalidRequest
 from consent.http.bearer import bearer_token, protect_responses
 from consent.schemas import SUBJECT_ID, ConsentQuerySchema, load
-from consent.sites import get_site
+from consent.sites.configs import get_site
 from consent.storage.db import get_session, write_transaction
 from consent.subjects.rights import batch_decisions, erase_subject, subject_consents
 

@@ -5,9 +5,10 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from consent import admin_users, apikeys, auditors, sites, webhooks
+from consent import admin_users, apikeys, auditors
 from consent.errors import ConsentError
 from consent.ledger import checkpoints, signing
+from consent.sites import configs, webhooks
 from consent.storage import db
 from consent.subjects import identity, tokens
 
@@ -26,17 +27,17 @@ consent_cli.add_command(auditors.auditor_cli)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_sites(files):
     """Create or update sites from YAML files; all are checked before any is stored."""
-    configs, source = [], None
+    parsed, source = [], None
     try:
         for source in files:
-            configs.append(sites.parse_yaml(source.read_text(encoding="utf-8")))
+            parsed.append(configs.parse_yaml(source.read_text(encoding="utf-8")))
         with db.write_transaction() as session:
-            for source, config in zip(files, configs, strict=True):  # noqa: B007 - named in the error below
-                sites.import_site(session, config)
+            for source, config in zip(files, parsed, strict=True):  # noqa: B007 - named in the error below
+                configs.import_site(session, config)
     except ConsentError as error:
         details = f"\n{error.errors}" if error.errors else ""
         raise click.ClickException(f"{source}: {error.detail}{details}") from error
-    for config in configs:
+    for config in parsed:
         click.echo(f"imported site {config['id']} (policy {config['policy']['version']})")
 
 
@@ -45,7 +46,7 @@ def import_sites(files):
 def export_site(site_id):
     """Print a site's configuration as YAML, in the shape `site import` takes."""
     try:
-        click.echo(sites.dump_yaml(sites.export_site(db.get_session(), site_id)), nl=False)
+        click.echo(configs.dump_yaml(configs.export_site(db.get_session(), site_id)), nl=False)
     except ConsentError as error:
         raise click.ClickException(error.detail) from error
 
@@ -53,7 +54,7 @@ def export_site(site_id):
 @site_cli.command("list")
 def list_sites():
     """One line per site: id, policy version, allowed origins."""
-    for site in sites.list_sites(db.get_session()):
+    for site in configs.list_sites(db.get_session()):
         click.echo(f"{site.id}\tpolicy {site.current_policy_version}\t{' '.join(site.allowed_origins)}")
 
 
@@ -72,7 +73,7 @@ consent_cli.add_command(subject_secret_cli)
 def create_apikey(site_id, label):
     """Create an API key for a site's backend and print it, once."""
     with db.storing() as session:
-        sites.get_site(session, site_id)
+        configs.get_site(session, site_id)
         key, token = apikeys.create_key(session, site_id, label)
     click.echo(f"{key.prefix}\t{label}\nkey (shown once, keep it secret): {token}")
 
@@ -101,7 +102,7 @@ def list_subject_secrets(site_id):
     """One line per secret that still verifies: key id, secret, created, when it stops working."""
     session = db.get_session()
     try:
-        sites.get_site(session, site_id)
+        configs.get_site(session, site_id)
     except ConsentError as error:
         raise click.ClickException(error.detail) from error
     for secret in identity.list_secrets(session, site_id):
@@ -116,7 +117,7 @@ def list_subject_secrets(site_id):
 def rotate_subject_secret(site_id, overlap_hours):
     """Make a new subject secret and print it; the old ones retire after the overlap."""
     with db.storing() as session:
-        sites.get_site(session, site_id)
+        configs.get_site(session, site_id)
         secret = identity.rotate_secret(session, site_id, overlap_hours * 3600)
     click.echo(f"{secret.kid}\t{secret.secret}\t(old secrets verify for {overlap_hours} more hours)")
 
@@ -130,7 +131,7 @@ def make_subject_token(site_id, expires_in, subject_id):
     """Print a subject token for one of the site's users, as its backend would make one (for trying things out)."""
     session = db.get_session()
     try:
-        secret = identity.current_secret(session, sites.get_site(session, site_id).id)
+        secret = identity.current_secret(session, configs.get_site(session, site_id).id)
     except ConsentError as error:
         raise click.ClickException(error.detail) from error
     click.echo(tokens.make_token(secret.secret, secret.kid, site_id, subject_id, time.time() + expires_in))

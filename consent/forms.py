@@ -25,8 +25,8 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from consent import webhook_targets
 from consent.schemas import PURPOSE_KINDS
+from consent.sites import webhook_targets
 
 
 def public_webhook_target(_form, field):

@@ -6,8 +6,8 @@ A policy changes only through `publish_policy`, which archives a new version bes
 """
 from sqlalchemy import select
 
-from consent import sites
 from consent.errors import InvalidRequest
+from consent.sites import configs
 from consent.storage.models import PolicyVersion, Site, SiteWebhook
 
 BLANK_PURPOSE_ROWS = 4
@@ -127,28 +127,28 @@ def with_policy(config, form, cookies_by_purpose=None):
 
 def save(session, config):
     """Validate and store a complete configuration, exactly as a YAML import would."""
-    return sites.import_site(session, sites.validate_config(config))
+    return configs.import_site(session, configs.validate_config(config))
 
 
 def create_site(session, site_id, settings_form, policy_form):
     """A new site from the console's two forms; refuses an id already taken."""
     blank = {"id": site_id, "jurisdiction": "CN", "controller": {}}
-    config = sites.validate_config(with_policy(with_settings(blank, settings_form), policy_form))
+    config = configs.validate_config(with_policy(with_settings(blank, settings_form), policy_form))
     if session.get(Site, config["id"]) is not None:
         raise InvalidRequest(f"A site {site_id!r} already exists.", {"id": ["Taken."]})
-    return sites.import_site(session, config)
+    return configs.import_site(session, config)
 
 
 def publish_policy(session, site_id, form):
     """Publish a new policy version of a site; the version name must be new (old ones stay archived)."""
-    current = sites.export_site(session, site_id)
+    current = configs.export_site(session, site_id)
     cookies = {purpose["id"]: purpose.get("cookies", []) for purpose in current["purposes"]}
-    config = sites.validate_config(with_policy(current, form, cookies))
+    config = configs.validate_config(with_policy(current, form, cookies))
     if session.get(PolicyVersion, (site_id, config["policy"]["version"])) is not None:
         raise InvalidRequest(
             "This version is already published: choose a new version name.", {"policy.version": ["Taken."]}
         )
-    return sites.import_site(session, config)
+    return configs.import_site(session, config)
 
 
 def policy_versions(session, site_id):

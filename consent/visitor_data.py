@@ -17,7 +17,7 @@ from consent.http.links import public_url
 from consent.ledger import receipts
 from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent, site_for_origin
 from consent.schemas import ConsentRequestSchema, load
-from consent.sites import current_policy, get_site
+from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Subject
 from consent.subjects import identity

@@ -9,7 +9,7 @@ from consent.errors import NotFound
 from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
 from consent.ledger import receipts
-from consent.sites import current_policy, get_site
+from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session, storable
 from consent.storage.models import PolicyVersion
 

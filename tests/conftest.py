@@ -15,7 +15,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from consent import admin_users, create_app, sites
+from consent import admin_users, create_app
+from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
 from tests.postgres import TemporaryCluster
@@ -76,7 +77,7 @@ def load_site_config(name="shop", **changes):
 def import_site(app, config):
     """Import a site config (a dict in the YAML shape) the way `flask consent site import` does."""
     with app.app_context(), db.write_transaction() as session:
-        sites.import_site(session, sites.validate_config(config))
+        configs.import_site(session, configs.validate_config(config))
 
 
 @pytest.fixture

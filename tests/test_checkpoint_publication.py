@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, func, select
 
-from consent import webhooks
 from consent.ledger import checkpoints, signing
 from consent.ledger.chain import GENESIS_HASH
 from consent.proof.verify import b64url_encode, canonical_json
+from consent.sites import webhooks
 from consent.storage import db
 from consent.storage.models import Checkpoint, SigningKey, WebhookDelivery
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consent import sites
 from consent.errors import InvalidRequest
+from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import PolicyVersion
 from tests.conftest import import_site, load_site_config
@@ -15,15 +15,15 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples" / "sites").glob("*.
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_sites_import_and_round_trip(app, path):
-    config = sites.parse_yaml(path.read_text(encoding="utf-8"))
+    config = configs.parse_yaml(path.read_text(encoding="utf-8"))
     import_site(app, config)
     with app.app_context():
-        exported = sites.export_site(db.get_session(), config["id"])
-    assert sites.validate_config(yaml.safe_load(sites.dump_yaml(exported))) == config
+        exported = configs.export_site(db.get_session(), config["id"])
+    assert configs.validate_config(yaml.safe_load(configs.dump_yaml(exported))) == config
 
 
 def test_demo_site_models_every_standard_purpose():
-    config = sites.parse_yaml((Path(__file__).parent.parent / "examples/sites/demo.yaml").read_text(encoding="utf-8"))
+    config = configs.parse_yaml((Path(__file__).parent.parent / "examples/sites/demo.yaml").read_text(encoding="utf-8"))
     purposes = {purpose["id"]: purpose for purpose in config["purposes"]}
     assert {"necessary", "analytics", "personalization", "advertising", "marketing_sms",
             "personalized_recommendation"} <= set(purposes)

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from consent import sites
+from consent.sites import configs
 from consent.storage import db
 from consent.subjects import identity
 from tests.conftest import subject_token
@@ -78,5 +78,5 @@ def test_the_cli_refuses_bad_input_in_a_sentence(app, args):
 def test_secrets_are_never_exported(app):
     [(_, secret, _)] = secrets_of(app)
     with app.app_context():
-        exported = sites.dump_yaml(sites.export_site(db.get_session(), "shop"))
+        exported = configs.dump_yaml(configs.export_site(db.get_session(), "shop"))
     assert secret not in exported and "subject" not in exported

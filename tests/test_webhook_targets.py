@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
-from consent import webhook_targets, webhooks
 from consent.errors import InvalidRequest
+from consent.sites import webhook_targets, webhooks
 from consent.storage import db
 from consent.storage.models import SiteWebhook, WebhookDelivery
 from tests.browser.conftest import BackgroundServer

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
-from consent import webhooks
+from consent.sites import webhooks
 from consent.storage import db
 from consent.storage.models import WebhookDelivery
 from tests.browser.conftest import BackgroundServer

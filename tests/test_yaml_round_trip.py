@@ -2,8 +2,8 @@
 import pytest
 import yaml
 
-from consent import sites
 from consent.errors import InvalidRequest
+from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import SiteWebhook
 from tests.conftest import import_site, load_site_config
@@ -52,5 +52,5 @@ def test_removing_the_webhook_from_yaml_removes_it(app):
 )
 def test_bad_webhook_config_is_refused(webhook):
     with pytest.raises(InvalidRequest) as refused:
-        sites.validate_config(load_site_config(webhook=webhook))
+        configs.validate_config(load_site_config(webhook=webhook))
     assert "webhook" in refused.value.errors

@@ -28,7 +28,7 @@ from consent.errors import ChainBroken, ConsentError
 from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.proof.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
-from consent.sites import get_site
+from consent.sites.configs import get_site
 from consent.storage import db
 from consent.storage.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, in_utc, utcnow
 

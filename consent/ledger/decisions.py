@@ -23,7 +23,7 @@ from consent.errors import (
 )
 from consent.http.clients import client_hash
 from consent.ledger import receipts, signing, writer
-from consent.sites import current_policy
+from consent.sites.configs import current_policy
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
 from consent.subjects import identity

@@ -13,7 +13,7 @@ from consent.errors import NotFound
 from consent.http.links import public_url
 from consent.ledger import checkpoints, signing
 from consent.schemas import CheckpointPageSchema, load
-from consent.sites import get_site
+from consent.sites.configs import get_site
 from consent.storage.db import get_session
 
 bp = Blueprint("verification", __name__)

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
 from consent.config import derived_hmac
-from consent.sites import current_policy
+from consent.sites.configs import current_policy
 from consent.storage.models import ConsentEvent, Erasure, Subject
 
 NO_RECORD = {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None, "decided_at": None,

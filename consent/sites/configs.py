@@ -2,10 +2,10 @@
 import yaml
 from sqlalchemy import select
 
-from consent import webhooks
 from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.schemas import SITE_ID, SiteConfigSchema, load
+from consent.sites import webhooks
 from consent.storage.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
 from consent.subjects import identity
 

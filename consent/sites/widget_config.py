@@ -10,7 +10,7 @@ import hashlib
 from flask import current_app
 
 from consent.i18n import widget_strings
-from consent.sites import site_stamp, widget_config
+from consent.sites.configs import site_stamp, widget_config
 
 
 def init_app(app):

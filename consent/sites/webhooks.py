@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import or_, select
 
-from consent import webhook_targets
 from consent.errors import InvalidRequest, NotFound
 from consent.proof.verify import b64url_decode
+from consent.sites import webhook_targets
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
 
