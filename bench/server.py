@@ -25,7 +25,7 @@ from common import (
 )
 from sqlalchemy import func, select
 
-from consent import apikeys
+from consent.accounts import api_keys
 from consent.ledger import receipts
 from consent.ledger.chain import verify_chain
 from consent.storage import db
@@ -67,7 +67,7 @@ def widget_config(_app, site_id):
 def backend_check(app, site_id):
     """A site backend asking for one of its users' current decisions, with its API key."""
     with app.app_context(), db.write_transaction() as session:
-        token = apikeys.create_key(session, site_id, "bench")[1]
+        token = api_keys.create_key(session, site_id, "bench")[1]
     return ([f"/api/v1/sites/{site_id}/subjects/user-{n}/consents" for n in range(SUBJECTS)],
             ("Authorization", f"Bearer {token}"))
 

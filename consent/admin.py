@@ -11,7 +11,8 @@ from flask import Blueprint, abort, g, make_response, redirect, render_template,
 from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 
-from consent import admin_users, apikeys, console_sessions, site_console
+from consent import site_console
+from consent.accounts import api_keys, operators, sessions
 from consent.errors import ConsentError
 from consent.forms import (
     ActionForm,
@@ -47,10 +48,10 @@ def csrf_helper():
 @bp.before_request
 def load_operator():
     """Who is signed in (None once their session ended), and whether they may touch the site the URL names."""
-    g.admin = console_sessions.current_user("admin", lambda user_id: admin_users.by_id(get_session(), user_id))
+    g.admin = sessions.current_user("admin", lambda user_id: operators.by_id(get_session(), user_id))
     site_id = (request.view_args or {}).get("site_id")
     if g.admin is not None and site_id is not None:
-        admin_users.require_site(g.admin, site_id)
+        operators.require_site(g.admin, site_id)
 
 
 @bp.after_request
@@ -74,7 +75,7 @@ def owner_required(view):
     @wraps(view)
     @login_required
     def wrapped(**kwargs):
-        admin_users.require_owner(g.admin)
+        operators.require_owner(g.admin)
         return view(**kwargs)
 
     return wrapped
@@ -101,9 +102,9 @@ def login():
     form = LoginForm()
     failed = False
     if form.validate_on_submit():
-        user = admin_users.authenticate(get_session(), form.username.data, form.password.data)
+        user = operators.authenticate(get_session(), form.username.data, form.password.data)
         if user is not None:
-            console_sessions.begin("admin", user)
+            sessions.begin("admin", user)
             target = request.args.get("next", "")
             # Only paths inside the console: never an open redirect.
             return redirect(target if target.startswith("/admin/") else url_for(".sites_index"))
@@ -115,7 +116,7 @@ def login():
 def logout():
     """Sign out: this session and every other of this user end on the server, copies of the cookie included."""
     if ActionForm().validate_on_submit():
-        console_sessions.sign_out("admin", AdminUser)
+        sessions.sign_out("admin", AdminUser)
     return redirect(url_for(".login"))
 
 
@@ -123,7 +124,7 @@ def logout():
 @login_required
 def sites_index():
     return render_template("admin/sites.html",
-                           sites=admin_users.visible_sites(g.admin, configs.list_sites(get_session())))
+                           sites=operators.visible_sites(g.admin, configs.list_sites(get_session())))
 
 
 @bp.route("/sites/new", methods=["GET", "POST"])
@@ -154,7 +155,7 @@ def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, 
         settings=settings or SiteSettingsForm(data=site_console.settings_data(config)),
         key_form=ApiKeyForm(),
         action=ActionForm(),
-        keys=apikeys.list_keys(db_session, site_id),
+        keys=api_keys.list_keys(db_session, site_id),
         new_token=new_token,
         versions=site_console.policy_versions(db_session, site_id),
         webhook_secret=site_console.webhook_secret(db_session, site_id),
@@ -212,7 +213,7 @@ def create_key(site_id):
                           status=422)
     with write_transaction() as db_session:
         configs.get_site(db_session, site_id)
-        _key, token = apikeys.create_key(db_session, site_id, form.label.data.strip())
+        _key, token = api_keys.create_key(db_session, site_id, form.label.data.strip())
     return _site_page(site_id, new_token=token, status=201)  # shown this once, never again
 
 
@@ -222,7 +223,7 @@ def revoke_key(site_id, prefix):
     if not ActionForm().validate_on_submit():
         abort(400)
     with write_transaction() as db_session:
-        apikeys.revoke_key(db_session, site_id, prefix)
+        api_keys.revoke_key(db_session, site_id, prefix)
     return redirect(url_for(".site_page", site_id=site_id), code=303)
 
 
@@ -276,7 +277,7 @@ def preview_frame(site_id, language):
 @bp.get("/users")
 @owner_required
 def users_index():
-    return render_template("admin/users.html", users=admin_users.list_users(get_session()))
+    return render_template("admin/users.html", users=operators.list_users(get_session()))
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -284,7 +285,7 @@ def users_index():
 def user_roles(user_id):
     """One user's role: owner of everything, or operator of the sites ticked."""
     db_session = get_session()
-    user = admin_users.by_id(db_session, user_id)
+    user = operators.by_id(db_session, user_id)
     if user is None:
         abort(404)
     if request.method == "GET":
@@ -294,14 +295,14 @@ def user_roles(user_id):
     form.sites.choices = [(site.id, site.id) for site in configs.list_sites(db_session)]
     problems = []
     if form.validate_on_submit():
-        chosen = form.sites.data if form.role.data == admin_users.OPERATOR else []
+        chosen = form.sites.data if form.role.data == operators.OPERATOR else []
         try:
             with write_transaction() as write_session:
-                admin_users.set_role(write_session, admin_users.by_id(write_session, user_id), form.role.data, chosen)
-            if user_id == g.admin.id and form.role.data != admin_users.OWNER:
+                operators.set_role(write_session, operators.by_id(write_session, user_id), form.role.data, chosen)
+            if user_id == g.admin.id and form.role.data != operators.OWNER:
                 return redirect(url_for(".sites_index"), code=303)  # the users page is no longer theirs
             return redirect(url_for(".users_index", saved=user.username), code=303)
-        except admin_users.LastOwner:
+        except operators.LastOwner:
             problems = [gettext("This is the only owner: make another user an owner first.")]
         except ConsentError as error:
             problems = _errors(error)

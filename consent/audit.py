@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import select
 
-from consent.auditors import require_site
+from consent.accounts.auditors import require_site
 from consent.errors import ChainBroken, ConsentError, NotFound
 from consent.ledger import checkpoints, receipts, signing
 from consent.storage.db import get_session

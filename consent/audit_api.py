@@ -4,7 +4,8 @@ No cookies are involved, so no CSRF token either: the token must be sent deliber
 """
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
 
-from consent import audit, auditors
+from consent import audit
+from consent.accounts import auditors
 from consent.errors import Unauthorized
 from consent.http.bearer import bearer_token, protect_responses
 from consent.ledger import checkpoints

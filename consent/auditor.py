@@ -6,7 +6,8 @@ CSRF-protected. Signed-in auditors see only their own sites, exactly as through 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from consent import audit, auditors, console_sessions
+from consent import audit
+from consent.accounts import auditors, sessions
 from consent.audit_api import export_response
 from consent.errors import InvalidRequest
 from consent.forms import AuditorLoginForm, LogoutForm
@@ -39,7 +40,7 @@ def keep_language(_endpoint, values):
 @bp.before_request
 def require_sign_in():
     # None once the session ended: signed out, a new password, disabled, or older than allowed.
-    g.auditor = console_sessions.current_user("auditor", lambda auditor_id: auditors.by_id(get_session(), auditor_id))
+    g.auditor = sessions.current_user("auditor", lambda auditor_id: auditors.by_id(get_session(), auditor_id))
     if g.auditor is None and request.endpoint != "auditor.login":
         return redirect(url_for("auditor.login", next=request.full_path))
     return None
@@ -66,7 +67,7 @@ def login():
     if form.validate_on_submit():
         auditor = auditors.by_password(get_session(), form.email.data, form.password.data)
         if auditor is not None:
-            console_sessions.begin("auditor", auditor)
+            sessions.begin("auditor", auditor)
             return redirect(_safe_next(request.args.get("next")))
         status = 401
     elif form.errors.get("csrf_token"):
@@ -85,7 +86,7 @@ def _safe_next(target):
 def logout():
     if not LogoutForm().validate_on_submit():
         abort(400, description=str(FORM_EXPIRED))
-    console_sessions.sign_out("auditor", Auditor)  # every session of this auditor ends, copied cookies too
+    sessions.sign_out("auditor", Auditor)  # every session of this auditor ends, copied cookies too
     return redirect(url_for("auditor.login"))
 
 

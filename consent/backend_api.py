@@ -5,7 +5,7 @@ Not for browsers: no CORS headers, and every route needs `Authorization: Bearer 
 from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 
-from consent import apikeys
+from consent.accounts import api_keys
 from consent.api import json_body
 from consent.errors import InvalidRequest
 from consent.http.bearer import bearer_token, protect_responses
@@ -22,7 +22,7 @@ protect_responses(bp, realm="consent site API")
 
 @bp.url_value_preprocessor
 def require_site_key(_endpoint, values):
-    apikeys.authorize(get_session(), bearer_token(), values["site_id"])
+    api_keys.authorize(get_session(), bearer_token(), values["site_id"])
 
 
 def checked_subject_id(subject_id):

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from consent import admin_users, apikeys, auditors
+from consent.accounts import api_keys, auditors, operators
 from consent.errors import ConsentError
 from consent.ledger import checkpoints, signing
 from consent.sites import configs, webhooks
@@ -62,7 +62,7 @@ apikey_cli = AppGroup("apikey", help="API keys of site backends.")
 webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 subject_secret_cli = AppGroup("subject-secret", help="Subject secrets, which a site's backend signs tokens with.")
 consent_cli.add_command(apikey_cli)
-consent_cli.add_command(admin_users.admin_cli)
+consent_cli.add_command(operators.admin_cli)
 consent_cli.add_command(webhooks_cli)
 consent_cli.add_command(subject_secret_cli)
 
@@ -74,7 +74,7 @@ def create_apikey(site_id, label):
     """Create an API key for a site's backend and print it, once."""
     with db.storing() as session:
         configs.get_site(session, site_id)
-        key, token = apikeys.create_key(session, site_id, label)
+        key, token = api_keys.create_key(session, site_id, label)
     click.echo(f"{key.prefix}\t{label}\nkey (shown once, keep it secret): {token}")
 
 
@@ -82,7 +82,7 @@ def create_apikey(site_id, label):
 @click.option("--site", "site_id", required=True)
 def list_apikeys(site_id):
     """One line per key: prefix, label, created, revoked."""
-    for key in apikeys.list_keys(db.get_session(), site_id):
+    for key in api_keys.list_keys(db.get_session(), site_id):
         click.echo(f"{key.prefix}\t{key.label}\t{key.created_at:%Y-%m-%d}\t{'revoked' if key.revoked_at else 'active'}")
 
 
@@ -92,7 +92,7 @@ def list_apikeys(site_id):
 def revoke_apikey(site_id, prefix):
     """Revoke a key by its visible prefix (csk_xxxxxxxx)."""
     with db.storing() as session:
-        apikeys.revoke_key(session, site_id, prefix)
+        api_keys.revoke_key(session, site_id, prefix)
     click.echo(f"revoked {prefix}")
 
 

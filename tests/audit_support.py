@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select, text
 
-from consent.auditors import create_auditor
+from consent.accounts.auditors import create_auditor
 from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, event_hash
 from consent.ledger.receipts import build_receipt, canonical_json, policy_text_hash, sign_receipt

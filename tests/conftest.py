@@ -15,7 +15,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from consent import admin_users, create_app
+from consent import create_app
+from consent.accounts import operators
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
@@ -153,10 +154,10 @@ def consent(client, app):
 
 def create_api_key(app, site_id="shop", label="test"):
     """A fresh API key for `site_id`, as `flask consent apikey create` makes one; returns the token."""
-    from consent import apikeys
+    from consent.accounts import api_keys
 
     with app.app_context(), db.write_transaction() as session:
-        return apikeys.create_key(session, site_id, label)[1]
+        return api_keys.create_key(session, site_id, label)[1]
 
 
 @pytest.fixture
@@ -223,7 +224,7 @@ class OperatorActions:
 @pytest.fixture
 def operator(app, client):
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     actions = OperatorActions(client)
     assert actions.login().status_code == 302
     return actions

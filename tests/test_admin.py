@@ -4,7 +4,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from consent import admin_users
+from consent.accounts import operators
 from consent.storage import db
 from consent.storage.models import ApiKey, PolicyVersion, Site, SiteWebhook
 from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token
@@ -52,7 +52,7 @@ def test_console_needs_sign_in(client):
 )
 def test_wrong_credentials_are_refused(app, client, username, password):
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     response = OperatorActions(client).login(username, password)
     assert response.status_code in (200, 401)
     assert client.get("/admin/").status_code == 302
@@ -60,7 +60,7 @@ def test_wrong_credentials_are_refused(app, client, username, password):
 
 def test_login_without_csrf_token_is_refused(app, client):
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     client.post("/admin/login", data={"username": "operator", "password": PASSWORD})
     assert client.get("/admin/").status_code == 302
 

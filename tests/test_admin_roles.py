@@ -6,7 +6,8 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from consent import admin_users, create_app
+from consent import create_app
+from consent.accounts import operators
 from consent.storage import db
 from consent.storage.models import AdminUser, ApiKey, PolicyVersion, Site, SiteWebhook, SubjectSecret
 from tests.audit_support import import_other_site
@@ -14,9 +15,9 @@ from tests.conftest import PASSWORD, OperatorActions, csrf_token
 from tests.test_admin import new_site_fields
 
 
-def make_user(app, username, role=admin_users.OWNER, site_ids=()):
+def make_user(app, username, role=operators.OWNER, site_ids=()):
     with app.app_context(), db.write_transaction() as session:
-        return admin_users.set_password(session, username, PASSWORD, role, site_ids).id
+        return operators.set_password(session, username, PASSWORD, role, site_ids).id
 
 
 def signed_in(app, username):
@@ -30,7 +31,7 @@ def console(app):
     """Sites `shop` and `other`; `owner` owns everything, `alice` operates `shop` only."""
     import_other_site(app)
     make_user(app, "owner")
-    make_user(app, "alice", admin_users.OPERATOR, ["shop"])
+    make_user(app, "alice", operators.OPERATOR, ["shop"])
     return app
 
 
@@ -100,7 +101,7 @@ def test_an_operator_sees_only_their_sites_and_creates_none(console):
 
 
 def test_an_operator_of_no_site_is_told_so(console):
-    make_user(console, "bob", admin_users.OPERATOR)
+    make_user(console, "bob", operators.OPERATOR)
     index = signed_in(console, "bob").get("/admin/?lang=en").get_data(as_text=True)
     assert "No site is assigned to you yet" in index and "/admin/sites/shop" not in index
 
@@ -218,7 +219,7 @@ def test_admin_cli_creates_operators_and_grants_and_revokes_sites(app):
 )
 def test_admin_cli_refuses_what_makes_no_sense(app, args, message):
     make_user(app, "root")
-    make_user(app, "alice", admin_users.OPERATOR, ["shop"])
+    make_user(app, "alice", operators.OPERATOR, ["shop"])
     before = roles(app)
     result = invoke(app, *args, input=PASSWORD_INPUT)
     assert result.exit_code != 0 and message in result.output, result.output

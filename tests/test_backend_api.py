@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from consent import apikeys
+from consent.accounts import api_keys
 from consent.ledger.chain import verify_chain
 from consent.schemas import MAX_BATCH_SUBJECTS
 from consent.storage import db
@@ -144,9 +144,9 @@ def test_revoked_key_is_refused_and_stored_only_as_hash(app, client, shop_key):
         session = db.get_session()
         [key] = session.scalars(select(ApiKey)).all()
         assert shop_key.startswith(key.prefix) and shop_key not in (key.token_hash, key.prefix)
-        assert key.token_hash == apikeys.token_hash(shop_key)
+        assert key.token_hash == api_keys.token_hash(shop_key)
     with app.app_context(), db.write_transaction() as session:
-        apikeys.revoke_key(session, "shop", key.prefix)
+        api_keys.revoke_key(session, "shop", key.prefix)
     assert state(client, shop_key, "alice").status_code == 401
 
 

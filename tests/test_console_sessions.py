@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import delete
 
-from consent import admin_users, auditors
+from consent.accounts import auditors, operators
 from consent.errors import InvalidRequest
 from consent.storage import db
 from consent.storage.models import AdminUser
@@ -28,7 +28,7 @@ def sign_in(client, console):
 @pytest.fixture
 def users(app):
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     make_auditor(app, ["shop"], email=AUDITOR, password=PASSWORD)
 
 

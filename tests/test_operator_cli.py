@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from consent import admin_users
+from consent.accounts import operators
 from consent.storage import db
 from consent.storage.models import ApiKey, WebhookDelivery
 from tests.conftest import bearer, import_site, load_site_config
@@ -17,8 +17,8 @@ def test_admin_create_then_sign_in(app):
     assert result.exit_code == 0, result.output
     with app.app_context():
         session = db.get_session()
-        assert admin_users.authenticate(session, "operator", "a long password") is not None
-        assert admin_users.authenticate(session, "operator", "wrong password") is None
+        assert operators.authenticate(session, "operator", "a long password") is not None
+        assert operators.authenticate(session, "operator", "wrong password") is None
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ def test_admin_create_refuses_weak_or_bad_input(app, username, password):
     result = invoke(app, "admin", "create", username, input=f"{password}\n{password}\n")
     assert result.exit_code != 0
     with app.app_context():
-        assert admin_users.authenticate(db.get_session(), username, password) is None
+        assert operators.authenticate(db.get_session(), username, password) is None
 
 
 def test_apikey_create_list_revoke(app, client):

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from wtforms.fields.core import UnboundField
 
-from consent import admin_users, forms, schemas
+from consent import forms, schemas
+from consent.accounts import operators
 from consent.storage import db
 from consent.storage.models import AdminUser, Auditor
 from tests.audit_support import import_other_site, make_auditor
@@ -120,8 +121,8 @@ def callers(app_with, tmp_path, monkeypatch):
     app = app_with(CONSENT_KEY_DIR=str(tmp_path / "keys"), WTF_CSRF_ENABLED=False)
     import_other_site(app)
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "owner", PASSWORD)
-        admin_users.set_password(session, "operator", PASSWORD, admin_users.OPERATOR, ["other"])
+        operators.set_password(session, "owner", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD, operators.OPERATOR, ["other"])
     auditor_token, _password = make_auditor(app, ["shop"], email="dpo@example.org", password=PASSWORD)
     site_key = create_api_key(app)
     receipt = ConsentActions(app.test_client(), app).post().get_json()

@@ -1,7 +1,8 @@
 """Password guessing on the consoles: sign-in POSTs are limited per client, refused with a readable 429 page."""
 import pytest
 
-from consent import admin_users, config
+from consent import config
+from consent.accounts import operators
 from consent.storage import db
 from tests.audit_support import make_auditor
 from tests.conftest import csrf_token
@@ -31,7 +32,7 @@ def consoles(app_with):
     """An app allowing 3 sign-in attempts a minute per client, with an operator and an auditor."""
     app = app_with(CONSENT_RATELIMIT_SIGN_IN="3 per minute")
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     make_auditor(app, ["shop"], email="dpo@example.org", password=PASSWORD)
     return app
 
@@ -98,7 +99,7 @@ def test_the_refusal_speaks_chinese(consoles, console):
 def test_the_default_limit_holds_and_comes_from_the_environment(app, client, monkeypatch):
     assert app.config["CONSENT_RATELIMIT_SIGN_IN"] == "10 per minute"
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     answers = [attempt(client, "admin", {"password": f"guess {n}"}).status_code for n in range(11)]
     assert answers == [401] * 10 + [429]
     monkeypatch.setenv("CONSENT_RATELIMIT_SIGN_IN", "5 per hour")

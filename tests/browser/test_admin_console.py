@@ -1,7 +1,7 @@
 """An operator onboards a site in the console; a page on another origin then shows its banner."""
 from playwright.sync_api import expect
 
-from consent import admin_users
+from consent.accounts import operators
 from consent.storage import db
 from tests.browser.conftest import BackgroundServer, HostSite, host_html
 from tests.test_admin import PASSWORD, new_site_fields
@@ -10,7 +10,7 @@ from tests.test_admin import PASSWORD, new_site_fields
 def sign_in(app, page, service):
     """Create the operator and sign in to the console in English."""
     with app.app_context(), db.write_transaction() as session:
-        admin_users.set_password(session, "operator", PASSWORD)
+        operators.set_password(session, "operator", PASSWORD)
     page.goto(service.url + "/admin/login?lang=en")
     page.get_by_label("User name").fill("operator")
     page.get_by_label("Password").fill(PASSWORD)

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consent import console_sessions
+from consent.accounts import sessions
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.storage import db
 from consent.storage.db import storable
@@ -41,7 +41,7 @@ def set_password(session, username, password, role=OWNER, site_ids=()):
     password_hash = generate_password_hash(password)
     user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
     if user is not None:
-        console_sessions.end_everywhere(user)
+        sessions.end_everywhere(user)
         user.password_hash = password_hash
         return user
     user = AdminUser(username=username, password_hash=password_hash, session_generation=0)

@@ -14,8 +14,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consent import console_sessions
-from consent.apikeys import token_hash
+from consent.accounts import sessions
+from consent.accounts.api_keys import token_hash
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.schemas import AUDITOR_PASSWORD, AuditorAccountSchema, load
 from consent.sites.configs import get_site
@@ -92,7 +92,7 @@ def set_disabled(session, email, disabled):
     auditor = by_email(session, email)
     auditor.disabled_at = (auditor.disabled_at or datetime.now(UTC)) if disabled else None
     if disabled:
-        console_sessions.end_everywhere(auditor)
+        sessions.end_everywhere(auditor)
     return auditor
 
 
@@ -103,7 +103,7 @@ def set_password(session, email, password):
     if not rule.min <= len(password or "") <= rule.max:
         raise InvalidRequest(f"The password must be {rule.min}-{rule.max} characters.")
     auditor.password_hash = generate_password_hash(password)
-    console_sessions.end_everywhere(auditor)
+    sessions.end_everywhere(auditor)
     return auditor
 
 
