@@ -3,12 +3,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import admin, api, audit_api, auditor, backend_api, cli, config, errors, i18n, widget
+from consent import admin, audit_api, auditor, backend_api, cli, config, errors, i18n
 from consent.http import clients, limits, links, request_log, security
 from consent.ledger import writer
 from consent.proof import routes
 from consent.sites import widget_config
 from consent.storage import db
+from consent.visitor import api, pages
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def create_app(config_overrides=None):
     security.init_app(app)
     request_log.init_app(app)
     widget_config.init_app(app)
-    app.register_blueprint(widget.bp)
+    app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(backend_api.bp)
     app.register_blueprint(admin.bp)

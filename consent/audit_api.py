@@ -7,7 +7,7 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context,
 from consent import audit
 from consent.accounts import auditors
 from consent.errors import Unauthorized
-from consent.http.bearer import bearer_token, protect_responses
+from consent.http.api_requests import bearer_token, protect_responses
 from consent.ledger import checkpoints
 from consent.schemas import AuditEventQuerySchema, load
 from consent.storage.db import get_session, write_transaction

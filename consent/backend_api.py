@@ -6,9 +6,8 @@ from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 
 from consent.accounts import api_keys
-from consent.api import json_body
 from consent.errors import InvalidRequest
-from consent.http.bearer import bearer_token, protect_responses
+from consent.http.api_requests import bearer_token, json_body, protect_responses
 from consent.schemas import SUBJECT_ID, ConsentQuerySchema, load
 from consent.sites.configs import get_site
 from consent.storage.db import get_session, write_transaction

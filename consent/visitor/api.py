@@ -1,9 +1,10 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
 from flask import Blueprint, current_app, g, jsonify, request
 
-from consent import openapi, visitor_data
-from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
+from consent import openapi
+from consent.errors import NotFound, OriginNotAllowed, problem_types
 from consent.http import limits
+from consent.http.api_requests import json_body
 from consent.http.links import public_url
 from consent.i18n import normalize_language
 from consent.ledger import receipts
@@ -11,6 +12,7 @@ from consent.ledger.decisions import origin_is_allowed, record_consent
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
 from consent.sites.widget_config import served_config
 from consent.storage.db import get_session
+from consent.visitor import own_data
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -72,25 +74,14 @@ def create_consent():
 def history_link(site_id):
     """A short-lived link to the visitor's own history, for their credential or their user's subject token."""
     proof = load(VISITOR_PROOF, json_body())
-    return jsonify(visitor_data.history_link(site_id, proof, request.headers.get("Origin")))
+    return jsonify(own_data.history_link(site_id, proof, request.headers.get("Origin")))
 
 
 @bp.post("/sites/<site_id>/subject-decision")
 def subject_decision(site_id):
     """A proven user's decision in force, so a new device applies it instead of asking again."""
     proof = load(VISITOR_PROOF, json_body())
-    return jsonify(visitor_data.subject_decision(site_id, proof, request.headers.get("Origin")))
-
-
-def json_body():
-    """The request's JSON body; InvalidRequest for anything else, however malformed."""
-    try:
-        payload = request.get_json(silent=True)
-    except RecursionError:  # nesting deep enough to exhaust the parser
-        payload = None
-    if payload is None:
-        raise InvalidRequest("The body must be a JSON object sent with Content-Type: application/json.")
-    return payload
+    return jsonify(own_data.subject_decision(site_id, proof, request.headers.get("Origin")))
 
 
 @bp.get("/sites/<site_id>/config")

@@ -1,5 +1,18 @@
-"""Bearer-token APIs (site backends, auditors): reading the token and answering with the scheme named."""
+"""What the JSON APIs read from a request: its JSON body, and the bearer token of the site and audit APIs."""
 from flask import request
+
+from consent.errors import InvalidRequest
+
+
+def json_body():
+    """The request's JSON body; InvalidRequest for anything else, however malformed."""
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nesting deep enough to exhaust the parser
+        payload = None
+    if payload is None:
+        raise InvalidRequest("The body must be a JSON object sent with Content-Type: application/json.")
+    return payload
 
 
 def bearer_token():

@@ -4,7 +4,6 @@ The widget itself is static/consent.js.
 """
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from consent import visitor_data
 from consent.errors import NotFound
 from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
@@ -12,6 +11,7 @@ from consent.ledger import receipts
 from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session, storable
 from consent.storage.models import PolicyVersion
+from consent.visitor import own_data
 
 bp = Blueprint("widget", __name__)
 
@@ -54,15 +54,15 @@ def my_data(site_id):
     "withdraw everything". A receipt and its token open that one receipt, never the history."""
     session = get_session()
     access_token = request.args.get("access")
-    access = visitor_data.read_history_link(site_id, access_token)
+    access = own_data.read_history_link(site_id, access_token)
     site = get_site(session, site_id)
     language = request_language()
     form = WithdrawForm()
     if form.validate_on_submit():
-        visitor_data.withdraw_everything(session, site_id, access, language)
+        own_data.withdraw_everything(session, site_id, access, language)
         return redirect(url_for(".my_data", site_id=site_id, access=access_token, lang=language, withdrawn=1), code=303)
     titles = {purpose["id"]: purpose["title"][language] for purpose in current_policy(session, site).purposes}
     return render_template(
-        "my_data.html", site=site, language=language, form=form, history=visitor_data.history(session, site_id, access),
+        "my_data.html", site=site, language=language, form=form, history=own_data.history(session, site_id, access),
         titles=titles, withdrawn=request.args.get("withdrawn") == "1", access=access_token,
     ), 400 if form.errors else 200
