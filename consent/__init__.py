@@ -3,10 +3,11 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import admin, audit_api, auditor, backend_api, cli, config, errors, i18n
+from consent import admin, audit_api, auditor, cli, config, errors, i18n
 from consent.http import clients, limits, links, request_log, security
 from consent.ledger import writer
-from consent.proof import routes
+from consent.proof.routes import bp as proof_bp
+from consent.site_api.routes import bp as site_api_bp
 from consent.sites import widget_config
 from consent.storage import db
 from consent.visitor import api, pages
@@ -41,9 +42,9 @@ def create_app(config_overrides=None):
     widget_config.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(backend_api.bp)
+    app.register_blueprint(site_api_bp)
     app.register_blueprint(admin.bp)
-    app.register_blueprint(routes.bp)
+    app.register_blueprint(proof_bp)
     app.register_blueprint(audit_api.bp)
     app.register_blueprint(auditor.bp)
     return app
