@@ -3,7 +3,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import admin, audit_api, auditor, cli, config, errors, i18n
+from consent import audit_api, auditor, cli, config, errors, i18n
+from consent.admin.routes import bp as admin_bp
 from consent.http import clients, limits, links, request_log, security
 from consent.ledger import writer
 from consent.proof.routes import bp as proof_bp
@@ -43,7 +44,7 @@ def create_app(config_overrides=None):
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(site_api_bp)
-    app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(proof_bp)
     app.register_blueprint(audit_api.bp)
     app.register_blueprint(auditor.bp)

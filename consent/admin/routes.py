@@ -1,9 +1,9 @@
 """Admin console for site operators (server-rendered, zh/en): /admin/...
 
 Sites, allowed origins, purposes, policy versions, API keys, webhooks and a banner preview.
-Views parse a form, call `consent.site_console` (or `apikeys`, `webhooks`), and render.
+Views parse a form, call `consent.admin.site_editor` (or `api_keys`, `webhooks`), and render.
 Every URL naming a site is refused (403) to an operator who does not manage it, before its view
-runs; creating sites and managing the console's users is for owners (`consent.admin_users`).
+runs; creating sites and managing the console's users is for owners (`consent.accounts.operators`).
 """
 from functools import wraps
 
@@ -11,8 +11,8 @@ from flask import Blueprint, abort, g, make_response, redirect, render_template,
 from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf
 
-from consent import site_console
 from consent.accounts import api_keys, operators, sessions
+from consent.admin import site_editor
 from consent.errors import ConsentError
 from consent.forms import (
     ActionForm,
@@ -131,13 +131,13 @@ def sites_index():
 @owner_required
 def new_site():
     settings = NewSiteForm(prefix="site")
-    policy = PolicyForm(prefix="policy", data=site_console.NEW_SITE_POLICY)
+    policy = PolicyForm(prefix="policy", data=site_editor.NEW_SITE_POLICY)
     problems = []
     # `&`, not `and`: validate both forms so every field error shows at once.
     if request.method == "POST" and settings.validate() & policy.validate():
         try:
             with write_transaction() as db_session:
-                site_console.create_site(db_session, settings.site_id.data.strip(), settings, policy)
+                site_editor.create_site(db_session, settings.site_id.data.strip(), settings, policy)
             return redirect(url_for(".site_page", site_id=settings.site_id.data.strip()), code=303)
         except ConsentError as error:
             problems = _errors(error)
@@ -152,13 +152,13 @@ def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, 
         "admin/site.html",
         site=configs.get_site(db_session, site_id),
         config=config,
-        settings=settings or SiteSettingsForm(data=site_console.settings_data(config)),
+        settings=settings or SiteSettingsForm(data=site_editor.settings_data(config)),
         key_form=ApiKeyForm(),
         action=ActionForm(),
         keys=api_keys.list_keys(db_session, site_id),
         new_token=new_token,
-        versions=site_console.policy_versions(db_session, site_id),
-        webhook_secret=site_console.webhook_secret(db_session, site_id),
+        versions=site_editor.policy_versions(db_session, site_id),
+        webhook_secret=site_editor.webhook_secret(db_session, site_id),
         deliveries=webhooks.recent_deliveries(db_session, site_id),
         subject_secrets=identity.list_secrets(db_session, site_id),
         rotate_form=rotate_form or SubjectSecretRotateForm(),
@@ -176,7 +176,7 @@ def site_page(site_id):
         try:
             with write_transaction() as db_session:
                 config = configs.export_site(db_session, site_id)
-                site_console.save(db_session, site_console.with_settings(config, form))
+                site_editor.save(db_session, site_editor.with_settings(config, form))
             return redirect(url_for(".site_page", site_id=site_id, saved=1), code=303)
         except ConsentError as error:
             return _site_page(site_id, form, _errors(error), status=422)
@@ -190,13 +190,13 @@ def publish(site_id):
     db_session = get_session()
     site = configs.get_site(db_session, site_id)
     form = PolicyForm() if request.method == "POST" else PolicyForm(
-        data=site_console.policy_data(configs.export_site(db_session, site_id))
+        data=site_editor.policy_data(configs.export_site(db_session, site_id))
     )
     problems = []
     if form.validate_on_submit():
         try:
             with write_transaction() as write_session:
-                site_console.publish_policy(write_session, site_id, form)
+                site_editor.publish_policy(write_session, site_id, form)
             return redirect(url_for(".site_page", site_id=site_id, published=1), code=303)
         except ConsentError as error:
             problems = _errors(error)

@@ -1,0 +1,1 @@
+"""The admin console: operators manage sites, policies, API keys, webhooks and users."""
