@@ -3,15 +3,18 @@ from pathlib import Path
 
 from flask import Flask
 
-from consent import audit_api, auditor, cli, config, errors, i18n
+from consent import cli, config, errors, i18n
 from consent.admin.routes import bp as admin_bp
+from consent.audit.api import bp as audit_api_bp
+from consent.audit.console import bp as auditor_bp
 from consent.http import clients, limits, links, request_log, security
 from consent.ledger import writer
 from consent.proof.routes import bp as proof_bp
 from consent.site_api.routes import bp as site_api_bp
 from consent.sites import widget_config
 from consent.storage import db
-from consent.visitor import api, pages
+from consent.visitor.api import bp as visitor_api_bp
+from consent.visitor.pages import bp as visitor_pages_bp
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,11 +44,6 @@ def create_app(config_overrides=None):
     security.init_app(app)
     request_log.init_app(app)
     widget_config.init_app(app)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(site_api_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(proof_bp)
-    app.register_blueprint(audit_api.bp)
-    app.register_blueprint(auditor.bp)
+    for blueprint in (visitor_pages_bp, visitor_api_bp, site_api_bp, admin_bp, proof_bp, audit_api_bp, auditor_bp):
+        app.register_blueprint(blueprint)
     return app

@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from consent.audit import CHUNK_CHARACTERS
+from consent.audit.queries import CHUNK_CHARACTERS
 from tests.audit_support import (
     bulk_events,
     drop_append_only_triggers,
@@ -194,7 +194,7 @@ def test_export_jsonl_and_csv(client, consent, token):
 
 @pytest.mark.parametrize("text", ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
 def test_csv_cells_cannot_be_formulas(text):
-    from consent.audit import _csv_cell
+    from consent.audit.queries import _csv_cell
 
     assert _csv_cell(text).startswith("'")
 

@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+from flask import Response, stream_with_context
 from sqlalchemy import select
 
 from consent.accounts.auditors import require_site
@@ -21,6 +22,7 @@ EXPORT_BATCH = 200
 CHUNK_CHARACTERS = 64 * 1024
 # Receipt ids are UUIDs; anything else is not looked up (PostgreSQL refuses some characters outright).
 RECEIPT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 CSV_COLUMNS = ("seq", "event_id", "receipt_id", "recorded_at", "subject_ref", "visitor_id", "policy_version",
                "language", "action", "choices", "separate_consents", "signals", "prev_hash", "event_hash")
 
@@ -162,6 +164,14 @@ def timeline(events):
         history.append({**event, "granted": granted, "withdrawn": withdrawn})
         previous = choices
     return history
+
+
+def export_download(auditor, filters, site_id):
+    """Every matching event as a streamed JSON Lines or CSV download (`filters["format"]`), read as it is sent."""
+    file_format = filters["format"]
+    response = Response(stream_with_context(export_lines(auditor, filters)), mimetype=EXPORT_TYPES[file_format])
+    response.headers["Content-Disposition"] = f'attachment; filename="consent-events-{site_id}.{file_format}"'
+    return response
 
 
 def export_lines(auditor, filters):

@@ -2,10 +2,10 @@
 
 No cookies are involved, so no CSRF token either: the token must be sent deliberately each time.
 """
-from flask import Blueprint, Response, g, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, g, jsonify, request, url_for
 
-from consent import audit
 from consent.accounts import auditors
+from consent.audit import queries
 from consent.errors import Unauthorized
 from consent.http.api_requests import bearer_token, protect_responses
 from consent.ledger import checkpoints
@@ -13,9 +13,6 @@ from consent.schemas import AuditEventQuerySchema, load
 from consent.storage.db import get_session, write_transaction
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit")
-
-EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
-
 
 protect_responses(bp, realm="consent audit")
 
@@ -35,14 +32,14 @@ def event_filters(site_id):
 @bp.get("/receipts/<receipt_id>")
 def receipt(receipt_id):
     """A receipt with its HMAC and Ed25519 signatures and its chain position verified by the server."""
-    return jsonify(audit.receipt_proof(get_session(), g.auditor, receipt_id))
+    return jsonify(queries.receipt_proof(get_session(), g.auditor, receipt_id))
 
 
 @bp.get("/sites/<site_id>/events")
 def events(site_id):
     """Events of a site, filtered by subject, time range and purpose; paged by `after` (the last seq seen)."""
     filters = event_filters(site_id)
-    page, next_after = audit.list_events(get_session(), g.auditor, filters)
+    page, next_after = queries.list_events(get_session(), g.auditor, filters)
     next_url = None
     if next_after is not None:
         next_url = url_for("audit_api.events", site_id=site_id, **{**request.args.to_dict(), "after": next_after})
@@ -53,14 +50,7 @@ def events(site_id):
 def export(site_id):
     """Every matching event as JSON Lines or CSV (`format=`), streamed as it is read."""
     filters = event_filters(site_id)
-    return export_response(audit.export_lines(g.auditor, filters), site_id, filters["format"])
-
-
-def export_response(chunks, site_id, file_format):
-    """A streamed download; shared with the console's export buttons."""
-    response = Response(stream_with_context(chunks), mimetype=EXPORT_TYPES[file_format])
-    response.headers["Content-Disposition"] = f'attachment; filename="consent-events-{site_id}.{file_format}"'
-    return response
+    return queries.export_download(g.auditor, filters, site_id)
 
 
 @bp.get("/sites/<site_id>/checkpoints")

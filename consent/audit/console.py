@@ -6,9 +6,8 @@ CSRF-protected. Signed-in auditors see only their own sites, exactly as through 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from consent import audit
 from consent.accounts import auditors, sessions
-from consent.audit_api import export_response
+from consent.audit import queries
 from consent.errors import InvalidRequest
 from consent.forms import AuditorLoginForm, LogoutForm
 from consent.http import limits
@@ -98,10 +97,10 @@ def search():
     if "site" in asked:
         try:
             filters = load(AuditEventQuerySchema(), asked)
-            results["events"], results["next_after"] = audit.list_events(get_session(), g.auditor, filters)
+            results["events"], results["next_after"] = queries.list_events(get_session(), g.auditor, filters)
         except InvalidRequest as error:
             results["errors"] = error.errors or {"site": [error.detail]}
-    timeline = audit.timeline(results["events"]) if asked.get("subject") or asked.get("subject_ref") else None
+    timeline = queries.timeline(results["events"]) if asked.get("subject") or asked.get("subject_ref") else None
     export_filters = {key: value for key, value in asked.items() if key not in ("site", "after")}
     return render_template("audit/search.html", timeline=timeline, export_filters=export_filters, **results)
 
@@ -109,15 +108,15 @@ def search():
 @bp.get("/receipts/<receipt_id>")
 def receipt(receipt_id):
     """A receipt with its signatures and chain position verified, and the policy text the visitor was shown."""
-    proof = audit.receipt_proof(get_session(), g.auditor, receipt_id)
-    policy = audit.policy_shown(get_session(), proof["receipt"])
+    proof = queries.receipt_proof(get_session(), g.auditor, receipt_id)
+    policy = queries.policy_shown(get_session(), proof["receipt"])
     return render_template("audit/receipt.html", proof=proof, policy=policy)
 
 
 @bp.get("/receipts/<receipt_id>/download")
 def receipt_download(receipt_id):
     """The receipt with its JWS, as a file for `python -m consent.proof.verify`."""
-    response = jsonify(audit.receipt_proof(get_session(), g.auditor, receipt_id))
+    response = jsonify(queries.receipt_proof(get_session(), g.auditor, receipt_id))
     response.headers["Content-Disposition"] = f'attachment; filename="receipt-{receipt_id}.json"'
     return response
 
@@ -127,4 +126,4 @@ def export(site_id):
     """The export buttons: the same streamed JSON Lines or CSV as the API, for the current search."""
     asked = {key: value for key, value in request.args.items() if key in (*SEARCH_FIELDS, "format") and value}
     filters = load(AuditEventQuerySchema(), {**asked, "site": site_id})
-    return export_response(audit.export_lines(g.auditor, filters), site_id, filters["format"])
+    return queries.export_download(g.auditor, filters, site_id)
