@@ -9,8 +9,6 @@ reissued token replaces the old one at once; a new password or disabling ends ev
 import secrets
 from datetime import UTC, datetime
 
-import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,8 +19,6 @@ from consent.schemas import AUDITOR_PASSWORD, AuditorAccountSchema, load
 from consent.sites.configs import get_site
 from consent.storage import db
 from consent.storage.models import Auditor, AuditorSite
-
-auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token, set-password.")
 
 # Checked against when the email is unknown, so a login takes as long whether or not it exists.
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
@@ -121,63 +117,3 @@ def require_site(auditor, site_id):
         raise Forbidden(f"This auditor account may not inspect site {site_id!r}.")
 
 
-@auditor_cli.command("create")
-@click.option("--site", "site_ids", multiple=True, required=True, help="A site the auditor may inspect (repeatable).")
-@click.option("--email", required=True)
-@click.option("--password", default=None, help="Default: a random one, printed once.")
-def create_command(site_ids, email, password):
-    """Create an auditor; print its API token and password once (only their hashes are kept)."""
-    with db.storing() as session:
-        auditor, api_token, password = create_auditor(session, email, site_ids, password)
-    click.echo(f"auditor {auditor.email} for sites {', '.join(auditor.site_ids)}")
-    click.echo(f"API token (send as 'Authorization: Bearer <token>'): {api_token}")
-    click.echo(f"console password: {password}")
-    click.echo("Neither is stored in clear text: keep them now, they cannot be shown again.")
-
-
-@auditor_cli.command("list")
-def list_command():
-    """One line per auditor: email and sites, then "disabled" and since when for a disabled one."""
-    for auditor in db.get_session().scalars(select(Auditor).order_by(Auditor.email)):
-        state = f"\tdisabled since {auditor.disabled_at:%Y-%m-%d}" if auditor.disabled_at else ""
-        click.echo(f"{auditor.email}\t{' '.join(auditor.site_ids)}{state}")
-
-
-@auditor_cli.command("disable")
-@click.argument("email")
-def disable_command(email):
-    """Disable an auditor: its token, password and open console sessions stop working."""
-    _switch(email, disabled=True)
-
-
-@auditor_cli.command("enable")
-@click.argument("email")
-def enable_command(email):
-    """Enable a disabled auditor again, with its current token and password (reissue the token if it leaked)."""
-    _switch(email, disabled=False)
-
-
-def _switch(email, disabled):
-    with db.storing() as session:
-        set_disabled(session, email, disabled)
-    click.echo(f"{'disabled' if disabled else 'enabled'} auditor {email}")
-
-
-@auditor_cli.command("set-password")
-@click.argument("email")
-@click.password_option()
-def set_password_command(email, password):
-    """Give an auditor a new console password; their open console sessions end."""
-    with db.storing() as session:
-        set_password(session, email, password)
-    click.echo(f"new password set for auditor {email}; their console sessions have ended")
-
-
-@auditor_cli.command("reissue-token")
-@click.argument("email")
-def reissue_token_command(email):
-    """Give an auditor a new API token and print it once; the old token stops working."""
-    with db.storing() as session:
-        api_token = reissue_token(session, email)
-    click.echo(f"new API token for {email} (the old one no longer works): {api_token}")
-    click.echo("It is not stored in clear text: keep it now, it cannot be shown again.")

@@ -5,21 +5,17 @@ them and gets 403 on every page and action of any other site, unknown sites incl
 cannot tell whether a site exists). Roles are read from the database on every request: a change
 applies to open sessions at once.
 """
-import click
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent.accounts import sessions
 from consent.errors import Forbidden, InvalidRequest, NotFound
-from consent.storage import db
 from consent.storage.db import storable
 from consent.storage.models import AdminUser, AdminUserSite, Site
 
 MIN_PASSWORD_LENGTH = 10
 OWNER, OPERATOR = "owner", "operator"
 ROLES = (OWNER, OPERATOR)
-admin_cli = AppGroup("admin", help="Admin console users and their roles: create, grant, revoke, list.")
 # Compared against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
 
@@ -145,61 +141,5 @@ def visible_sites(user, all_sites):
     return [site for site in all_sites if may_manage(user, site.id)]
 
 
-# --- `flask consent admin ...` ---------------------------------------------------------------------
 
 
-def _describe(user):
-    return f"{user.username}\t{user.role}\t{'*' if user.role == OWNER else ' '.join(user.site_ids) or '-'}"
-
-
-@admin_cli.command("create")
-@click.argument("username")
-@click.option("--role", type=click.Choice(ROLES), default=None,
-              help="owner: every site and the users; operator: only the --site ones. "
-                   "Default: operator when --site is given, owner otherwise.")
-@click.option("--site", "site_ids", multiple=True, help="A site the operator manages (repeatable).")
-@click.password_option()
-def create_command(username, role, site_ids, password):
-    """Create an admin console user, or give an existing one a new password (ending their console sessions)."""
-    with db.storing() as session:
-        exists = storable(username) and session.scalar(select(AdminUser.id).where(AdminUser.username == username))
-        if exists and (role or site_ids):
-            raise click.ClickException(
-                f"{username!r} exists already: change roles with `admin grant` or `admin revoke`.")
-        user = set_password(session, username, password, role or (OPERATOR if site_ids else OWNER), site_ids)
-    if exists:
-        click.echo(f"new password set for admin user {username}; their console sessions have ended")
-    else:
-        scope = "every site" if user.role == OWNER else ", ".join(user.site_ids) or "no site yet"
-        click.echo(f"admin user {username} ({user.role}: {scope}) can sign in at /admin/")
-
-
-@admin_cli.command("grant")
-@click.argument("username")
-@click.option("--site", "site_ids", multiple=True, help="A site to add to an operator's (repeatable).")
-@click.option("--owner", is_flag=True, help="Make the user an owner of every site instead.")
-def grant_command(username, site_ids, owner):
-    """Let an operator manage more sites, or make a user an owner."""
-    if owner == bool(site_ids):
-        raise click.UsageError("Give either --site (one or more) or --owner.")
-    with db.storing() as session:
-        click.echo(_describe(grant(session, username, site_ids, owner)))
-
-
-@admin_cli.command("revoke")
-@click.argument("username")
-@click.option("--site", "site_ids", multiple=True, help="A site to take from an operator (repeatable).")
-@click.option("--owner", is_flag=True, help="Make an owner an operator (of no site until granted some).")
-def revoke_command(username, site_ids, owner):
-    """Take sites from an operator, or the owner role from a user; open sessions lose them at once."""
-    if owner == bool(site_ids):
-        raise click.UsageError("Give either --site (one or more) or --owner.")
-    with db.storing() as session:
-        click.echo(_describe(revoke(session, username, site_ids, owner)))
-
-
-@admin_cli.command("list")
-def list_command():
-    """One line per admin user: name, role, and the sites of an operator ("*" for an owner's every site)."""
-    for user in list_users(db.get_session()):
-        click.echo(_describe(user))

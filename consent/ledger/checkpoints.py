@@ -19,24 +19,20 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import click
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from consent.errors import ChainBroken, ConsentError
 from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain
-from consent.proof.verify import VerificationError, keys_by_kid, read_json, strict_loads, verify_jws
+from consent.proof.verify import VerificationError, strict_loads, verify_jws
 from consent.sites.configs import get_site
-from consent.storage import db
-from consent.storage.models import Checkpoint, ConsentEvent, Site, SiteWebhook, WebhookDelivery, in_utc, utcnow
+from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, WebhookDelivery, in_utc, utcnow
 
 # Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log
 # split into several chains later needs no new checkpoint format.
 LANE = 0
 
-log_cli = AppGroup("log", help="The hash-chained consent log: verify, checkpoint.")
 
 
 def checkpoint_payload(checkpoint):
@@ -306,7 +302,7 @@ def read_published(path):
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise click.ClickException(f"{path}: cannot be read ({error})") from error
+        raise ConsentError(f"{path}: cannot be read ({error})") from error
     try:
         document = _strict_json(text)
     except ValueError:
@@ -373,97 +369,9 @@ def outside_problem(session, checkpoint, keys=None):
             f"were rewritten")
 
 
-def verify_outside(session, paths, keys=None, site_ids=()):
-    """Check every checkpoint in the files (of `site_ids` only, if any) against the log; print each one the
-    log no longer holds and a line per file. True if there was any."""
-    broken = False
-    for path in paths:
-        checked = problems = 0
-        for where, entry in read_published(path):
-            if site_ids and isinstance(entry, dict) and entry.get("site_id") not in site_ids:
-                continue
-            checked += 1
-            try:
-                checkpoint = outside_checkpoint(entry)
-            except ValueError as error:
-                problem = f"not a checkpoint: {error}"
-            else:
-                where = f"{where} ({checkpoint.site_id}, {checkpoint.count} events, signed {entry['time']})"
-                problem = outside_problem(session, checkpoint, keys)
-            if problem:
-                problems += 1
-                click.echo(f"{where}: BROKEN: {problem}")
-        click.echo(f"{path}: {checked - problems} of {checked} outside checkpoints held by the log")
-        broken = broken or problems > 0
-    return broken
-
-
-def _outside_keys(path):
-    """{kid: JWK} of a key set file, as served at /.well-known/jwks.json and kept outside the database."""
-    try:
-        return keys_by_kid(read_json(path))
-    except VerificationError as error:
-        raise click.ClickException(str(error)) from error
-
-
 def broken_at(report):
     """Where and why a chain report is broken: "event 7 (consent_events.subject_ref): why"."""
     column = f" ({report.column})" if report.column else ""
     return f"event {report.first_broken_seq}{column}: {report.problem}"
 
 
-def _print_report(report):
-    if report.intact:
-        click.echo(f"{report.site_id}: intact, {report.events_checked} events, "
-                   f"{report.checkpoints_checked} signed checkpoints match, head {report.head_hash}")
-    else:
-        click.echo(f"{report.site_id}: BROKEN at {broken_at(report)}")
-
-
-@log_cli.command("verify")
-@click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable); default: every site.")
-@click.option("--checkpoints", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False),
-              help="Also prove the log holds every checkpoint in this outside copy (repeatable): the "
-                   "checkpoint file's JSON lines, or the JSON of the checkpoint API.")
-@click.option("--jwks", type=click.Path(dir_okay=False),
-              help="Check those checkpoints' signatures with this key set, kept outside the database, "
-                   "instead of the keys in the database.")
-def verify_command(site_ids, checkpoint_files, jwks):
-    """Check every site's chain and checkpoints; name the first broken link, exit 1 if there is one."""
-    if jwks and not checkpoint_files:
-        raise click.UsageError("--jwks checks the signatures of --checkpoints: give the file too.")
-    outside_keys, outside_sites = _outside_keys(jwks) if jwks else None, set(site_ids)
-    session = db.get_session()
-    site_ids = site_ids or session.scalars(select(Site.id).order_by(Site.id)).all()
-    broken = False
-    for site_id in site_ids:
-        try:
-            get_site(session, site_id)
-        except ConsentError as error:
-            raise click.ClickException(error.detail) from error
-        report = verify_log(session, site_id)
-        _print_report(report)
-        broken = broken or not report.intact
-    if checkpoint_files:
-        broken = verify_outside(session, checkpoint_files, outside_keys, outside_sites) or broken
-    if broken:
-        raise SystemExit(1)
-
-
-@log_cli.command("checkpoint")
-@click.option("--site", "site_ids", multiple=True, help="Only this site (repeatable); default: every site with events.")
-def checkpoint_command(site_ids):
-    """Verify each chain and publish a signed checkpoint of its head."""
-    with db.write_transaction() as session:
-        site_ids = site_ids or session.scalars(select(ConsentEvent.site_id).group_by(ConsentEvent.site_id)).all()
-        try:
-            made = [checkpoint_now(session, site_id) for site_id in site_ids]
-        except ConsentError as error:
-            raise click.ClickException(error.detail) from error
-    publish_to_file([checkpoint for checkpoint, created in made if created])
-    checkpoints = [checkpoint for checkpoint, _created in made]
-    if not checkpoints:
-        click.echo("no site has events yet: nothing to checkpoint")
-    for checkpoint in checkpoints:
-        click.echo(f"{checkpoint.site_id}: checkpoint {checkpoint.id}, {checkpoint.count} events, "
-                   f"head {checkpoint.head_hash}, signed {checkpoint_payload(checkpoint)['time']} by {checkpoint.kid}")

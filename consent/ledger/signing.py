@@ -12,19 +12,15 @@ import os
 from pathlib import Path
 from time import monotonic
 
-import click
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import select
 
 from consent.errors import Forbidden, SigningKeyMissing
 from consent.proof.verify import VerificationError, b64url_encode, canonical_json, verify_jws
 from consent.storage import db
 from consent.storage.models import SigningKey, utcnow
-
-keys_cli = AppGroup("keys", help="Ed25519 signing keys: rotate, list.")
 
 
 def public_jwk(key):
@@ -142,16 +138,3 @@ def verified_payload(session, jws):
         raise Forbidden(str(error)) from error
 
 
-@keys_cli.command("rotate")
-def rotate_command():
-    """Create a new signing key; older keys stop signing but stay in the JWKS."""
-    with db.write_transaction() as session:
-        key = rotate(session)
-    click.echo(f"new signing key {key.kid} (private key in {key_dir()})")
-
-
-@keys_cli.command("list")
-def list_command():
-    """One line per key: kid, created, retired."""
-    for key in db.get_session().scalars(select(SigningKey).order_by(SigningKey.created_at)):
-        click.echo(f"{key.kid}\tcreated {key.created_at:%Y-%m-%d %H:%M}\t{'retired' if key.retired_at else 'active'}")

@@ -13,10 +13,9 @@ import click
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from flask import current_app, g
+from flask.cli import AppGroup
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-
-from consent.errors import ConsentError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -141,17 +140,6 @@ def write_transaction():
             session.close()
 
 
-@contextmanager
-def storing():
-    """A write transaction for a `flask consent` command: a refusal becomes a command error, field errors included."""
-    try:
-        with write_transaction() as session:
-            yield session
-    except ConsentError as error:
-        details = f"\n{error.errors}" if error.errors else ""
-        raise click.ClickException(f"{error.detail}{details}") from error
-
-
 def upgrade(app, revision="head"):
     """Apply Alembic migrations up to `revision` on the app's database."""
     alembic_config = AlembicConfig()
@@ -161,7 +149,10 @@ def upgrade(app, revision="head"):
         command.upgrade(alembic_config, revision)
 
 
-@click.command("upgrade")
+db_cli = AppGroup("db", help="Database schema.")
+
+
+@db_cli.command("upgrade")
 def upgrade_command():
     """Create or migrate the database to the newest schema."""
     upgrade(current_app)
