@@ -3,7 +3,7 @@
 Forms only carry fields from pages; what a site configuration may hold is still decided by
 `consent.schemas.SiteConfigSchema`, which every console save goes through.
 """
-from flask import current_app, request
+from flask import abort, current_app, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -27,6 +27,15 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from consent.schemas import PURPOSE_KINDS
 from consent.sites import webhook_targets
+
+# Both consoles' answer to a POST whose CSRF token is missing, forged or expired.
+FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")
+
+
+def require_token(form_class):
+    """Refuse (400, a page saying why) a console POST that is not this console's own, before it changes anything."""
+    if not form_class().validate_on_submit():
+        abort(400, description=str(FORM_EXPIRED))
 
 
 def public_webhook_target(_form, field):

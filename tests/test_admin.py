@@ -229,3 +229,13 @@ def test_webhook_refusal_is_explained_in_chinese(app, operator, url, reason):
 def test_console_speaks_chinese_and_keeps_the_language(client, operator):
     page = client.get("/admin/?lang=zh-CN").get_data(as_text=True)
     assert "创建网站" in page and "/admin/sites/shop?lang=zh-CN" in page
+
+
+@pytest.mark.parametrize("path", ["/admin/logout", "/admin/sites/shop/webhook/secret"])
+def test_posts_without_csrf_token_are_refused_as_in_the_auditor_console(operator, client, path):
+    """Both consoles answer a console POST without its CSRF token the same way: 400, a page saying why,
+    and nothing done (a forged sign-out signs nobody out)."""
+    response = client.post(path, data={})
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert "This form has expired or was not sent from this console" in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 200

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from consent.accounts.api_keys import token_hash
+from consent.accounts.passwords import token_hash
 from consent.storage import db
 from consent.storage.models import Auditor
 from tests.audit_support import import_other_site, make_auditor

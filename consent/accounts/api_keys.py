@@ -1,21 +1,17 @@
 """Per-site API keys for site backends: random tokens, stored only as SHA-256, shown once, revocable."""
-import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from consent.accounts.passwords import token_hash
 from consent.errors import Forbidden, NotFound, Unauthorized
 from consent.storage.models import ApiKey
 
 # "csk_" (consent site key) + 8 visible characters + "_" + the secret part.
 TOKEN_PREFIX = "csk_"
 VISIBLE_PREFIX = re.compile(r"csk_[0-9a-f]{8}")
-
-
-def token_hash(token):
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_key(session, site_id, label):

@@ -10,18 +10,14 @@ import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent.accounts import sessions
-from consent.accounts.api_keys import token_hash
+from consent.accounts.passwords import hash_password, password_matches, token_hash
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.schemas import AUDITOR_PASSWORD, AuditorAccountSchema, load
 from consent.sites.configs import get_site
 from consent.storage import db
 from consent.storage.models import Auditor, AuditorSite
-
-# Checked against when the email is unknown, so a login takes as long whether or not it exists.
-_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
 
 def create_auditor(session, email, site_ids, password=None):
@@ -35,7 +31,7 @@ def create_auditor(session, email, site_ids, password=None):
     api_token = secrets.token_urlsafe(32)
     auditor = Auditor(
         email=data["email"],
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         token_hash=token_hash(api_token),
         sites=[AuditorSite(site_id=site_id) for site_id in sorted(set(data["sites"]))],
     )
@@ -62,8 +58,7 @@ def by_id(session, auditor_id):
 def by_password(session, email, password):
     """The auditor with this email and password, or None; as slow for an unknown email as for a known one."""
     auditor = _with_email(session, email)
-    stored_hash = auditor.password_hash if auditor else _UNKNOWN_USER_HASH
-    if not check_password_hash(stored_hash, password or "") or auditor is None or auditor.disabled_at is not None:
+    if not password_matches(auditor, password) or auditor.disabled_at is not None:
         return None
     return auditor
 
@@ -98,7 +93,7 @@ def set_password(session, email, password):
     rule = AUDITOR_PASSWORD
     if not rule.min <= len(password or "") <= rule.max:
         raise InvalidRequest(f"The password must be {rule.min}-{rule.max} characters.")
-    auditor.password_hash = generate_password_hash(password)
+    auditor.password_hash = hash_password(password)
     sessions.end_everywhere(auditor)
     return auditor
 

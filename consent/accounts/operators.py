@@ -6,9 +6,9 @@ cannot tell whether a site exists). Roles are read from the database on every re
 applies to open sessions at once.
 """
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from consent.accounts import sessions
+from consent.accounts.passwords import hash_password, password_matches
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.storage.db import storable
 from consent.storage.models import AdminUser, AdminUserSite, Site
@@ -16,8 +16,6 @@ from consent.storage.models import AdminUser, AdminUserSite, Site
 MIN_PASSWORD_LENGTH = 10
 OWNER, OPERATOR = "owner", "operator"
 ROLES = (OWNER, OPERATOR)
-# Compared against when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password")
 
 
 class LastOwner(InvalidRequest):
@@ -34,7 +32,7 @@ def set_password(session, username, password, role=OWNER, site_ids=()):
         raise InvalidRequest("The user name must be 1-64 printable characters.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
-    password_hash = generate_password_hash(password)
+    password_hash = hash_password(password)
     user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
     if user is not None:
         sessions.end_everywhere(user)
@@ -51,10 +49,7 @@ def authenticate(session, username, password):
     user = None
     if storable(username):
         user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password)
-        return None
-    return user if check_password_hash(user.password_hash, password) else None
+    return user if password_matches(user, password) else None
 
 
 def by_id(session, user_id):

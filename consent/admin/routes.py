@@ -23,6 +23,7 @@ from consent.forms import (
     PolicyForm,
     SiteSettingsForm,
     SubjectSecretRotateForm,
+    require_token,
 )
 from consent.http import limits
 from consent.sites import configs, webhooks
@@ -115,8 +116,8 @@ def login():
 @bp.post("/logout")
 def logout():
     """Sign out: this session and every other of this user end on the server, copies of the cookie included."""
-    if ActionForm().validate_on_submit():
-        sessions.sign_out("admin", AdminUser)
+    require_token(ActionForm)
+    sessions.sign_out("admin", AdminUser)
     return redirect(url_for(".login"))
 
 
@@ -220,8 +221,7 @@ def create_key(site_id):
 @bp.post("/sites/<site_id>/keys/<prefix>/revoke")
 @login_required
 def revoke_key(site_id, prefix):
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    require_token(ActionForm)
     with write_transaction() as db_session:
         api_keys.revoke_key(db_session, site_id, prefix)
     return redirect(url_for(".site_page", site_id=site_id), code=303)
@@ -230,8 +230,7 @@ def revoke_key(site_id, prefix):
 @bp.post("/sites/<site_id>/webhook/secret")
 @login_required
 def rotate_webhook_secret(site_id):
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    require_token(ActionForm)
     with write_transaction() as db_session:
         webhooks.rotate_secret(db_session, site_id)
     return redirect(url_for(".site_page", site_id=site_id), code=303)

@@ -3,13 +3,13 @@
 Server-rendered, in zh-CN or English (`?lang=` is carried through every link), every form
 CSRF-protected. Signed-in auditors see only their own sites, exactly as through the API.
 """
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from consent.accounts import auditors, sessions
 from consent.audit import queries
 from consent.errors import InvalidRequest
-from consent.forms import AuditorLoginForm, LogoutForm
+from consent.forms import FORM_EXPIRED, AuditorLoginForm, LogoutForm, require_token
 from consent.http import limits
 from consent.i18n import normalize_language, request_language
 from consent.schemas import AuditEventQuerySchema, load
@@ -24,7 +24,6 @@ ACTION_LABELS = {
     "custom": _l("Chose purpose by purpose"),
     "pending_guardian": _l("Waiting for a guardian's consent"),
 }
-FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")
 SEARCH_FIELDS = ("site", "subject", "subject_ref", "from", "to", "purpose", "granted", "after")
 
 
@@ -83,8 +82,7 @@ def _safe_next(target):
 
 @bp.post("/logout")
 def logout():
-    if not LogoutForm().validate_on_submit():
-        abort(400, description=str(FORM_EXPIRED))
+    require_token(LogoutForm)
     sessions.sign_out("auditor", Auditor)  # every session of this auditor ends, copied cookies too
     return redirect(url_for("auditor.login"))
 
