@@ -8,7 +8,8 @@ from sqlalchemy import insert, select, text
 from consent.accounts.auditors import create_auditor
 from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, event_hash
-from consent.ledger.receipts import build_receipt, canonical_json, policy_text_hash, sign_receipt
+from consent.ledger.receipts import build_receipt, policy_text_hash, sign_receipt
+from consent.proof.verify import canonical_json
 from consent.storage import db
 from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, Site
 from tests.conftest import import_site, load_site_config

@@ -51,7 +51,7 @@ def test_receipt_lookup_reports_tampering(app, client, consent, token):
     recorded = [consent.post().get_json() for _ in range(3)]
     drop_append_only_triggers(app)
     edited = {**stored_document(app, "shop", 1), "language": "en"}
-    from consent.ledger.receipts import canonical_json
+    from consent.proof.verify import canonical_json
 
     run_sql(app, ("UPDATE consent_events SET document = :document WHERE seq = 1", {"document": canonical_json(edited)}),
             ("UPDATE receipts SET document = :document WHERE receipt_id = :id",

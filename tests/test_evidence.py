@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from consent.ledger.chain import event_hash
 from consent.ledger.decisions import Principal, request_hash
-from consent.ledger.receipts import canonical_json
+from consent.proof.verify import canonical_json
 from consent.schemas import ConsentRequestSchema, load
 from consent.storage import db
 from consent.storage.models import PolicyVersion

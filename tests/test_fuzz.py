@@ -181,9 +181,10 @@ def site_tables(app):
     with app.app_context():
         session = db.get_session()
         return (
-            [(s.id, s.current_policy_version, s.allowed_origins, [p.id for p in s.purposes])
-             for s in session.scalars(select(Site).order_by(Site.id))],
-            sorted(session.execute(select(PolicyVersion.site_id, PolicyVersion.version)).all()),
+            [(site.id, site.current_policy_version, site.allowed_origins)
+             for site in session.scalars(select(Site).order_by(Site.id))],
+            sorted((version.site_id, version.version, [purpose["id"] for purpose in version.purposes])
+                   for version in session.scalars(select(PolicyVersion))),
         )
 
 

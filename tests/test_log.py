@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from consent.ledger.chain import event_hash
-from consent.ledger.receipts import canonical_json
+from consent.proof.verify import canonical_json
 from consent.storage import db
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql, stored_document
 

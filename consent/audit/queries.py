@@ -50,14 +50,8 @@ def receipt_proof(session, auditor, receipt_id):
     }
     checks = ("hmac_signature_valid", "jws_valid", "chain_position_verified")
     verification["valid"] = all(verification[check] for check in checks)
-    return {
-        "receipt_id": receipt.receipt_id,
-        "receipt": document,
-        "signature": receipt.hmac_signature,
-        "jws": signing.receipt_jws(receipt),
-        "verification": verification,
-        "event": event_summary(event),
-    }
+    return receipts.receipt_result(receipt.receipt_id, document, receipt.hmac_signature, signing.receipt_jws(receipt),
+                                   verification=verification, event=event_summary(event))
 
 
 def _jws_valid(session, receipt):

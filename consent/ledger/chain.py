@@ -13,12 +13,16 @@ from datetime import datetime
 from sqlalchemy import String, bindparam, or_, select, type_coerce
 
 from consent.ledger import receipts, signing
-from consent.ledger.receipts import canonical_json
-from consent.proof.verify import VerificationError, public_key_from_jwk, verify_jws
-from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, in_utc
+from consent.proof.verify import VerificationError, canonical_json, public_key_from_jwk, verify_jws
+from consent.storage.models import (
+    EVENTS,
+    RECEIPTS,
+    SIGNATURES,
+    PolicyVersion,
+    in_utc,
+)
 
 GENESIS_HASH = "0" * 64
-EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, ReceiptSignature.__table__
 
 
 def _time(value):

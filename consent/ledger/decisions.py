@@ -23,9 +23,10 @@ from consent.errors import (
 )
 from consent.http.clients import client_hash
 from consent.ledger import receipts, signing, writer
+from consent.proof.verify import canonical_json
 from consent.sites.configs import current_policy
 from consent.storage.db import get_session
-from consent.storage.models import ConsentEvent, Receipt, Site, SiteOrigin, Subject, in_utc
+from consent.storage.models import ORIGINS, SITES, ConsentEvent, Receipt, SiteOrigin, in_utc
 from consent.subjects import identity
 from consent.subjects.rights import latest_verified_choices
 
@@ -35,14 +36,11 @@ SERVICE_PAGE = object()
 REQUEST_PURPOSE = b"consent.request"  # derived_hmac's purpose for request hashes
 
 # Queries of every decision, built once (and so compiled once) on the plain tables: no ORM needed.
-SITES, ORIGINS, SUBJECTS = Site.__table__, SiteOrigin.__table__, Subject.__table__
 SITE_FOR_ORIGIN = select(
     SITES.c.id, SITES.c.name, SITES.c.controller, SITES.c.jurisdiction, SITES.c.current_policy_version,
     SITES.c.age_gate,
     exists().where(ORIGINS.c.site_id == SITES.c.id, ORIGINS.c.origin == bindparam("origin")).label("origin_allowed"),
 ).where(SITES.c.id == bindparam("site_id"))
-STORED_PSEUDONYM = select(SUBJECTS.c.pseudonym).where(
-    SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id == bindparam("subject_id"))
 
 
 def origin_is_allowed(session, origin, site_id=None):
@@ -210,7 +208,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     else:
         grants_optional = any(choices[p["id"]] for p in policy.purposes if not p["required"])
         decided_at = decision_time(data["decided_at"], now, grants_optional)
-    pseudonym = _stored_pseudonym(connection, site.id, principal.subject_id)
+    pseudonym = identity.stored_pseudonyms(connection, site.id, [principal.subject_id]).get(principal.subject_id)
     decision = Decision.prepare(session, site, policy, data, choices, header_signals or {}, client_hash(client_ip),
                                 pseudonym, principal, now, decided_at)
     # End this request's read transaction before queueing for the write lock: a reader held open
@@ -348,7 +346,7 @@ class Decision:
         event = {**self.event, "subject_ref": pseudonym,
                  "principal": receipts.principal_id(pseudonym, self.event["visitor_ref"])}
         receipt = receipts.build_receipt(self.site, self.policy, event)
-        receipt_text = receipts.canonical_json(receipt)
+        receipt_text = canonical_json(receipt)
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
         kid, jws = signing.sign_text(session, receipt_text)
         return replace(self, event=event, receipt=receipt, receipt_text=receipt_text,
@@ -401,7 +399,7 @@ def request_hash(data, principal):
     """
     asked = {key: value for key, value in data.items() if key not in ("subject_token", "visitor_secret")}
     asked["visitor"] = principal.visitor_ref if data["visitor_secret"] else None
-    return derived_hmac(current_app.config["SECRET_KEY"], REQUEST_PURPOSE, receipts.canonical_json(asked))
+    return derived_hmac(current_app.config["SECRET_KEY"], REQUEST_PURPOSE, canonical_json(asked))
 
 
 def _answers(existing, idempotency_key, hashed_request):
@@ -423,18 +421,5 @@ def _receipt_for_key(session, site_id, idempotency_key):
     ).first()
 
 
-def _stored_pseudonym(connection, site_id, subject_id):
-    """The pseudonym this site's user has had since their first decision; None for none yet (or no user)."""
-    if subject_id is None:
-        return None
-    return connection.execute(STORED_PSEUDONYM, {"site_id": site_id, "subject_id": subject_id}).scalar()
-
-
 def _result(receipt_id, receipt, signature, jws):
-    return {
-        "receipt_id": receipt_id,
-        "receipt": receipt,
-        "signature": signature,
-        "jws": jws,
-        "receipt_token": receipts.access_token(receipt_id),
-    }
+    return receipts.receipt_result(receipt_id, receipt, signature, jws, receipt_token=receipts.access_token(receipt_id))

@@ -12,7 +12,8 @@ from sqlalchemy import bindparam, select
 
 from consent.errors import Forbidden, NotFound
 from consent.http.links import public_url
-from consent.storage.models import PolicyVersion, Receipt, ReceiptSignature
+from consent.proof.verify import canonical_json
+from consent.storage.models import RECEIPTS, SIGNATURES, PolicyVersion
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SIGNATURE_SALT = "consent.receipt.signature"
@@ -20,11 +21,6 @@ ACCESS_SALT = "consent.receipt.access.v2"  # v2: timed; v1 tokens never expired 
 HISTORY_SALT = "consent.history"
 # What an archived policy version shows a visitor, all of it: the hash receipts pin covers these.
 POLICY_FIELDS = ("version", "url", "text", "changes", "texts", "purposes")
-
-
-def canonical_json(document):
-    """The one byte form of a document that hashes and signatures are computed over."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def principal_id(subject_ref, visitor_ref):
@@ -170,7 +166,6 @@ def check_access_token(receipt_id, token):
 
 # A receipt with its Ed25519 signature (None before Ed25519 signing existed), in one query on the
 # plain tables; built once.
-RECEIPTS, SIGNATURES = Receipt.__table__, ReceiptSignature.__table__
 RECEIPT_WITH_JWS = (
     select(RECEIPTS.c.receipt_id, RECEIPTS.c.document, RECEIPTS.c.hmac_signature, SIGNATURES.c.jws)
     .outerjoin(SIGNATURES, SIGNATURES.c.receipt_id == RECEIPTS.c.receipt_id)
@@ -189,13 +184,14 @@ def open_receipt(session, receipt_id, token):
     if receipt is None:
         raise NotFound("No such receipt.")
     document = json.loads(receipt.document)
-    return {
-        "receipt_id": receipt.receipt_id,
-        "receipt": document,
-        "signature": receipt.hmac_signature,
-        "jws": receipt.jws,  # None for receipts stored before Ed25519 signing existed
-        "signature_valid": hmac_signature_valid(receipt.hmac_signature, document),
-    }
+    return receipt_result(receipt.receipt_id, document, receipt.hmac_signature, receipt.jws,
+                          signature_valid=hmac_signature_valid(receipt.hmac_signature, document))
+
+
+def receipt_result(receipt_id, document, signature, jws, **more):
+    """A receipt as every API answers it: the document, its HMAC signature and its JWS (None for receipts
+    stored before Ed25519 signing existed), then what this answer adds (`more`)."""
+    return {"receipt_id": receipt_id, "receipt": document, "signature": signature, "jws": jws, **more}
 
 
 def purposes_for_page(session, receipt, language):

@@ -99,9 +99,7 @@ def _active_private_key(session):
 
 def _first_key(session):
     """The kid of a first key, made under the write lock so concurrent first signers make only one."""
-    if session.info.get("writing"):
-        return create_key(session).kid
-    with db.write_transaction() as writer:
+    with db.joined_write(session) as writer:
         return _active_kid(writer) or create_key(writer).kid
 
 

@@ -23,19 +23,25 @@ from sqlalchemy.orm import Session
 from consent.errors import StalePolicyVersion
 from consent.ledger import checkpoints
 from consent.ledger.chain import GENESIS_HASH, text_hash
-from consent.ledger.receipts import canonical_json
+from consent.proof.verify import canonical_json
 from consent.storage import db
-from consent.storage.models import ConsentEvent, Receipt, ReceiptSignature, Site, SiteWebhook, Subject, WebhookDelivery
-
-EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, ReceiptSignature.__table__
-SITES, SUBJECTS, DELIVERIES = Site.__table__, Subject.__table__, WebhookDelivery.__table__
+from consent.storage.models import (
+    DELIVERIES,
+    EVENTS,
+    RECEIPTS,
+    SIGNATURES,
+    SITES,
+    SUBJECTS,
+    WEBHOOKS,
+)
+from consent.subjects import identity
 
 # Built once: compiled once per engine, then reused by every batch.
 # The site row is locked (PostgreSQL; SQLite's writer already holds its database lock) so that
 # concurrent writers take turns extending a site's chain; its policy may have moved on meanwhile.
 LOCK_SITE = select(
     SITES.c.current_policy_version,
-    exists().where(SiteWebhook.__table__.c.site_id == SITES.c.id).label("has_webhook"),
+    exists().where(WEBHOOKS.c.site_id == SITES.c.id).label("has_webhook"),
 ).where(SITES.c.id == bindparam("site_id")).with_for_update(of=SITES)
 # Read in a statement of its own, after the lock is granted: in PostgreSQL a statement sees what
 # was committed when it started, so a head read by the locking statement itself could be one that
@@ -45,9 +51,6 @@ CHAIN_HEAD = (
     .where(EVENTS.c.site_id == bindparam("site_id"))
     .order_by(EVENTS.c.seq.desc())
     .limit(1)
-)
-KNOWN_SUBJECTS = select(SUBJECTS.c.subject_id, SUBJECTS.c.pseudonym).where(
-    SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id.in_(bindparam("subject_ids", expanding=True))
 )
 INSERTS = [insert(table) for table in (SUBJECTS, EVENTS, RECEIPTS, SIGNATURES, DELIVERIES)]  # foreign keys' order
 
@@ -201,8 +204,8 @@ def _link_and_insert(connection, decisions):
                         if checkpoints.interval_due(connection, site_id)]
     signed = []
     if due_checkpoints:
-        # "writing": signing must not open a write transaction of its own, it is inside one.
-        with Session(bind=connection, info={"writing": True}) as session:
+        # Marked as holding the write lock: signing (a first key) writes in it, not in a second transaction.
+        with Session(bind=connection, info=dict(db.WRITE_LOCK_HELD)) as session:
             signed = [checkpoints.sign_checkpoint(session, *due) for due in due_checkpoints]
     return outcomes, signed
 
@@ -239,8 +242,8 @@ def _stored_pseudonyms(connection, decisions):
     for site_id in {decision.site.id for decision in decisions if decision.new_subject}:
         asked = sorted({decision.subject_id for decision in decisions
                         if decision.new_subject and decision.site.id == site_id})
-        for row in connection.execute(KNOWN_SUBJECTS, {"site_id": site_id, "subject_ids": asked}):
-            known[site_id, row.subject_id] = row.pseudonym
+        for subject_id, pseudonym in identity.stored_pseudonyms(connection, site_id, asked).items():
+            known[site_id, subject_id] = pseudonym
     return known
 
 

@@ -46,7 +46,8 @@ def strict_loads(text):
 
 
 def canonical_json(document):
-    """The byte form receipts are signed in; must stay identical to consent.receipts.canonical_json."""
+    """The one byte form of a document that hashes and signatures are computed over: receipts, checkpoints and
+    the chain's links. The service imports it from here, so what it signs is what this file checks."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

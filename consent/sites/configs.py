@@ -6,7 +6,7 @@ from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.schemas import SITE_ID, SiteConfigSchema, load
 from consent.sites import webhooks
-from consent.storage.models import PolicyVersion, Purpose, Site, SiteOrigin, SiteWebhook
+from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
 from consent.subjects import identity
 
 SITE_ID_PATTERN = SITE_ID.regex
@@ -61,7 +61,6 @@ def import_site(session, config):
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
     ]
-    site.purposes = [Purpose(position=position, **purpose) for position, purpose in enumerate(purposes_snapshot)]
     if published is None:
         session.flush()  # the site row first: the policy version refers to it
         session.add(

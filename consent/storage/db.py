@@ -123,12 +123,15 @@ def write_connection():
             yield connection
 
 
+# Marks the sessions whose transaction holds the write lock (write_transaction's, the chain writer's).
+WRITE_LOCK_HELD = {"write_lock_held": True}
+
+
 @contextmanager
 def write_transaction():
     """A session of its own whose transaction holds the write lock from its first statement."""
     with _writers_turn():
-        # "writing" tells code that would otherwise open a write transaction of its own to use this one.
-        session = current_app.extensions["consent.db"](info={"writing": True})
+        session = current_app.extensions["consent.db"](info=dict(WRITE_LOCK_HELD))
         try:
             session.connection(execution_options={"write_lock": True})
             yield session
@@ -140,13 +143,36 @@ def write_transaction():
             session.close()
 
 
+@contextmanager
+def joined_write(session):
+    """`session` itself if its transaction holds the write lock, else a write transaction of its own.
+
+    For code that writes now and then from a caller that may be writing already: queueing for a
+    second lock while the caller holds the first would wait forever.
+    """
+    if session.info.get("write_lock_held"):
+        yield session
+    else:
+        with write_transaction() as writer:
+            yield writer
+
+
 def upgrade(app, revision="head"):
     """Apply Alembic migrations up to `revision` on the app's database."""
+    _migrate(app, command.upgrade, revision)
+
+
+def downgrade(app, revision):
+    """Undo migrations down to `revision`: a rollback to an older release's schema."""
+    _migrate(app, command.downgrade, revision)
+
+
+def _migrate(app, move, revision):
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(MIGRATIONS))
     with get_engine(app).begin() as connection:
         alembic_config.attributes["connection"] = connection
-        command.upgrade(alembic_config, revision)
+        move(alembic_config, revision)
 
 
 db_cli = AppGroup("db", help="Database schema.")

@@ -50,7 +50,6 @@ class Site(Base):
     origins: Mapped[list["SiteOrigin"]] = relationship(
         cascade="all, delete-orphan", order_by="SiteOrigin.position"
     )
-    purposes: Mapped[list["Purpose"]] = relationship(cascade="all, delete-orphan", order_by="Purpose.position")
 
     @property
     def allowed_origins(self):
@@ -65,24 +64,6 @@ class SiteOrigin(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     origin: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(Integer)
-
-
-class Purpose(Base):
-    """One thing a visitor can consent to, as currently configured. Receipts snapshot it."""
-
-    __tablename__ = "purposes"
-
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16))  # cookie, marketing, profiling, other
-    required: Mapped[bool] = mapped_column(Boolean)
-    tracking: Mapped[bool] = mapped_column(Boolean)
-    sensitive: Mapped[bool] = mapped_column(Boolean)
-    title: Mapped[dict] = mapped_column(JSON)
-    description: Mapped[dict] = mapped_column(JSON)
-    cookies: Mapped[list] = mapped_column(JSON, default=list)
-    recipients: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class SubjectSecret(Base):
@@ -376,3 +357,9 @@ class AuditorSite(Base):
 
     auditor_id: Mapped[int] = mapped_column(ForeignKey("auditors.id", ondelete="CASCADE"), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+
+
+# The plain tables, for the statements of the decision path, built once with SQLAlchemy Core (no ORM).
+SITES, ORIGINS, SUBJECTS = Site.__table__, SiteOrigin.__table__, Subject.__table__
+EVENTS, RECEIPTS, SIGNATURES = ConsentEvent.__table__, Receipt.__table__, ReceiptSignature.__table__
+WEBHOOKS, DELIVERIES = SiteWebhook.__table__, WebhookDelivery.__table__

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from consent.config import derived_hmac
 from consent.errors import NotFound
-from consent.storage.models import SubjectSecret
+from consent.storage.models import SUBJECTS, SubjectSecret
 from consent.subjects import tokens
 
 VISITOR_PURPOSE = b"consent.visitor"
@@ -140,3 +140,17 @@ def current_secret(session, site_id):
         if secret.retires_at is None:
             return secret
     raise NotFound(f"Site {site_id!r} has no subject secret in force; rotate one in.")
+
+
+# Built once: the pseudonyms of some of a site's users, read on every decision by a user.
+KNOWN_PSEUDONYMS = select(SUBJECTS.c.subject_id, SUBJECTS.c.pseudonym).where(
+    SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id.in_(bindparam("subject_ids", expanding=True))
+)
+
+
+def stored_pseudonyms(connection, site_id, subject_ids):
+    """{subject_id: pseudonym} of those of the site's users who have one (since their first decision)."""
+    asked = sorted({subject_id for subject_id in subject_ids if subject_id is not None})
+    if not asked:
+        return {}
+    return dict(connection.execute(KNOWN_PSEUDONYMS, {"site_id": site_id, "subject_ids": asked}).all())

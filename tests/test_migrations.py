@@ -1,0 +1,23 @@
+"""Migrations that move data: what a deployment upgrading, or rolling back, keeps."""
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from consent.sites.configs import current_policy, get_site
+from consent.storage import db
+from consent.storage.models import Base
+
+
+def test_dropping_purposes_keeps_them_in_the_policy_and_a_downgrade_restores_the_table(app):
+    """Purposes are read from the published policy version; 0012 drops the copy nothing read, and going
+    back to 0011 rebuilds it from each site's current version. Upgrading again leaves the models' schema."""
+    with app.app_context():
+        session = db.get_session()
+        expected = [purpose["id"] for purpose in current_policy(session, get_site(session, "shop")).purposes]
+    db.downgrade(app, "0011_join_heads")
+    with app.app_context(), db.get_engine(app).connect() as connection:
+        restored = connection.execute(text("SELECT id FROM purposes WHERE site_id = 'shop' ORDER BY position"))
+        assert restored.scalars().all() == expected and len(expected) > 1
+    db.upgrade(app)
+    with app.app_context(), db.get_engine(app).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
