@@ -144,16 +144,19 @@ class ConsentRequestSchema(Schema):
     """POST /api/v1/consents."""
 
     site_id = fields.String(required=True, validate=SITE_ID)
-    # The site's user, bound to the decision only with a valid subject token (consent.identity).
-    subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID)
+    # The site's user (consent.identity).
+    subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID,
+                               metadata={"description": "Bound to the decision only with a valid subject_token."})
     subject_token = fields.String(load_default=None, allow_none=True, validate=SUBJECT_TOKEN)
     # The credential only the visitor's browser holds; we keep a keyed hash of it.
     visitor_secret = fields.String(load_default=None, allow_none=True, validate=VISITOR_SECRET)
     # Sent by widgets older than verified subjects; it proves nothing, so it is accepted and ignored.
-    visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN)
-    # When the visitor decided, by their clock (milliseconds since 1970): orders decisions sent late.
-    decided_at = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                validate=validate.Range(0, 10**14))
+    visitor_id = fields.String(load_default=None, allow_none=True, validate=TOKEN,
+                               metadata={"deprecated": True, "description": "Sent by older widgets; ignored."})
+    # Orders decisions sent late.
+    decided_at = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(0, 10**14),
+                                metadata={"description": "When the visitor decided, milliseconds since 1970 "
+                                                         "by their clock."})
     # collection_method "link": the visitor's anonymous decision (this receipt) now made as the
     # subject they logged in as.
     links_receipt_id = fields.String(load_default=None, allow_none=True, validate=UUID_TEXT)
@@ -242,7 +245,8 @@ class AuditorAccountSchema(Schema):
 class CheckpointPageSchema(Schema):
     """A page of a site's public checkpoint list: those of more than `after` events."""
 
-    after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
+    after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1), metadata={
+        "description": "Only checkpoints of more events than this: the `next_after` of the previous page."})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
@@ -250,8 +254,9 @@ class AuditEventQuerySchema(Schema):
     """Filters of the auditor's event list and export (API query string and console search alike)."""
 
     site = fields.String(required=True, validate=SITE_ID)
-    subject = fields.String(load_default=None, validate=SUBJECT_ID)  # the site's own user id
-    subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f-]{36}$"))  # the pseudonym
+    subject = fields.String(load_default=None, validate=SUBJECT_ID, metadata={"description": "The site's own user id."})
+    subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f-]{36}$"),
+                                metadata={"description": "The pseudonym."})
     since = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(data_key="to", load_default=None, default_timezone=UTC)
     purpose = fields.String(load_default=None, validate=PURPOSE_ID)

@@ -4,21 +4,17 @@ Public, unauthenticated, readable from any origin: a regulator's script or a vis
 download the key set once, pin a checkpoint (or mirror them all), and verify receipts offline with
 consent/proof/verify.py.
 """
-import json
-from pathlib import Path
-
 from flask import Blueprint, jsonify, request, url_for
 
 from consent.errors import NotFound
 from consent.http.links import public_url
 from consent.ledger import checkpoints, signing
+from consent.proof import RECEIPT_SCHEMA
 from consent.schemas import CheckpointPageSchema, load
 from consent.sites.configs import get_site
 from consent.storage.db import get_session
 
 bp = Blueprint("verification", __name__)
-
-RECEIPT_SCHEMA = json.loads((Path(__file__).parent / "receipt.schema.json").read_text(encoding="utf-8"))
 
 
 @bp.after_request

@@ -1,0 +1,227 @@
+"""The shapes of the API's answers, as marshmallow schemas: documentation only, for consent/openapi.py.
+
+Nothing loads or dumps through them; the answers are built as dicts where they are made. Unknown keys
+pass (clients must ignore keys they do not know). The inputs' shapes are in consent/schemas.py.
+"""
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from consent.config import LANGUAGES
+from consent.errors import ASK_AGAIN, DROP, RETRY
+from consent.schemas import PURPOSE_KINDS
+
+
+class Answer(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class Component(fields.Raw):
+    """A value the OpenAPI document describes by a component that is no marshmallow schema (the receipt's
+    own JSON Schema, the JWS)."""
+
+    def __init__(self, component, **kwargs):
+        super().__init__(**kwargs)
+        self.component = component
+
+
+class ProblemSchema(Answer):
+    type = fields.String(required=True, metadata={
+        "description": "One URL per kind of refusal: GET it for what it means."})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict()
+    action = fields.String(validate=validate.OneOf([RETRY, ASK_AGAIN, DROP]), metadata={
+        "description": "What a client does with what it sent: send it again later, ask the visitor again, or drop it."})
+
+
+class ProblemTypeSchema(Answer):
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    action = fields.String(required=True, validate=validate.OneOf([RETRY, ASK_AGAIN, DROP]))
+    description = fields.String(required=True)
+
+
+class StoredReceiptSchema(Answer):
+    receipt_id = fields.String(required=True)
+    receipt = Component("Receipt", required=True)
+    signature = fields.String(required=True)
+    jws = Component("ReceiptJws", required=True)
+    signature_valid = fields.Boolean(required=True)
+
+
+class ConsentResultSchema(Answer):
+    receipt_id = fields.String(required=True)
+    receipt = Component("Receipt", required=True)
+    signature = fields.String(required=True)
+    jws = Component("ReceiptJws", required=True)
+    receipt_token = fields.String(required=True)
+    receipt_url = fields.String(required=True)
+    subject_verified = fields.Boolean(metadata={"description": "The subject_id sent is bound to the decision."})
+    subject_problem = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(["subject_token_missing", "subject_token_invalid", "subject_token_expired"]),
+        metadata={"description": "Why a subject_id sent was not bound (the decision is the visitor's)."})
+
+
+class HistoryLinkSchema(Answer):
+    history_url = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+
+
+class DecisionInForceSchema(Answer):
+    policy_version = fields.String(required=True)
+    choices = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+    do_not_track = fields.Boolean(required=True)
+    age_statement = fields.String(required=True, allow_none=True)
+    decided_at = fields.String(required=True)
+    decided_at_ms = fields.Integer(required=True)
+    receipt_id = fields.String(required=True)
+    receipt_token = fields.String(required=True)
+
+
+class SubjectDecisionSchema(Answer):
+    decision = fields.Nested(DecisionInForceSchema, required=True, allow_none=True)
+
+
+class WidgetRecipientSchema(Answer):
+    name = fields.String(required=True)
+    contact = fields.String(required=True)
+    purpose = fields.String(required=True)
+    country = fields.String(required=True, allow_none=True)
+
+
+class WidgetPurposeSchema(Answer):
+    id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
+    required = fields.Boolean(required=True)
+    tracking = fields.Boolean(required=True)
+    sensitive = fields.Boolean(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    recipients = fields.List(fields.Nested(WidgetRecipientSchema), required=True)
+
+
+class WidgetPolicySchema(Answer):
+    version = fields.String(required=True)
+    url = fields.String(required=True)
+    changes = fields.String(required=True, allow_none=True)
+    archive_url = fields.String(required=True)
+
+
+class WidgetTextsSchema(Answer):
+    title = fields.String(required=True)
+    intro = fields.String(required=True)
+
+
+class WidgetConfigSchema(Answer):
+    """GET /api/v1/sites/<site>/config: a site's configuration as the widget shows it, in one language."""
+
+    site_id = fields.String(required=True)
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    name = fields.String(required=True)
+    controller = fields.String(required=True)
+    policy = fields.Nested(WidgetPolicySchema, required=True)
+    texts = fields.Nested(WidgetTextsSchema, required=True)
+    purposes = fields.List(fields.Nested(WidgetPurposeSchema), required=True)
+    age_gate = fields.Boolean(required=True)
+    strings = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class PurposeDecisionSchema(Answer):
+    granted = fields.Boolean(required=True)
+    verified = fields.Boolean(required=True, metadata={
+        "description": "A subject token bound the decision to the user; unverified never grants."})
+    decided_at = fields.String(required=True, allow_none=True)
+    receipt_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "The receipt proving the answer; null without a record."})
+    recorded_at = fields.String(required=True, allow_none=True)
+    separate_consent = fields.Boolean(required=True)
+
+
+class SubjectConsentsSchema(Answer):
+    site_id = fields.String(required=True)
+    subject_id = fields.String(required=True)
+    has_record = fields.Boolean(required=True)
+    verified = fields.Boolean(required=True)
+    policy_version = fields.String(required=True, allow_none=True)
+    current_policy_version = fields.String(required=True)
+    guardian_consent = fields.String(required=True, allow_none=True, validate=validate.OneOf(["pending"]))
+    purposes = fields.Dict(keys=fields.String(), values=fields.Nested(PurposeDecisionSchema), required=True)
+
+
+class SubjectPurposeDecisionSchema(PurposeDecisionSchema):
+    subject_id = fields.String(required=True)
+
+
+class ConsentQueryResultSchema(Answer):
+    site_id = fields.String(required=True)
+    purpose = fields.String(required=True)
+    allowed = fields.List(fields.String(), required=True)
+    results = fields.List(fields.Nested(SubjectPurposeDecisionSchema), required=True)
+
+
+class ErasureSchema(Answer):
+    site_id = fields.String(required=True)
+    erased = fields.Boolean(required=True)
+    requested_at = fields.String(required=True)
+
+
+class CheckpointSchema(Answer):
+    site_id = fields.String(required=True)
+    count = fields.Integer(required=True, validate=validate.Range(min=0))
+    head_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    time = fields.String(required=True)
+    lane = fields.Integer(validate=validate.Range(min=0), metadata={
+        "description": "Which of the site's chains it covers: 0, the only one today. Absent from checkpoints "
+                       "signed before lanes were named."})
+    kid = fields.String(required=True)
+    jws = fields.String(required=True, metadata={
+        "description": "Compact JWS over {site_id, count, head_hash, time, lane}."})
+
+
+class CheckpointsSchema(Answer):
+    checkpoints = fields.List(fields.Nested(CheckpointSchema), required=True)
+
+
+class CheckpointsPageSchema(CheckpointsSchema):
+    next_after = fields.Integer(required=True, allow_none=True)
+    next = fields.String(required=True, allow_none=True)
+
+
+class AuditEventSchema(Answer):
+    seq = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    receipt_id = fields.String(required=True)
+    recorded_at = fields.String(required=True)
+    subject_ref = fields.String(required=True, allow_none=True)
+    visitor_id = fields.String()
+    policy_version = fields.String()
+    language = fields.String()
+    action = fields.String(required=True)
+    choices = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+    separate_consents = fields.List(fields.String())
+    signals = fields.Dict()
+    prev_hash = fields.String(required=True)
+    event_hash = fields.String(required=True)
+    document = fields.String(required=True, metadata={
+        "description": "The exact hashed text: SHA-256 of it is event_hash."})
+
+
+class AuditEventsPageSchema(Answer):
+    events = fields.List(fields.Nested(AuditEventSchema), required=True)
+    next_after = fields.Integer(required=True, allow_none=True)
+    next = fields.String(required=True, allow_none=True)
+
+
+class ReceiptVerificationSchema(Answer):
+    valid = fields.Boolean(required=True)
+
+
+class ReceiptProofSchema(Answer):
+    receipt_id = fields.String(required=True)
+    receipt = Component("Receipt", required=True)
+    signature = fields.String(required=True)
+    jws = Component("ReceiptJws", required=True)
+    verification = fields.Nested(ReceiptVerificationSchema, required=True)
+    event = fields.Nested(AuditEventSchema, required=True)
