@@ -21,7 +21,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: venv system-packages translations bench-packages
-	$(PYTHON) bench/run.py $(BENCH_ARGS)
+	$(PYTHON) -m bench.run $(BENCH_ARGS)
 
 # What only the benchmarks need: wrk loads the server, npm fetches the peer widgets. Installed when missing.
 bench-packages:

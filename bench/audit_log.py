@@ -1,21 +1,18 @@
 """Figures for the proof-of-consent work: signing cost, consent POST cost, log verification and export speed.
 
-Run from the project root: `.venv/bin/python bench/audit_log.py [events]` (SQLite in a temp dir).
+Run from the project root: `.venv/bin/python -m bench.audit_log [events]` (SQLite in a temp dir).
 Prints figures only; nothing here asserts a target.
 """
 import sys
 import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from consent import signing  # noqa: E402
-from consent.ledger.checkpoints import verify_log  # noqa: E402
+from consent.ledger import signing
+from consent.ledger.checkpoints import verify_log
 from consent.storage import db
-from tests.audit_support import bulk_events, make_auditor  # noqa: E402
-from tests.conftest import bearer, import_site, load_site_config, make_app  # noqa: E402
+from tests.audit_support import bulk_events, make_auditor
+from tests.conftest import bearer, import_site, load_site_config, make_app
 
 BODY = {"site_id": "shop", "choices": {"necessary": True}, "policy_version": "v1", "language": "en"}
 

@@ -1,6 +1,6 @@
 """Benchmark: how fast a site backend gets answers, single and in batches of 1,000 (SQLite).
 
-Run: .venv/bin/python bench/backend_check.py [events]   (default 5,000 recorded decisions)
+Run: .venv/bin/python -m bench.backend_check [events]   (default 5,000 recorded decisions)
 Prints figures; asserts nothing about them.
 """
 import secrets
@@ -8,14 +8,12 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from consent import create_app, db  # noqa: E402
-from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent  # noqa: E402
-from consent.schemas import ConsentRequestSchema, load  # noqa: E402
-from tests.conftest import bearer, create_api_key, import_site, load_site_config  # noqa: E402
+from consent import create_app
+from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent
+from consent.schemas import ConsentRequestSchema, load
+from consent.storage import db
+from tests.conftest import bearer, create_api_key, import_site, load_site_config
 
 
 def timed(function, repeat):

@@ -6,14 +6,11 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
-
-from consent import create_app, sites  # noqa: E402
-from consent.storage import db  # noqa: E402
-from tests.postgres import TemporaryCluster  # noqa: E402
+from consent import PROJECT_ROOT, create_app
+from consent.sites import configs
+from consent.storage import db
+from tests.postgres import TemporaryCluster
 
 BENCH_SITE = PROJECT_ROOT / "examples" / "sites" / "demo.yaml"
 BENCH_ORIGIN = "https://bench.example"
@@ -33,7 +30,7 @@ def bench_app(database_url, **overrides):
 
 def site_config(*extra_origins):
     """The demo site, allowing the benchmark's origins."""
-    config = sites.parse_yaml(BENCH_SITE.read_text(encoding="utf-8"))
+    config = configs.parse_yaml(BENCH_SITE.read_text(encoding="utf-8"))
     config["allowed_origins"] = [BENCH_ORIGIN, *extra_origins]
     return config
 
@@ -44,7 +41,7 @@ def prepare_database(database_url, *extra_origins):
     db.upgrade(app)
     config = site_config(*extra_origins)
     with app.app_context(), db.write_transaction() as session:
-        sites.import_site(session, config)
+        configs.import_site(session, config)
     db.dispose(app)
     return config
 

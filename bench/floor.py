@@ -4,14 +4,13 @@ Two views with no consent logic at all: one answers a POST without reading it, o
 body and answers with JSON. Same machine, same gunicorn (sync workers), same wrk (16 connections,
 5 s, the body the server benchmark posts). Whatever a decision costs beyond these is our own work.
 
-    .venv/bin/python bench/floor.py [--workers 1,2,4] [--seconds 5]
+    .venv/bin/python -m bench.floor [--workers 1,2,4] [--seconds 5]
 """
 import argparse
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from flask import Flask, jsonify, request
 
@@ -30,12 +29,13 @@ def parse_json():
 
 def serve(workers):
     """gunicorn with `workers` sync workers serving this module's app; (process, url)."""
+    from bench.common import PROJECT_ROOT
     from tests.postgres import free_port
 
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--chdir", str(Path(__file__).parent), "--log-level", "warning", "floor:app"])
+         "--log-level", "warning", "bench.floor:app"], cwd=PROJECT_ROOT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -67,7 +67,6 @@ def main(worker_counts=(1, 2, 4), seconds=5):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--seconds", type=int, default=5)

@@ -4,7 +4,7 @@ The events, receipts and their Ed25519 signatures are generated with bulk insert
 real decision with fresh ids, durability pragmas off while generating), so neither their hash chain
 nor their signatures are valid: the lookup reads neither, it returns them.
 
-    .venv/bin/python bench/lookup.py [--events 1000000] [--backends sqlite,postgresql]
+    .venv/bin/python -m bench.lookup [--events 1000000] [--backends sqlite,postgresql]
 """
 import argparse
 import sqlite3
@@ -15,7 +15,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
-from common import (
+from sqlalchemy import func, select
+
+from bench.common import (
     BENCH_ORIGIN,
     ROOMY_LIMITS,
     SECRET_KEY,
@@ -27,8 +29,6 @@ from common import (
     print_table,
     wrk,
 )
-from sqlalchemy import func, select
-
 from consent.ledger import receipts
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt, ReceiptSignature

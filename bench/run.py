@@ -1,21 +1,12 @@
 """`make bench`: every benchmark in one run, the details of each, then one summary table against the targets.
 
-    .venv/bin/python bench/run.py [--quick]   (--quick: fewer runs and events, for trying the bench out)
+    .venv/bin/python -m bench.run [--quick]   (--quick: fewer runs and events, for trying the bench out)
 """
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import audit_log  # noqa: E402
-import backend_check  # noqa: E402
-import floor  # noqa: E402
-import lookup  # noqa: E402
-import server  # noqa: E402
-import widget  # noqa: E402
-from common import machine_note, ms, print_table  # noqa: E402
+from bench import audit_log, backend_check, floor, lookup, server, widget
+from bench.common import machine_note, ms, print_table
 
 OURS, CC, KLARO = "consent.js (ours)", "vanilla-cookieconsent", "klaro"
 DURABLE_TARGET, HALF_LOAD_P99_MS, LOOKUP_P99_MS = 1500, 20, 5

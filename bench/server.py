@@ -3,7 +3,7 @@
 per second at full load, latency at full and half load, and the read endpoints (receipt lookup, widget
 config, backend check). Every acknowledged (201) decision is checked to be stored, and the chain to verify.
 
-    .venv/bin/python bench/server.py [--backends sqlite,postgresql] [--workers 1,2,4,2x4] [--seconds 5]
+    .venv/bin/python -m bench.server [--backends sqlite,postgresql] [--workers 1,2,4,2x4] [--seconds 5]
 """
 import argparse
 import tempfile
@@ -11,7 +11,9 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from common import (
+from sqlalchemy import func, select
+
+from bench.common import (
     BENCH_ORIGIN,
     ROOMY_LIMITS,
     SECRET_KEY,
@@ -23,8 +25,6 @@ from common import (
     print_table,
     wrk,
 )
-from sqlalchemy import func, select
-
 from consent.accounts import api_keys
 from consent.ledger import receipts
 from consent.ledger.chain import verify_chain

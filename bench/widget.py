@@ -2,7 +2,7 @@
 registry for the run, each configured with the demo site's purposes on the same host page, all served
 gzipped from one loopback server, measured in headless Chromium (4x CPU slowdown, cold cache).
 
-    .venv/bin/python bench/widget.py [--runs 15]
+    .venv/bin/python -m bench.widget [--runs 15]
 """
 import argparse
 import gzip
@@ -13,7 +13,6 @@ import statistics
 import subprocess
 import tempfile
 
-from common import PROJECT_ROOT, bench_app, machine_note, prepare_database, print_table, require_command
 from playwright.sync_api import sync_playwright
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -21,6 +20,7 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from bench.common import PROJECT_ROOT, bench_app, machine_note, prepare_database, print_table, require_command
 from consent.storage import db
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
