@@ -14,7 +14,7 @@ threads = int(os.environ.get("CONSENT_THREADS", "1"))
 # Each worker builds its own app, engine and connection pool: nothing is shared across a fork.
 preload_app = False
 # No gunicorn access log: it would write the raw client address. The app logs each request with
-# a keyed hash of the address instead (consent/logs.py), to the error log below.
+# a keyed hash of the address instead (consent/http/request_log.py), to the error log below.
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("CONSENT_LOG_LEVEL", "info")

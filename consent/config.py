@@ -9,7 +9,7 @@ LANGUAGES = ("zh-CN", "en")
 
 
 def defaults():
-    """Settings every deployment starts from; each is documented in README.md, "Configuration"."""
+    """Settings every deployment starts from; each is documented in docs/settings.md."""
     return {
         # None means "a SQLite file in the instance folder", resolved once the instance path is known.
         "DATABASE_URL": None,
@@ -21,7 +21,7 @@ def defaults():
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # A console session (admin or auditor) ends this long after sign-in, and at sign-out everywhere
-        # (consent/console_sessions.py); the cookie also gets `Secure` when CONSENT_PUBLIC_URL is https.
+        # (consent/accounts/sessions.py); the cookie also gets `Secure` when CONSENT_PUBLIC_URL is https.
         "CONSENT_SESSION_MAX_AGE_SECONDS": 8 * 3600,
         # Abuse resistance (consent/limits.py). Limits are per worker process with memory://; give
         # every worker one shared store (redis://, memcached://) to make them exact across workers.
@@ -51,7 +51,7 @@ def defaults():
         # so a quiet site's newest events are not left unpinned for long.
         "CONSENT_CHECKPOINT_INTERVAL_SECONDS": 3600,
         # Every checkpoint signed is appended here too, outside the database; None means
-        # `instance/checkpoints.jsonl`, "" appends nowhere (consent/checkpoints.py, README "For auditors").
+        # `instance/checkpoints.jsonl`, "" appends nowhere (consent/ledger/checkpoints.py, README "For auditors").
         "CONSENT_CHECKPOINT_FILE": None,
         # The one public URL (scheme://host[:port]) of this service: every signed or shown link is made
         # from it, never from the request's Host header, which whoever sends the request chooses.
@@ -76,8 +76,15 @@ def defaults():
     }
 
 
+FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _flag(value):
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    """A flag's text: one of the usual spellings of yes or no; anything else is refused, not read as no."""
+    try:
+        return FLAG_WORDS[value.strip().lower()]
+    except KeyError:
+        raise ValueError(value) from None
 
 
 # Settings with no default above that the environment may still give.
@@ -111,7 +118,7 @@ def from_environment():
         try:
             settings[name] = convert(text)
         except ValueError:
-            kind = {int: "a whole number", float: "a number"}[convert]
+            kind = {int: "a whole number", float: "a number", _flag: "true or false (or 1/0, yes/no, on/off)"}[convert]
             raise RuntimeError(f"The environment sets {name}={text!r}, which is not {kind}.") from None
     # Old keys stay valid for verifying what they signed: comma-separated, oldest first.
     if os.environ.get("SECRET_KEY_FALLBACKS"):

@@ -144,7 +144,7 @@ class ConsentRequestSchema(Schema):
     """POST /api/v1/consents."""
 
     site_id = fields.String(required=True, validate=SITE_ID)
-    # The site's user (consent.identity).
+    # The site's user (consent.subjects.identity).
     subject_id = fields.String(load_default=None, allow_none=True, validate=SUBJECT_ID,
                                metadata={"description": "Bound to the decision only with a valid subject_token."})
     subject_token = fields.String(load_default=None, allow_none=True, validate=SUBJECT_TOKEN)

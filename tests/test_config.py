@@ -32,3 +32,18 @@ def test_a_value_of_the_wrong_type_is_refused_in_a_sentence(monkeypatch, name, t
     monkeypatch.setenv(name, text)
     with pytest.raises(RuntimeError, match=f"{name}='{text}'"):
         config.from_environment()
+
+
+@pytest.mark.parametrize("text", ["ture", "enabled", "2", "nein"])
+def test_a_flag_that_says_neither_yes_nor_no_is_refused(monkeypatch, text):
+    """RATELIMIT_ENABLED=ture used to turn rate limits off without a word: a typo is a sentence now."""
+    monkeypatch.setenv("RATELIMIT_ENABLED", text)
+    with pytest.raises(RuntimeError, match=f"RATELIMIT_ENABLED='{text}', which is not true or false"):
+        config.from_environment()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1", True), ("Yes", True), ("on", True), ("0", False),
+                                                ("no", False), ("OFF", False), (" false ", False)])
+def test_a_flag_reads_the_usual_spellings(monkeypatch, text, expected):
+    monkeypatch.setenv("CONSENT_REQUEST_LOG", text)
+    assert config.from_environment()["CONSENT_REQUEST_LOG"] is expected

@@ -4,7 +4,7 @@ Only hashes are stored: the password with werkzeug.security, the API token (32 r
 SHA-256, which is enough for a secret that long and lets one indexed lookup find its owner.
 A disabled auditor is refused everywhere (API, console sign-in, an open console session); a
 reissued token replaces the old one at once; a new password or disabling ends every console session
-(consent/console_sessions.py), so enabling the auditor again does not bring an old cookie back.
+(consent/accounts/sessions.py), so enabling the auditor again does not bring an old cookie back.
 """
 import secrets
 from datetime import UTC, datetime

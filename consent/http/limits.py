@@ -1,6 +1,6 @@
 """Rate limits (Flask-Limiter) per client address and per site; a refusal is a 429 problem with Retry-After.
 
-Clients are keyed on the keyed hash of their address (consent/clients.py), so not even the
+Clients are keyed on the keyed hash of their address (consent/http/clients.py), so not even the
 limit store (which may be a shared Redis) ever holds a raw IP address. The consoles' sign-in
 forms have their own limit against password guessing, refused with a readable page.
 

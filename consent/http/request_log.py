@@ -2,7 +2,7 @@
 
 Each request is logged as its route pattern (`/api/v1/receipts/<receipt_id>`), never the path
 itself, whose segments and query may name a person; the client is the keyed hash of its address
-(consent/clients.py). The development server's own request lines are rewritten the same way.
+(consent/http/clients.py). The development server's own request lines are rewritten the same way.
 """
 import logging
 import re

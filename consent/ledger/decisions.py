@@ -127,7 +127,7 @@ def classify(purposes, choices, age_statement):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a decision is by, as far as proven (consent/identity.py).
+    """Who a decision is by, as far as proven (consent/subjects/identity.py).
 
     `subject_id` is set only for a proven user; `visitor_ref` is the keyed hash of the visitor's
     credential (a fresh random one when none was sent: nobody can then add to that history).

@@ -29,7 +29,7 @@ def principal_id(subject_ref, visitor_ref):
 
 
 def policy_text_hash(policy):
-    """SHA-256 (hex) of a policy version exactly as archived and shown (a consent.models.PolicyVersion)."""
+    """SHA-256 (hex) of a policy version exactly as archived and shown (a consent.storage.models.PolicyVersion)."""
     shown = {field: getattr(policy, field) for field in POLICY_FIELDS}
     return hashlib.sha256(canonical_json(shown).encode()).hexdigest()
 

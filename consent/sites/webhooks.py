@@ -6,7 +6,7 @@ Recording a consent (or signing a checkpoint) only adds a pending delivery row i
 transaction; the POST happens later, from `deliver_due` (run by `flask consent webhooks deliver`),
 so a slow or broken receiver never delays a visitor. Delivery is at least once: receivers
 deduplicate decisions by `event_id`, checkpoints by `jws`.
-Where a webhook may point is checked in `consent.webhook_targets`, at registration and at each delivery.
+Where a webhook may point is checked in `consent.sites.webhook_targets`, at registration and at each delivery.
 """
 import hashlib
 import hmac

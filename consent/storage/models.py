@@ -132,7 +132,7 @@ class ConsentEvent(Base):
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     subject_ref: Mapped[str | None] = mapped_column(String(36), nullable=True)  # Subject.pseudonym
     # The visitor reference: a keyed hash of the credential only the visitor's browser holds
-    # (consent/visitors.py). Events stored before migration 0008 hold the browser's own id here.
+    # (consent/subjects/identity.py). Events stored before migration 0008 hold the browser's own id here.
     visitor_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))
@@ -186,7 +186,7 @@ class AdminUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security (scrypt)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     role: Mapped[str] = mapped_column(String(16), default="owner")  # owner | operator
-    # Raised at sign-out and password change: console sessions of an older generation end (console_sessions.py).
+    # Raised at sign-out and password change: older console sessions end (consent/accounts/sessions.py).
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
 
     sites: Mapped[list["AdminUserSite"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -340,7 +340,7 @@ class Auditor(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set by `flask consent auditor disable`: neither the token nor the password opens anything then.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # Raised at sign-out, password change and disabling: older console sessions end (console_sessions.py).
+    # Raised at sign-out, password change and disabling: older console sessions end (consent/accounts/sessions.py).
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
 
     sites: Mapped[list["AuditorSite"]] = relationship(cascade="all, delete-orphan", lazy="selectin")

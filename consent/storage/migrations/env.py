@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection `consent.db.upgrade` hands over."""
+"""Alembic environment: runs on the connection `consent.storage.db.upgrade` hands over."""
 from alembic import context
 
 from consent.storage.models import Base

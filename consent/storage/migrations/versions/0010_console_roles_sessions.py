@@ -6,7 +6,7 @@ Revises: 0008_verified_subjects
 Every admin user that exists before this migration could manage every site, so each becomes an
 owner (the role that keeps exactly that). `session_generation` on admin users and auditors is raised
 at sign-out, password change and disabling: a console session cookie issued under an older
-generation, copies included, stops working (consent/console_sessions.py).
+generation, copies included, stops working (consent/accounts/sessions.py).
 """
 import sqlalchemy as sa
 from alembic import op

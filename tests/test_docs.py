@@ -1,0 +1,24 @@
+"""The README and docs/ against the code they describe: files they name exist, every setting is documented."""
+import re
+from pathlib import Path
+
+import pytest
+
+from consent import config
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_file_named_exists(document):
+    named = set(re.findall(r"`((?:consent|tests|bench|static|templates|docs|examples)/[\w./-]+\.\w+)`",
+                           document.read_text(encoding="utf-8")))
+    assert named, "the pattern found no path at all"
+    assert sorted(path for path in named if not (ROOT / path).exists()) == []
+
+
+def test_every_setting_is_in_the_settings_table():
+    table = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", table, flags=re.M))
+    assert set(config.defaults()) - documented == set()
