@@ -82,6 +82,11 @@ def owner_required(view):
     return wrapped
 
 
+def _form_problems(form):
+    """A form's field errors as lines for the page."""
+    return [f"{name}: {' '.join(messages)}" for name, messages in form.errors.items()]
+
+
 def _errors(error):
     """A ConsentError as lines for the page: the sentence, then each field and its messages."""
     lines = [error.detail]
@@ -210,8 +215,7 @@ def publish(site_id):
 def create_key(site_id):
     form = ApiKeyForm()
     if not form.validate_on_submit():
-        return _site_page(site_id, problems=[f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()],
-                          status=422)
+        return _site_page(site_id, problems=_form_problems(form), status=422)
     with write_transaction() as db_session:
         configs.get_site(db_session, site_id)
         _key, token = api_keys.create_key(db_session, site_id, form.label.data.strip())
@@ -242,7 +246,7 @@ def rotate_subject_secret(site_id):
     """A new subject secret; the old ones keep verifying for the overlap the operator chose."""
     form = SubjectSecretRotateForm()
     if not form.validate_on_submit():
-        return _site_page(site_id, problems=[f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items()],
+        return _site_page(site_id, problems=_form_problems(form),
                           status=422, rotate_form=form)
     with write_transaction() as db_session:
         configs.get_site(db_session, site_id)
