@@ -23,7 +23,7 @@ def defaults():
         # A console session (admin or auditor) ends this long after sign-in, and at sign-out everywhere
         # (consent/accounts/sessions.py); the cookie also gets `Secure` when CONSENT_PUBLIC_URL is https.
         "CONSENT_SESSION_MAX_AGE_SECONDS": 8 * 3600,
-        # Abuse resistance (consent/limits.py). Limits are per worker process with memory://; give
+        # Abuse resistance (consent/http/limits.py). Limits are per worker process with memory://; give
         # every worker one shared store (redis://, memcached://) to make them exact across workers.
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_ENABLED": True,

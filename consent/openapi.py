@@ -2,7 +2,7 @@
 
 Generated with apispec from marshmallow schemas: request bodies and query strings from consent/schemas.py
 (the very schemas that load them), answers from consent/answer_schemas.py, the receipt from its own JSON
-Schema (consent/receipt.schema.json). Here are only the paths, what each answers, and why it refuses.
+Schema (consent/proof/receipt.schema.json). Here are only the paths, what each answers, and why it refuses.
 
 Kept true by tests: one compares it with the app's routes, one checks every example against its schema,
 and schemathesis checks the real responses against it.

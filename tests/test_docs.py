@@ -18,6 +18,15 @@ def test_every_file_named_exists(document):
     assert sorted(path for path in named if not (ROOT / path).exists()) == []
 
 
+def test_every_file_the_code_names_exists():
+    """Comments and docstrings point newcomers at files; after a move they must point at the new place."""
+    sources = [ROOT / "gunicorn.conf.py", *(ROOT / "consent").rglob("*.py")]
+    named = {(source.relative_to(ROOT).as_posix(), path) for source in sources
+             for path in re.findall(r"\b(consent/[\w/]+\.(?:py|json))\b", source.read_text(encoding="utf-8"))}
+    assert len(named) > 10, "the pattern found too few paths"
+    assert sorted((source, path) for source, path in named if not (ROOT / path).exists()) == []
+
+
 def test_every_setting_is_in_the_settings_table():
     table = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", table, flags=re.M))
