@@ -78,6 +78,10 @@ def _with_email(session, email):
     return session.scalars(select(Auditor).where(Auditor.email == email)).first()
 
 
+def list_auditors(session):
+    return session.scalars(select(Auditor).order_by(Auditor.email)).all()
+
+
 def set_disabled(session, email, disabled):
     """Disable an auditor (refused everywhere from the next request on) or enable it again."""
     auditor = by_email(session, email)

@@ -1,16 +1,13 @@
 """`flask consent admin|auditor|apikey ...`: console users and their roles, auditor accounts, API keys."""
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from consent.accounts import api_keys
-from consent.accounts.auditors import create_auditor, reissue_token, set_disabled
+from consent.accounts.auditors import create_auditor, list_auditors, reissue_token, set_disabled
 from consent.accounts.auditors import set_password as set_auditor_password
-from consent.accounts.operators import OPERATOR, OWNER, ROLES, grant, list_users, revoke, set_password
+from consent.accounts.operators import OPERATOR, OWNER, ROLES, find, grant, list_users, revoke, set_password
 from consent.sites import configs
 from consent.storage import db
-from consent.storage.db import storable
-from consent.storage.models import AdminUser, Auditor
 
 admin_cli = AppGroup("admin", help="Admin console users and their roles: create, grant, revoke, list.")
 auditor_cli = AppGroup("auditor", help="Auditor accounts: create, list, disable, enable, reissue-token, set-password.")
@@ -31,7 +28,7 @@ def _describe(user):
 def admin_create(username, role, site_ids, password):
     """Create an admin console user, or give an existing one a new password (ending their console sessions)."""
     with db.write_transaction() as session:
-        exists = storable(username) and session.scalar(select(AdminUser.id).where(AdminUser.username == username))
+        exists = find(session, username) is not None
         if exists and (role or site_ids):
             raise click.ClickException(
                 f"{username!r} exists already: change roles with `admin grant` or `admin revoke`.")
@@ -93,7 +90,7 @@ def auditor_create(site_ids, email, password):
 @auditor_cli.command("list")
 def auditor_list():
     """One line per auditor: email and sites, then "disabled" and since when for a disabled one."""
-    for auditor in db.get_session().scalars(select(Auditor).order_by(Auditor.email)):
+    for auditor in list_auditors(db.get_session()):
         state = f"\tdisabled since {auditor.disabled_at:%Y-%m-%d}" if auditor.disabled_at else ""
         click.echo(f"{auditor.email}\t{' '.join(auditor.site_ids)}{state}")
 

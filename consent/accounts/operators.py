@@ -33,7 +33,7 @@ def set_password(session, username, password, role=OWNER, site_ids=()):
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
     password_hash = hash_password(password)
-    user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+    user = find(session, username)
     if user is not None:
         sessions.end_everywhere(user)
         user.password_hash = password_hash
@@ -46,9 +46,7 @@ def set_password(session, username, password, role=OWNER, site_ids=()):
 
 def authenticate(session, username, password):
     """The user with these credentials, or None."""
-    user = None
-    if storable(username):
-        user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+    user = find(session, username)
     return user if password_matches(user, password) else None
 
 
@@ -57,10 +55,16 @@ def by_id(session, user_id):
     return session.get(AdminUser, user_id) if isinstance(user_id, int) else None
 
 
+def find(session, username):
+    """The admin user called `username`, or None."""
+    if not storable(username):  # no such user could have been stored (PostgreSQL refuses some text)
+        return None
+    return session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+
+
 def by_name(session, username):
     """The admin user called `username`; NotFound otherwise."""
-    user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first() \
-        if storable(username) else None
+    user = find(session, username)
     if user is None:
         raise NotFound(f"No admin user {username!r}.")
     return user

@@ -80,6 +80,11 @@ def checkpoint_now(session, site_id):
     return sign_checkpoint(session, site_id, report.events_checked, report.head_hash), True
 
 
+def sites_with_events(session):
+    """The ids of the sites whose log holds at least one event."""
+    return session.scalars(select(ConsentEvent.site_id).group_by(ConsentEvent.site_id)).all()
+
+
 def site_checkpoints(session, site_id):
     """A site's checkpoints, oldest first."""
     query = select(Checkpoint).where(Checkpoint.site_id == site_id)

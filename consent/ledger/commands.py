@@ -1,7 +1,6 @@
 """`flask consent keys ...` and `flask consent log ...`: signing keys, and checking the log and its checkpoints."""
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from consent.errors import ConsentError
 from consent.ledger.checkpoints import (
@@ -12,13 +11,13 @@ from consent.ledger.checkpoints import (
     outside_problem,
     publish_to_file,
     read_published,
+    sites_with_events,
     verify_log,
 )
-from consent.ledger.signing import key_dir, rotate
+from consent.ledger.signing import key_dir, list_keys, rotate
 from consent.proof.verify import VerificationError, keys_by_kid, read_json
-from consent.sites.configs import get_site
+from consent.sites.configs import get_site, list_sites
 from consent.storage import db
-from consent.storage.models import ConsentEvent, SigningKey, Site
 
 keys_cli = AppGroup("keys", help="Ed25519 signing keys: rotate, list.")
 log_cli = AppGroup("log", help="The hash-chained consent log: verify, checkpoint.")
@@ -35,7 +34,7 @@ def rotate_command():
 @keys_cli.command("list")
 def list_command():
     """One line per key: kid, created, retired."""
-    for key in db.get_session().scalars(select(SigningKey).order_by(SigningKey.created_at)):
+    for key in list_keys(db.get_session()):
         click.echo(f"{key.kid}\tcreated {key.created_at:%Y-%m-%d %H:%M}\t{'retired' if key.retired_at else 'active'}")
 
 
@@ -95,7 +94,7 @@ def verify_command(site_ids, checkpoint_files, jwks):
         raise click.UsageError("--jwks checks the signatures of --checkpoints: give the file too.")
     outside_keys, outside_sites = _outside_keys(jwks) if jwks else None, set(site_ids)
     session = db.get_session()
-    site_ids = site_ids or session.scalars(select(Site.id).order_by(Site.id)).all()
+    site_ids = site_ids or [site.id for site in list_sites(session)]
     broken = False
     for site_id in site_ids:
         get_site(session, site_id)
@@ -113,7 +112,7 @@ def verify_command(site_ids, checkpoint_files, jwks):
 def checkpoint_command(site_ids):
     """Verify each chain and publish a signed checkpoint of its head."""
     with db.write_transaction() as session:
-        site_ids = site_ids or session.scalars(select(ConsentEvent.site_id).group_by(ConsentEvent.site_id)).all()
+        site_ids = site_ids or sites_with_events(session)
         made = [checkpoint_now(session, site_id) for site_id in site_ids]
     publish_to_file([checkpoint for checkpoint, created in made if created])
     checkpoints = [checkpoint for checkpoint, _created in made]

@@ -59,6 +59,11 @@ def create_key(session):
     return key
 
 
+def list_keys(session):
+    """Every signing key, oldest first, retired ones included."""
+    return session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
+
+
 def rotate(session):
     """Retire every active key and create the one that signs from now on."""
     for key in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
