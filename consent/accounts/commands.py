@@ -72,7 +72,6 @@ def admin_list():
         click.echo(_describe(user))
 
 
-
 @auditor_cli.command("create")
 @click.option("--site", "site_ids", multiple=True, required=True, help="A site the auditor may inspect (repeatable).")
 @click.option("--email", required=True)
@@ -133,7 +132,6 @@ def auditor_reissue_token(email):
         api_token = reissue_token(session, email)
     click.echo(f"new API token for {email} (the old one no longer works): {api_token}")
     click.echo("It is not stored in clear text: keep it now, it cannot be shown again.")
-
 
 
 @apikey_cli.command("create")

@@ -140,5 +140,3 @@ def visible_sites(user, all_sites):
     return [site for site in all_sites if may_manage(user, site.id)]
 
 
-
-

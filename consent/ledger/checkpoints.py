@@ -34,7 +34,6 @@ from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, Webhoo
 LANE = 0
 
 
-
 def checkpoint_payload(checkpoint):
     """The signed fields, the time always in UTC: SQLite hands times back without their zone,
     PostgreSQL in its session's zone, and the signed text must come out the same either way."""

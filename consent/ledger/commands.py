@@ -38,7 +38,6 @@ def list_command():
         click.echo(f"{key.kid}\tcreated {key.created_at:%Y-%m-%d %H:%M}\t{'retired' if key.retired_at else 'active'}")
 
 
-
 def verify_outside(session, paths, keys=None, site_ids=()):
     """Check every checkpoint in the files (of `site_ids` only, if any) against the log; print each one the
     log no longer holds and a line per file. True if there was any."""
