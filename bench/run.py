@@ -29,9 +29,10 @@ def widget_rows(medians):
         ratio = "" if key == "shift" else f" ({ours[key] / cc[key]:.2f}× / {ours[key] / klaro[key]:.2f}×)"
         met = ours[key] <= min(cc[key], klaro[key]) if key == "shift" else ours[key] < min(cc[key], klaro[key])
         rows.append([label, "ours below both", figure(ours) + ratio, figure(cc), figure(klaro), verdict(met)])
-    size = widget.script_size()
-    rows.append(["widget script, gzip -9 bytes", f"<= {widget.SCRIPT_BUDGET:,}", f"{size:,}", "", "",
-                 verdict(size <= widget.SCRIPT_BUDGET)])
+    # The script alone; with its config it is held to the budget by tests/test_widget_delivery.py.
+    size = widget.script_sizes()["br"]
+    rows.append(["widget script as served, brotli bytes", f"<= {widget.SCRIPT_BUDGET:,} with config", f"{size:,}",
+                 "", "", verdict(size <= widget.SCRIPT_BUDGET)])
     return rows
 
 

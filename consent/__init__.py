@@ -13,6 +13,7 @@ from consent.proof.routes import bp as proof_bp
 from consent.site_api.routes import bp as site_api_bp
 from consent.sites import widget_config
 from consent.storage import db
+from consent.visitor import widget_script
 from consent.visitor.api import bp as visitor_api_bp
 from consent.visitor.pages import bp as visitor_pages_bp
 
@@ -44,6 +45,7 @@ def create_app(config_overrides=None):
     security.init_app(app)
     request_log.init_app(app)
     widget_config.init_app(app)
+    widget_script.init_app(app)
     for blueprint in (visitor_pages_bp, visitor_api_bp, site_api_bp, admin_bp, proof_bp, audit_api_bp, auditor_bp):
         app.register_blueprint(blueprint)
     return app

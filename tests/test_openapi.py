@@ -82,7 +82,10 @@ def test_api_conforms_to_its_spec(app, consent):
         def conforms(case, known):
             if known:
                 aim_at_known_records(case)
-            case.call_and_validate(headers={**headers, "Origin": SHOP_ORIGIN}, checks=checks)
+            # Bodies as they are: schemathesis reads a WSGI answer without undoing its Content-Encoding
+            # (tests/test_widget_delivery.py checks the compressed ones).
+            case.call_and_validate(headers={**headers, "Origin": SHOP_ORIGIN, "Accept-Encoding": "identity"},
+                                   checks=checks)
 
         conforms()
 

@@ -9,16 +9,17 @@ import hashlib
 
 from flask import current_app
 
+from consent.http.compression import encoded_bodies
 from consent.i18n import widget_strings
 from consent.sites.configs import site_stamp, widget_config
 
 
 def init_app(app):
-    app.extensions["consent.widget_configs"] = {}  # (site, language) -> (key, JSON body, ETag)
+    app.extensions["consent.widget_configs"] = {}  # (site, language) -> (key, JSON bodies by encoding, ETag)
 
 
 def served_config(session, site_id, language=None):
-    """The site's widget configuration in `language` (None: the site's own), as (JSON body, ETag)."""
+    """The site's widget configuration in `language` (None: the site's own), as (JSON bodies by encoding, ETag)."""
     stamp = site_stamp(session, site_id)
     language = language or stamp.default_language
     key = (stamp.current_policy_version, stamp.updated_at, current_app.config["CONSENT_PUBLIC_URL"])
@@ -28,5 +29,5 @@ def served_config(session, site_id, language=None):
         config = widget_config(session, site_id, language)
         config["strings"] = widget_strings(language)
         body = current_app.json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
-        cached = cache[(site_id, language)] = (key, body, hashlib.sha256(body).hexdigest()[:32])
+        cached = cache[(site_id, language)] = (key, encoded_bodies(body), hashlib.sha256(body).hexdigest()[:32])
     return cached[1], cached[2]

@@ -5,6 +5,7 @@ from consent import openapi
 from consent.errors import NotFound, OriginNotAllowed, problem_types
 from consent.http import limits
 from consent.http.api_requests import json_body
+from consent.http.compression import compressed_response
 from consent.http.links import public_url
 from consent.i18n import normalize_language
 from consent.ledger import receipts
@@ -87,12 +88,9 @@ def subject_decision(site_id):
 @bp.get("/sites/<site_id>/config")
 def site_config(site_id):
     """Everything the widget needs to render a site's banner in one language."""
-    body, etag = served_config(get_session(), site_id, normalize_language(request.args.get("lang")))
-    response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(etag)
+    bodies, etag = served_config(get_session(), site_id, normalize_language(request.args.get("lang")))
     # Revalidated every time (a 304 without a body when unchanged): a new policy version is seen at once.
-    response.cache_control.no_cache = True
-    return response.make_conditional(request)
+    return compressed_response(bodies, etag, "application/json")
 
 
 @bp.get("/receipts/<receipt_id>")

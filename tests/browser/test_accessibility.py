@@ -73,15 +73,18 @@ def test_keyboard_alone_reaches_and_makes_every_choice(page, service, host, cons
     assert focused_text(page) == "Privacy settings"  # focus is not dropped when the banner goes
 
 
-@pytest.mark.parametrize(("motion", "animations"), [("reduce", 0), ("no-preference", 1)])
-def test_the_slide_in_plays_only_without_reduced_motion(browser, service, host, motion, animations):
+@pytest.mark.parametrize(("motion", "animation"), [("reduce", "none"), ("no-preference", "rise")])
+def test_the_slide_in_plays_only_without_reduced_motion(browser, service, host, motion, animation):
+    # The animation the banner's box is given, not the ones still running: a 0.2 s slide may be over
+    # by the time a busy machine asks.
     context = browser.new_context(reduced_motion=motion)
     try:
         page = context.new_page()
         open_host(page, service, host, lang="en")
         expect(banner(page)).to_be_visible()
         assert page.evaluate(
-            "() => document.querySelector('[data-consent-widget]').shadowRoot.getAnimations().length"
-        ) == animations
+            "() => getComputedStyle(document.querySelector('[data-consent-widget]').shadowRoot"
+            ".querySelector('.box')).animationName"
+        ) == animation
     finally:
         context.close()
