@@ -114,5 +114,3 @@ def require_site(auditor, site_id):
     """Refuse (403) unless the auditor was given this site. Unknown sites are refused the same way."""
     if site_id not in auditor.site_ids:
         raise Forbidden(f"This auditor account may not inspect site {site_id!r}.")
-
-

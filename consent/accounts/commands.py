@@ -161,4 +161,3 @@ def revoke_apikey(site_id, prefix):
     with db.write_transaction() as session:
         api_keys.revoke_key(session, site_id, prefix)
     click.echo(f"revoked {prefix}")
-

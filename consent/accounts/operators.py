@@ -138,5 +138,3 @@ def require_owner(user):
 def visible_sites(user, all_sites):
     """The sites of `all_sites` that `user` manages."""
     return [site for site in all_sites if may_manage(user, site.id)]
-
-

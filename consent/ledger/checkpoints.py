@@ -377,5 +377,3 @@ def broken_at(report):
     """Where and why a chain report is broken: "event 7 (consent_events.subject_ref): why"."""
     column = f" ({report.column})" if report.column else ""
     return f"event {report.first_broken_seq}{column}: {report.problem}"
-
-

@@ -77,4 +77,3 @@ def classify(purposes, choices, age_statement):
     if optional and len(granted) == len(optional):
         return "accept_all"
     return "reject_all" if not granted else "custom"
-

@@ -120,4 +120,3 @@ def checkpoint_command(site_ids):
     for checkpoint in checkpoints:
         click.echo(f"{checkpoint.site_id}: checkpoint {checkpoint.id}, {checkpoint.count} events, "
                    f"head {checkpoint.head_hash}, signed {checkpoint_payload(checkpoint)['time']} by {checkpoint.kid}")
-

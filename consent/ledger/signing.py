@@ -139,5 +139,3 @@ def verified_payload(session, jws):
         return verify_jws(jws, {jwk["kid"]: jwk for jwk in jwks(session)["keys"]})[1]
     except VerificationError as error:
         raise Forbidden(str(error)) from error
-
-

@@ -57,4 +57,3 @@ def deliver_webhooks(once, interval):
         if once:
             return
         time.sleep(interval)
-

@@ -44,4 +44,3 @@ def make_subject_token(site_id, expires_in, subject_id):
     session = db.get_session()
     secret = identity.current_secret(session, configs.get_site(session, site_id).id)
     click.echo(tokens.make_token(secret.secret, secret.kid, site_id, subject_id, time.time() + expires_in))
-
