@@ -125,6 +125,8 @@ class WidgetConfigSchema(Answer):
     texts = fields.Nested(WidgetTextsSchema, required=True)
     purposes = fields.List(fields.Nested(WidgetPurposeSchema), required=True)
     age_gate = fields.Boolean(required=True)
+    cookie_domain = fields.String(metadata={
+        "description": "Where the widget sets its decision cookie on hosts under it; absent: the page's own host."})
     strings = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 

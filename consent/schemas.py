@@ -1,6 +1,7 @@
 """Every input shape the service accepts, validated in one place. Unknown keys are refused."""
 import re
 from datetime import UTC
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -10,22 +11,28 @@ from consent.errors import InvalidRequest
 # \A and \Z, not ^ and $: "$" would let a trailing newline through.
 SITE_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,63}\Z")
 SITE_ID = validate.Regexp(SITE_ID_PATTERN, error="Use 1-64 lowercase letters, digits or '-'.")
-PURPOSE_ID = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Use 1-64 lowercase letters, digits or '_'.")
+PURPOSE_ID = validate.Regexp(r"\A[a-z][a-z0-9_]{0,63}\Z", error="Use 1-64 lowercase letters, digits or '_'.")
 ORIGIN = validate.Regexp(
-    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", error="An origin is scheme://host[:port], nothing after it."
+    r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z", error="An origin is scheme://host[:port], nothing after it."
+)
+# A host name two labels or more long, lower case, no port, no leading dot: where a site's decision
+# cookie is set so that its subdomains share it ("example.com" covers www. and console.).
+COOKIE_DOMAIN = validate.Regexp(
+    r"\A(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z",
+    error="A domain name such as example.com: lower case, at least two labels, no port, no leading dot.",
 )
 PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
 # Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL),
 # and no lone surrogates (JSON can carry "\ud800", which no UTF-8 text, and so no HMAC input, can hold).
-NO_CONTROL_CHARACTERS = validate.Regexp(r"^[^\x00-\x1f\x7f\ud800-\udfff]+$",
+NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f\ud800-\udfff]+\Z",
                                         error="No control characters or lone surrogates.")
 SUBJECT_ID = validate.And(validate.Length(1, 128), NO_CONTROL_CHARACTERS)
-TOKEN = validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
+TOKEN = validate.Regexp(r"\A[A-Za-z0-9_-]{8,64}\Z", error="Use 8-64 characters from A-Z a-z 0-9 _ -.")
 # A visitor's credential: random, at least 128 bits (32 hex digits or 22 base64url characters).
-VISITOR_SECRET = validate.Regexp(r"^[A-Za-z0-9_-]{22,128}$", error="Use 22-128 characters from A-Z a-z 0-9 _ -.")
+VISITOR_SECRET = validate.Regexp(r"\A[A-Za-z0-9_-]{22,128}\Z", error="Use 22-128 characters from A-Z a-z 0-9 _ -.")
 # Parsed exactly by consent.subjects.tokens; here only bounded, so a malformed one is "not proven", not 422.
 SUBJECT_TOKEN = validate.And(validate.Length(1, 200), NO_CONTROL_CHARACTERS)
-UUID_TEXT = validate.Regexp(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", error="A UUID.")
+UUID_TEXT = validate.Regexp(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", error="A UUID.")
 
 
 class StrictBoolean(fields.Boolean):
@@ -68,7 +75,7 @@ class RecipientSchema(Schema):
     name = Localized(max_length=200, required=True)
     contact = fields.String(required=True, validate=validate.Length(1, 200))
     purpose = Localized(max_length=500, required=True)
-    country = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="An ISO 3166 country code."))
+    country = fields.String(validate=validate.Regexp(r"\A[A-Z]{2}\Z", error="An ISO 3166 country code."))
 
 
 class PurposeSchema(Schema):
@@ -111,7 +118,7 @@ class SiteConfigSchema(Schema):
     id = fields.String(required=True, validate=SITE_ID)
     name = Localized(max_length=200, required=True)
     controller = fields.Nested(ControllerSchema, required=True)
-    jurisdiction = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    jurisdiction = fields.String(required=True, validate=validate.Regexp(r"\A[A-Z]{2}\Z"))
     default_language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
     allowed_origins = fields.List(fields.String(validate=ORIGIN), required=True, validate=validate.Length(1, 50))
     policy = fields.Nested(PolicySchema, required=True)
@@ -119,6 +126,9 @@ class SiteConfigSchema(Schema):
     purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
     age_gate = StrictBoolean(load_default=False)
     webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True)
+    # Share one decision between the site's subdomains: the widget sets its cookie on this domain
+    # wherever the page's host is under it (elsewhere, on the page's own host).
+    cookie_domain = fields.String(load_default=None, allow_none=True, validate=COOKIE_DOMAIN)
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -130,6 +140,11 @@ class SiteConfigSchema(Schema):
         origins = data.get("allowed_origins", [])
         if len(set(origins)) != len(origins):
             raise ValidationError("Allowed origins must be unique.", "allowed_origins")
+        domain = data.get("cookie_domain")
+        hosts = [urlsplit(origin).hostname for origin in origins]
+        if domain and not any(host == domain or host.endswith("." + domain) for host in hosts):
+            raise ValidationError("The cookie domain must be the host of an allowed origin, or a domain one of "
+                                  "them is under.", "cookie_domain")
 
 
 # --- Public API -------------------------------------------------------------------------------
@@ -255,7 +270,7 @@ class AuditEventQuerySchema(Schema):
 
     site = fields.String(required=True, validate=SITE_ID)
     subject = fields.String(load_default=None, validate=SUBJECT_ID, metadata={"description": "The site's own user id."})
-    subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f-]{36}$"),
+    subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"\A[0-9a-f-]{36}\Z"),
                                 metadata={"description": "The pseudonym."})
     since = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=UTC)
     until = fields.AwareDateTime(data_key="to", load_default=None, default_timezone=UTC)

@@ -54,9 +54,13 @@
     }
   }
 
+  // A site's cookie_domain shares the cookie with its subdomains, on hosts under that domain only.
   function writeStored(decision) {
     const secure = location.protocol === "https:" ? "; Secure" : "";
-    document.cookie = `${COOKIE}=${encodeURIComponent(JSON.stringify(decision))}; Max-Age=${COOKIE_MAX_AGE}; Path=/; SameSite=Lax${secure}`;
+    const host = location.hostname, domain = state.config && state.config.cookie_domain;
+    const shared = domain && (host === domain || host.endsWith("." + domain)) ? "; Domain=" + domain : "";
+    if (shared) document.cookie = COOKIE + "=; Max-Age=0; Path=/"; // a host-only copy would hide the shared one
+    document.cookie = `${COOKIE}=${encodeURIComponent(JSON.stringify(decision))}; Max-Age=${COOKIE_MAX_AGE}; Path=/${shared}; SameSite=Lax${secure}`;
     state.stored = decision;
   }
 

@@ -2,6 +2,7 @@
 import pytest
 from sqlalchemy import event
 
+from consent.sites import configs
 from consent.storage import db
 from tests.conftest import SHOP_ORIGIN, import_site, load_site_config
 
@@ -77,3 +78,14 @@ def test_config_of_a_site_that_is_not_here_is_a_problem(client, site_id):
     response = client.get(f"/api/v1/sites/{site_id}/config", headers={"If-None-Match": "*"})
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_a_cookie_domain_reaches_the_widget_and_survives_export(app, client):
+    assert "cookie_domain" not in client.get(CONFIG).get_json()
+    import_site(app, load_site_config(allowed_origins=["https://www.shop.example"], cookie_domain="shop.example"))
+    assert client.get(CONFIG).get_json()["cookie_domain"] == "shop.example"
+    with app.app_context():
+        exported = configs.export_site(db.get_session(), "shop")
+    assert exported["cookie_domain"] == "shop.example"
+    import_site(app, {**exported, "cookie_domain": None})  # taken away again: each host keeps its own
+    assert "cookie_domain" not in client.get(CONFIG).get_json()

@@ -57,6 +57,7 @@ def import_site(session, config):
     site.default_language = config["default_language"]
     site.texts = config["texts"]
     site.age_gate = config["age_gate"]
+    site.cookie_domain = config.get("cookie_domain")
     site.current_policy_version = policy["version"]
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
@@ -127,6 +128,8 @@ def export_site(session, site_id):
         "purposes": policy.purposes,
         "age_gate": site.age_gate,
     }
+    if site.cookie_domain:
+        config["cookie_domain"] = site.cookie_domain
     webhook = session.get(SiteWebhook, site.id)
     if webhook is not None:
         config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share
@@ -169,6 +172,7 @@ def widget_config(session, site_id, language=None):
         "texts": {key: text[language] for key, text in policy.texts.items()},
         "purposes": [localized_purpose(purpose) for purpose in policy.purposes],
         "age_gate": site.age_gate,
+        **({"cookie_domain": site.cookie_domain} if site.cookie_domain else {}),
     }
 
 

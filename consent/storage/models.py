@@ -43,6 +43,8 @@ class Site(Base):
     texts: Mapped[dict] = mapped_column(JSON)  # banner title and intro, per language
     # Ask visitors to state their age; under 14 (PIPL art. 31) needs a guardian's consent.
     age_gate: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the widget sets its decision cookie, so subdomains share one decision; None: each host its own.
+    cookie_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
