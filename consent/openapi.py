@@ -187,6 +187,13 @@ def _paths(converter):
              "304": {"description": "Unchanged since the ETag sent in If-None-Match."}, **_problems(404)},
             [site, {"name": "lang", "in": "query", "required": False, "schema": STRING},
              {"name": "If-None-Match", "in": "header", "required": False, "schema": STRING}])},
+        "/api/v1/sites/{site_id}/consent-mode.js": {"get": _operation(
+            "Google Consent Mode v2 for the site: a script to load without async, before the Google tag.",
+            "consentModeScript",
+            {"200": {"description": "The script, with an ETag; Cache-Control: no-cache.",
+                     "content": {"text/javascript": {"schema": STRING}}},
+             "304": {"description": "Unchanged since the ETag sent in If-None-Match."}, **_problems(404)},
+            [site, {"name": "If-None-Match", "in": "header", "required": False, "schema": STRING}])},
         "/api/v1/receipts/{receipt_id}": {"get": _operation(
             "A visitor's own receipt, opened with the token handed over with it.", "getReceipt",
             _answer("The receipt.", answers.StoredReceiptSchema, **_problems(403, 404)),

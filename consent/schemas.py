@@ -22,6 +22,9 @@ COOKIE_DOMAIN = validate.Regexp(
     error="A domain name such as example.com: lower case, at least two labels, no port, no leading dot.",
 )
 PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
+# Google Consent Mode v2's consent types (developers.google.com/tag-platform/security/guides/consent).
+CONSENT_MODE_TYPES = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage",
+                      "functionality_storage", "personalization_storage", "security_storage")
 # Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL),
 # and no lone surrogates (JSON can carry "\ud800", which no UTF-8 text, and so no HMAC input, can hold).
 NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f\ud800-\udfff]+\Z",
@@ -129,6 +132,12 @@ class SiteConfigSchema(Schema):
     # Share one decision between the site's subdomains: the widget sets its cookie on this domain
     # wherever the page's host is under it (elsewhere, on the page's own host).
     cookie_domain = fields.String(load_default=None, allow_none=True, validate=COOKIE_DOMAIN)
+    # Google Consent Mode: which purposes grant each consent type (all of them must be granted).
+    google_consent_mode = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(CONSENT_MODE_TYPES)),
+        values=fields.List(fields.String(validate=PURPOSE_ID), validate=validate.Length(1, 30)),
+        load_default=None, allow_none=True,
+    )
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -141,6 +150,11 @@ class SiteConfigSchema(Schema):
         if len(set(origins)) != len(origins):
             raise ValidationError("Allowed origins must be unique.", "allowed_origins")
         domain = data.get("cookie_domain")
+        purpose_ids = set(purpose_ids)
+        for consent_type, mapped in (data.get("google_consent_mode") or {}).items():
+            if set(mapped) - purpose_ids:
+                raise ValidationError(f"{consent_type}: {', '.join(sorted(set(mapped) - purpose_ids))} is not a "
+                                      "purpose of this site.", "google_consent_mode")
         hosts = [urlsplit(origin).hostname for origin in origins]
         if domain and not any(host == domain or host.endswith("." + domain) for host in hosts):
             raise ValidationError("The cookie domain must be the host of an allowed origin, or a domain one of "

@@ -58,6 +58,7 @@ def import_site(session, config):
     site.texts = config["texts"]
     site.age_gate = config["age_gate"]
     site.cookie_domain = config.get("cookie_domain")
+    site.google_consent_mode = config.get("google_consent_mode")
     site.current_policy_version = policy["version"]
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
@@ -128,8 +129,9 @@ def export_site(session, site_id):
         "purposes": policy.purposes,
         "age_gate": site.age_gate,
     }
-    if site.cookie_domain:
-        config["cookie_domain"] = site.cookie_domain
+    for optional in ("cookie_domain", "google_consent_mode"):
+        if getattr(site, optional):
+            config[optional] = getattr(site, optional)
     webhook = session.get(SiteWebhook, site.id)
     if webhook is not None:
         config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share

@@ -45,6 +45,8 @@ class Site(Base):
     age_gate: Mapped[bool] = mapped_column(Boolean, default=False)
     # Where the widget sets its decision cookie, so subdomains share one decision; None: each host its own.
     cookie_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    # Google Consent Mode: {consent type: [purpose ids that grant it]}; None: derived (consent/sites/consent_mode.py).
+    google_consent_mode: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

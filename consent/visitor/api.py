@@ -1,4 +1,6 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
+import hashlib
+
 from flask import Blueprint, current_app, g, jsonify, request
 
 from consent import openapi
@@ -11,6 +13,8 @@ from consent.i18n import normalize_language
 from consent.ledger import receipts
 from consent.ledger.decisions import origin_is_allowed, record_consent
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
+from consent.sites import consent_mode
+from consent.sites.configs import current_policy, get_site
 from consent.sites.widget_config import served_config
 from consent.storage.db import get_session
 from consent.visitor import own_data
@@ -91,6 +95,18 @@ def site_config(site_id):
     bodies, etag = served_config(get_session(), site_id, normalize_language(request.args.get("lang")))
     # Revalidated every time (a 304 without a body when unchanged): a new policy version is seen at once.
     return compressed_response(bodies, etag, "application/json")
+
+
+@bp.get("/sites/<site_id>/consent-mode.js")
+def consent_mode_script(site_id):
+    """Google Consent Mode v2 for the site: load it without `async`, before the Google tag."""
+    session = get_session()
+    site = get_site(session, site_id)
+    text = consent_mode.script(site, current_policy(session, site).purposes).encode()
+    response = current_app.response_class(text, mimetype="text/javascript")
+    response.set_etag(hashlib.sha256(text).hexdigest()[:32])
+    response.cache_control.no_cache = True  # a new mapping or policy is seen at the next page load
+    return response.make_conditional(request)
 
 
 @bp.get("/receipts/<receipt_id>")
