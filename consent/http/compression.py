@@ -5,6 +5,7 @@ are built, not per request, so a request costs a dictionary lookup. Each encodin
 and the answer varies on Accept-Encoding, so no cache hands one client's encoding to another.
 """
 import gzip
+import hashlib
 
 import brotli
 from flask import current_app, request
@@ -22,6 +23,11 @@ def encoded_bodies(body):
     }
 
 
+def etag_of(body):
+    """The validator of an answer's body: 128 bits of its SHA-256."""
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
 def accepted_encoding():
     """The encoding this request gets: the first of ENCODINGS its Accept-Encoding allows, else "identity"."""
     accepted = request.accept_encodings
@@ -29,12 +35,17 @@ def accepted_encoding():
 
 
 def compressed_response(bodies, etag, mimetype):
-    """The answer in the accepted encoding, revalidated on every use (a 304 without a body when unchanged)."""
+    """The answer in the accepted encoding, revalidated on every use."""
     encoding = accepted_encoding()
-    response = current_app.response_class(bodies[encoding], mimetype=mimetype)
+    headers = {"Vary": "Accept-Encoding"}
     if encoding != "identity":
-        response.headers["Content-Encoding"] = encoding
-    response.vary.add("Accept-Encoding")
-    response.set_etag(f"{etag}-{encoding}")
+        headers["Content-Encoding"] = encoding
+    return revalidated_response(bodies[encoding], f"{etag}-{encoding}", mimetype, headers)
+
+
+def revalidated_response(body, etag, mimetype, headers=None):
+    """An answer browsers revalidate on every use: a 304 without a body while `etag` still matches."""
+    response = current_app.response_class(body, mimetype=mimetype, headers=headers)
+    response.set_etag(etag)
     response.cache_control.no_cache = True
     return response.make_conditional(request)

@@ -47,9 +47,9 @@ SCRIPT = """/*! Google Consent Mode v2 for site %(site)s, from the consent servi
 """
 
 
-def mapping(site, purposes):
-    """{consent type: [purpose ids]} for every consent type: the site's own, else derived from `purposes`."""
-    required = [purpose["id"] for purpose in purposes if purpose["required"]]
+def mapping(site, required):
+    """{consent type: [purpose ids]} for every consent type: the site's own, else derived from the ids of
+    its `required` purposes."""
     derived = {"security_storage": required, "functionality_storage": required}
     configured = site.google_consent_mode or derived
     return {consent_type: configured.get(consent_type, []) for consent_type in CONSENT_MODE_TYPES}
@@ -60,7 +60,7 @@ def script(site, purposes):
     required = [purpose["id"] for purpose in purposes if purpose["required"]]
     return SCRIPT % {
         "site": site.id,
-        "mapping": json.dumps(mapping(site, purposes), sort_keys=True),
+        "mapping": json.dumps(mapping(site, required), sort_keys=True),
         "required": json.dumps(required),
         "wait": WAIT_FOR_UPDATE_MS,
     }

@@ -5,11 +5,10 @@ cache key holds what the answer depends on: the site's stamp (sites.site_stamp),
 the configured public URL (the archive link is absolute; never the request's Host, which a client
 chooses). The catalogs change only with a deploy.
 """
-import hashlib
 
 from flask import current_app
 
-from consent.http.compression import encoded_bodies
+from consent.http.compression import encoded_bodies, etag_of
 from consent.i18n import widget_strings
 from consent.sites.configs import site_stamp, widget_config
 
@@ -29,5 +28,5 @@ def served_config(session, site_id, language=None):
         config = widget_config(session, site_id, language)
         config["strings"] = widget_strings(language)
         body = current_app.json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode()
-        cached = cache[(site_id, language)] = (key, encoded_bodies(body), hashlib.sha256(body).hexdigest()[:32])
+        cached = cache[(site_id, language)] = (key, encoded_bodies(body), etag_of(body))
     return cached[1], cached[2]

@@ -1,5 +1,4 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
-import hashlib
 
 from flask import Blueprint, current_app, g, jsonify, request
 
@@ -7,7 +6,7 @@ from consent import openapi
 from consent.errors import NotFound, OriginNotAllowed, problem_types
 from consent.http import limits
 from consent.http.api_requests import json_body
-from consent.http.compression import compressed_response
+from consent.http.compression import compressed_response, etag_of, revalidated_response
 from consent.http.links import public_url
 from consent.i18n import normalize_language
 from consent.ledger import receipts
@@ -103,10 +102,8 @@ def consent_mode_script(site_id):
     session = get_session()
     site = get_site(session, site_id)
     text = consent_mode.script(site, current_policy(session, site).purposes).encode()
-    response = current_app.response_class(text, mimetype="text/javascript")
-    response.set_etag(hashlib.sha256(text).hexdigest()[:32])
-    response.cache_control.no_cache = True  # a new mapping or policy is seen at the next page load
-    return response.make_conditional(request)
+    # Revalidated every time: a new mapping or policy is seen at the next page load.
+    return revalidated_response(text, etag_of(text), "text/javascript")
 
 
 @bp.get("/receipts/<receipt_id>")

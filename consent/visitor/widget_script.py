@@ -1,18 +1,18 @@
 """The widget script as browsers get it: static/consent.js minified, compressed once, served by the app.
 
-static/consent.js stays the readable file that is edited and tested. Each worker minifies it when it
-starts (rjsmin: whitespace and comments only, nothing renamed, so what runs is the source's own code)
-and compresses that (consent.http.compression). The script keeps its address and its "static"
+static/consent.js stays the readable file that is edited and tested. Each worker minifies it when it is
+first asked for (rjsmin: whitespace and comments only, nothing renamed, so what runs is the source's
+own code) and compresses that (consent.http.compression), so apps that never serve it (commands,
+most tests) never build it. The script keeps its address and its "static"
 endpoint, so the tag sites paste, the rate-limit exemption and the headers of static files stay
 as they were. In debug mode the file is read again whenever it changes.
 """
-import hashlib
 from pathlib import Path
 
 import rjsmin
 from flask import current_app, request
 
-from consent.http.compression import compressed_response, encoded_bodies
+from consent.http.compression import compressed_response, encoded_bodies, etag_of
 
 SCRIPT = "consent.js"
 
@@ -20,12 +20,11 @@ SCRIPT = "consent.js"
 def build(source):
     """(bodies by encoding, ETag) of the minified `source`."""
     minified = rjsmin.jsmin(source).encode()
-    return encoded_bodies(minified), hashlib.sha256(minified).hexdigest()[:32]
+    return encoded_bodies(minified), etag_of(minified)
 
 
 def init_app(app):
-    path = Path(app.static_folder) / SCRIPT
-    app.extensions["consent.widget_script"] = (path.stat().st_mtime, *build(path.read_text(encoding="utf-8")))
+    app.extensions["consent.widget_script"] = None  # built by the first request for it, not by every app
     app.before_request(serve_script)
 
 
@@ -33,14 +32,18 @@ def serve_script():
     """Answer for the static view when the file asked for is the widget; any other static file is Flask's."""
     if request.endpoint != "static" or (request.view_args or {}).get("filename") != SCRIPT:
         return None
-    if current_app.debug:
-        _reload_if_changed()
-    _mtime, bodies, etag = current_app.extensions["consent.widget_script"]
+    _mtime, bodies, etag = _built()
     return compressed_response(bodies, etag, "text/javascript")
 
 
-def _reload_if_changed():
+def _built():
+    """(mtime, bodies, ETag) of the served script: built once, and again in debug mode when the file changed.
+
+    Two threads asking first may both build it; both build the same bytes, and the tuple is replaced whole.
+    """
+    built = current_app.extensions["consent.widget_script"]
     path = Path(current_app.static_folder) / SCRIPT
-    if path.stat().st_mtime != current_app.extensions["consent.widget_script"][0]:
-        current_app.extensions["consent.widget_script"] = (path.stat().st_mtime,
-                                                          *build(path.read_text(encoding="utf-8")))
+    if built is None or (current_app.debug and path.stat().st_mtime != built[0]):
+        built = (path.stat().st_mtime, *build(path.read_text(encoding="utf-8")))
+        current_app.extensions["consent.widget_script"] = built
+    return built
