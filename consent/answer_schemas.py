@@ -91,6 +91,30 @@ class WidgetRecipientSchema(Answer):
     country = fields.String(required=True, allow_none=True)
 
 
+class WidgetCookieSchema(Answer):
+    """A declared cookie in short keys, defaults left out (consent/sites/cookie_declarations.py)."""
+
+    name = fields.String(data_key="n", metadata={"description": "The exact name; either this or p."})
+    pattern = fields.String(data_key="p", metadata={"description": "A name pattern, * any run of characters."})
+    domain = fields.String(data_key="d", metadata={
+        "description": "The declared domain, tried besides the host, .host and the registrable domain."})
+    path = fields.String(data_key="h", metadata={"description": "The path; absent: /."})
+    party = fields.String(data_key="t", validate=validate.OneOf(["3"]), metadata={
+        "description": "\"3\": a third party's cookie, on its own domain; absent: first party."})
+    lifetime = fields.String(data_key="l", metadata={"description": "How long it lasts, as text, if declared."})
+    description = fields.String(data_key="x", metadata={"description": "What it is for, if declared."})
+
+
+class WidgetStorageSchema(Answer):
+    """A declared localStorage or sessionStorage key in short keys (consent/sites/cookie_declarations.py)."""
+
+    name = fields.String(data_key="n", metadata={"description": "The exact key; either this or p."})
+    pattern = fields.String(data_key="p", metadata={"description": "A key pattern, * any run of characters."})
+    area = fields.String(data_key="a", required=True, validate=validate.OneOf(["l", "s", "b"]), metadata={
+        "description": "l: localStorage, s: sessionStorage, b: both."})
+    description = fields.String(data_key="x", metadata={"description": "What it is for, if declared."})
+
+
 class WidgetPurposeSchema(Answer):
     id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
@@ -100,6 +124,10 @@ class WidgetPurposeSchema(Answer):
     title = fields.String(required=True)
     description = fields.String(required=True)
     recipients = fields.List(fields.Nested(WidgetRecipientSchema), required=True)
+    cookies = fields.List(fields.Nested(WidgetCookieSchema), metadata={
+        "description": "Cleared when the purpose is refused or withdrawn; absent when none are declared."})
+    storage = fields.List(fields.Nested(WidgetStorageSchema), metadata={
+        "description": "Storage keys cleared with the cookies; absent when none are declared."})
 
 
 class WidgetPolicySchema(Answer):
@@ -127,6 +155,8 @@ class WidgetConfigSchema(Answer):
     age_gate = fields.Boolean(required=True)
     cookie_domain = fields.String(metadata={
         "description": "Where the widget sets its decision cookie on hosts under it; absent: the page's own host."})
+    reload_on_withdrawal = fields.Boolean(metadata={
+        "description": "true: reload the page after a withdrawal; absent: do not."})
     strings = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 

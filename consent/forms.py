@@ -83,6 +83,7 @@ class SiteSettingsForm(PageForm):
     )
     allowed_origins = TextAreaField(_l("Allowed origins, one per line"), validators=[DataRequired(), Length(max=5000)])
     age_gate = BooleanField(_l("Ask visitors for an age statement (under 14 needs a guardian)"))
+    reload_on_withdrawal = BooleanField(_l("Reload the page after a withdrawal (stops trackers already running)"))
     webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), Length(max=2048), public_webhook_target])
     submit = SubmitField(_l("Save settings"))
 

@@ -49,6 +49,14 @@ WIDGET_STRINGS = {
         "Visitors under 14 need the consent of a parent or guardian. Nothing optional is turned on; "
         "please ask your parent or guardian."
     ),
+    # The preference centre's list of what each purpose stores (the site declares it).
+    "cookie": _l("Cookie"),
+    "storage": _l("Browser storage"),
+    "third_party": _l("set by a third party"),
+    # An embed held back: {provider} is its host or the name the page gives, {purpose} the purposes it needs.
+    "embed_blocked": _l("This content from {provider} loads only with your consent to: {purpose}."),
+    "load_once": _l("Load once"),
+    "always_allow": _l("Always allow: {purpose}"),
 }
 
 
@@ -62,15 +70,14 @@ def normalize_language(tag):
     return None
 
 
+def preferred_language():
+    """The first language of the browser's Accept-Language that we serve, or None."""
+    return next(filter(None, (normalize_language(tag) for tag, _quality in request.accept_languages)), None)
+
+
 def request_language():
     """The language asked for by `?lang=`, else the browser's Accept-Language, else English."""
-    asked = normalize_language(request.args.get("lang"))
-    if asked:
-        return asked
-    for tag, _quality in request.accept_languages:
-        if normalize_language(tag):
-            return normalize_language(tag)
-    return "en"
+    return normalize_language(request.args.get("lang")) or preferred_language() or "en"
 
 
 def widget_strings(language):

@@ -187,6 +187,14 @@ def _paths(converter):
              "304": {"description": "Unchanged since the ETag sent in If-None-Match."}, **_problems(404)},
             [site, {"name": "lang", "in": "query", "required": False, "schema": STRING},
              {"name": "If-None-Match", "in": "header", "required": False, "schema": STRING}])},
+        "/api/v1/sites/{site_id}/consent.js": {"get": _operation(
+            "The widget with the site's configuration inside, in the language of ?lang=, else the browser's, "
+            "else the site's: the banner needs this one request.", "siteScript",
+            {"200": {"description": "The script, with an ETag; Cache-Control: no-cache; varies on Accept-Language.",
+                     "content": {"text/javascript": {"schema": STRING}}},
+             "304": {"description": "Unchanged since the ETag sent in If-None-Match."}, **_problems(404)},
+            [site, {"name": "lang", "in": "query", "required": False, "schema": STRING},
+             {"name": "If-None-Match", "in": "header", "required": False, "schema": STRING}])},
         "/api/v1/sites/{site_id}/consent-mode.js": {"get": _operation(
             "Google Consent Mode v2 for the site: a script to load without async, before the Google tag.",
             "consentModeScript",

@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
+from consent.sites import cookie_declarations as declared
 
 # \A and \Z, not ^ and $: "$" would let a trailing newline through.
 SITE_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,63}\Z")
@@ -15,11 +16,16 @@ PURPOSE_ID = validate.Regexp(r"\A[a-z][a-z0-9_]{0,63}\Z", error="Use 1-64 lowerc
 ORIGIN = validate.Regexp(
     r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z", error="An origin is scheme://host[:port], nothing after it."
 )
-# A host name two labels or more long, lower case, no port, no leading dot: where a site's decision
-# cookie is set so that its subdomains share it ("example.com" covers www. and console.).
+# A host name two labels or more long, lower case, no port (the last label starts with a letter: no IP).
+DOMAIN_NAME = r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
+# Where a site's decision cookie is set so that its subdomains share it ("example.com" covers www. and console.).
 COOKIE_DOMAIN = validate.Regexp(
-    r"\A(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z",
+    rf"\A{DOMAIN_NAME}\Z",
     error="A domain name such as example.com: lower case, at least two labels, no port, no leading dot.",
+)
+# The Domain a declared cookie is set on, as browsers show it: with or without its leading dot.
+DECLARED_COOKIE_DOMAIN = validate.Regexp(
+    rf"\A\.?{DOMAIN_NAME}\Z", error="A domain name such as .example.com or example.com: lower case, no port."
 )
 PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
 # Google Consent Mode v2's consent types (developers.google.com/tag-platform/security/guides/consent).
@@ -81,6 +87,65 @@ class RecipientSchema(Schema):
     country = fields.String(validate=validate.Regexp(r"\A[A-Z]{2}\Z", error="An ISO 3166 country code."))
 
 
+COOKIE_NAME = validate.Regexp(declared.COOKIE_NAME, error=(
+    "A cookie name: 1-100 letters, digits or !#$%&'+-.^_`|~ (RFC 6265); with a *, write pattern: instead."))
+
+
+class CookieSchema(Schema):
+    """A cookie a purpose sets or lets a partner set (consent/sites/cookie_declarations.py).
+
+    Left out, path is "/" and party "first"; they are not filled in, so an export keeps the operator's shape.
+    The lifetime is text in both languages ("2 years" / "2 年"), not an ISO 8601 duration: "session" or
+    "until you sign out" are no duration, the widget would need a duration formatter in both languages, and
+    operators copy it from their policy text or the Open Cookie Database, which write it the same way.
+    """
+
+    name = fields.String(validate=COOKIE_NAME)
+    pattern = fields.String(validate=validate.Regexp(declared.COOKIE_PATTERN, error=(
+        "A pattern: 2-100 cookie-name characters with at least one * (any run of characters) and one other.")))
+    domain = fields.String(validate=DECLARED_COOKIE_DOMAIN)
+    path = fields.String(validate=validate.Regexp(declared.COOKIE_PATH, error=(
+        "A path starts with / and holds 1-200 visible ASCII characters but ;.")))
+    lifetime = Localized(max_length=50)
+    party = fields.String(validate=validate.OneOf(declared.PARTIES))
+    description = Localized(max_length=300)
+
+    @validates_schema
+    def one_name_or_pattern(self, data, **_kwargs):
+        if ("name" in data) == ("pattern" in data):
+            raise ValidationError("Give either name (one cookie) or pattern (a family of them).", "name")
+
+
+class CookieDeclaration(fields.Field):
+    """A cookie of a purpose: a plain name (exact, first party, no description) or a CookieSchema object."""
+
+    default_error_messages = {"invalid": "A cookie name, or an object with a name or a pattern."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            COOKIE_NAME(value)
+            return value
+        if isinstance(value, dict):
+            return CookieSchema().load(value)
+        raise self.make_error("invalid")
+
+
+class StorageSchema(Schema):
+    """A localStorage or sessionStorage key a purpose keeps; left out, area is "both"."""
+
+    key = fields.String(validate=validate.Regexp(declared.STORAGE_KEY, error=(
+        "A key: 1-200 characters, no control characters; with a *, write pattern: instead.")))
+    pattern = fields.String(validate=validate.Regexp(declared.STORAGE_PATTERN, error=(
+        "A pattern: 2-200 characters with at least one * (any run of characters) and one other.")))
+    area = fields.String(validate=validate.OneOf(declared.STORAGE_AREAS))
+    description = Localized(max_length=300)
+
+    @validates_schema
+    def one_key_or_pattern(self, data, **_kwargs):
+        if ("key" in data) == ("pattern" in data):
+            raise ValidationError("Give either key (one entry) or pattern (a family of them).", "key")
+
+
 class PurposeSchema(Schema):
     id = fields.String(required=True, validate=PURPOSE_ID)
     kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
@@ -89,7 +154,11 @@ class PurposeSchema(Schema):
     sensitive = StrictBoolean(load_default=False)
     title = Localized(max_length=100, required=True)
     description = Localized(max_length=1000, required=True)
-    cookies = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
+    # Cleared by the widget when the purpose is refused or withdrawn, and listed in the preference centre.
+    cookies = fields.List(CookieDeclaration(), load_default=list,
+                          validate=validate.Length(max=100, error="At most 100 cookies per purpose."))
+    storage = fields.List(fields.Nested(StorageSchema), load_default=list,
+                          validate=validate.Length(max=100, error="At most 100 storage keys per purpose."))
     recipients = fields.List(fields.Nested(RecipientSchema), load_default=list)
 
     @validates_schema
@@ -138,6 +207,14 @@ class SiteConfigSchema(Schema):
         values=fields.List(fields.String(validate=PURPOSE_ID), validate=validate.Length(1, 30)),
         load_default=None, allow_none=True,
     )
+    # After a withdrawal the widget reloads the page: trackers already running stop (gated scripts stay inert).
+    reload_on_withdrawal = StrictBoolean(load_default=False)
+
+    @validates_schema
+    def declarations_can_be_cleared(self, data, **_kwargs):
+        problems = declared.declaration_problems(data)
+        if problems:
+            raise ValidationError(problems)
 
     @validates_schema
     def purposes_are_coherent(self, data, **_kwargs):
@@ -197,7 +274,7 @@ class ConsentRequestSchema(Schema):
     signals = fields.Nested(SignalsSchema, load_default=lambda: {"dnt": False, "gpc": False})
     do_not_track = StrictBoolean(load_default=False)
     collection_method = fields.String(
-        load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "api", "link"])
+        load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "embed", "api", "link"])
     )
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     # Sensitive purposes the visitor granted in their own, separate step (never via "Accept all").

@@ -1,4 +1,4 @@
-/*! consent.js: consent banner and preference centre in a Shadow DOM. No dependencies. README.md, "The widget". */
+/*! consent.js: consent banner in a Shadow DOM; consent-lazy.js brings the rest. No dependencies. README.md, "The widget". */
 (() => {
   "use strict";
 
@@ -6,12 +6,16 @@
   if (!script || window.Consent) return;
 
   // ---- Settings
-  const SITE = script.dataset.site;
+  // The per-site script (/api/v1/sites/SITE/consent.js) carries its config, so the banner needs one request.
+  const INLINE = script.consentConfig;
+  const SITE = INLINE ? INLINE.site_id : script.dataset.site;
   const SERVICE = new URL(script.src).origin;
   const API = SERVICE + "/api/v1/";
+  // What is needed only after the banner: the preference centre, embeds, clearing. The app serves this
+  // address with a version, immutable.
+  const LAZY = SERVICE + "/static/consent-lazy.js";
   const COOKIE = "consent_" + SITE.replace(/[^a-z0-9-]/g, "");
   const PENDING = COOKIE + "_pending"; // localStorage: records the service has not acknowledged
-  const COOKIE_MAX_AGE = 365 * 24 * 3600;
   const ASK_AGAIN_AFTER_REFUSAL = 48 * 3600 * 1000;
   // data-mode="device": decisions apply on this device only, nothing is sent (previews, scanners).
   const DEVICE = script.dataset.mode === "device";
@@ -28,6 +32,7 @@
     askAgain: false, // the service refused the last decision: say so
     listeners: [],
     wantsPreferences: false, // showPreferences() called before the config arrived
+    full: false, // the lazy part is loaded: configs are fetched whole
     retryDelay: 1000,
     retryTimer: null,
     flushing: false,
@@ -44,11 +49,13 @@
   // The cookie holds the decision: v policy version, c choices, t time, l language, x refusal time
   // (48-hour rule; 1: ask now), d visitor's own Do-Not-Track, a age statement, q idempotency key of
   // the newest record, r/k its receipt id and access token, u the user it is bound to, s the
-  // visitor's credential (random, made once, sent with each record: only this browser has it).
+  // visitor's credential (random, made once, sent with each record: only this browser has it), e the
+  // expiry (ms; the receipt's once it arrives). The cookie lives exactly as long as the decision.
   function readStored() {
     const entry = document.cookie.split("; ").find((part) => part.startsWith(COOKIE + "="));
     try {
-      return entry ? JSON.parse(decodeURIComponent(entry.slice(COOKIE.length + 1))) : null;
+      const decision = entry ? JSON.parse(decodeURIComponent(entry.slice(COOKIE.length + 1))) : null;
+      return decision && decision.e <= Date.now() ? null : decision; // an expired decision is none
     } catch (error) {
       return null; // a damaged cookie counts as no decision: the visitor is asked again
     }
@@ -60,8 +67,21 @@
     const host = location.hostname, domain = state.config && state.config.cookie_domain;
     const shared = domain && (host === domain || host.endsWith("." + domain)) ? "; Domain=" + domain : "";
     if (shared) document.cookie = COOKIE + "=; Max-Age=0; Path=/"; // a host-only copy would hide the shared one
-    document.cookie = `${COOKIE}=${encodeURIComponent(JSON.stringify(decision))}; Max-Age=${COOKIE_MAX_AGE}; Path=/${shared}; SameSite=Lax${secure}`;
+    const maxAge = Math.max(0, Math.round((expiresAt(decision) - Date.now()) / 1000));
+    document.cookie = `${COOKIE}=${encodeURIComponent(JSON.stringify(decision))}; Max-Age=${maxAge}; Path=/${shared}; SameSite=Lax${secure}`;
     state.stored = decision;
+  }
+
+  // A decision lasts the site's lifetime_months, counted as the service counts it: the same day of the
+  // month (or the month's last), in UTC.
+  function expiresAt(decision) {
+    if (decision.e) return decision.e;
+    const date = new Date(decision.t);
+    const day = date.getUTCDate();
+    date.setUTCDate(1);
+    date.setUTCMonth(date.getUTCMonth() + ((state.config && state.config.lifetime_months) || 12));
+    date.setUTCDate(Math.min(day, new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 0)).getUTCDate()));
+    return date.getTime();
   }
 
   // Pending records survive a reload; without localStorage (sandboxed frames) they live in memory.
@@ -98,9 +118,13 @@
     });
   }
 
+  // Until the lazy part is loaded (state.full), the banner's view of the config is enough: the bytes
+  // every first visit waits for. The lazy part needs the full one, for every language it shows.
   async function loadConfig(language) {
-    if (!state.configs[language]) {
-      const response = await fetch(`${SITE_API}config?lang=${language}`, { credentials: "omit" });
+    if (INLINE && INLINE.language === language && !state.configs[language]) state.configs[language] = INLINE;
+    const cached = state.configs[language];
+    if (!cached || (state.full && cached.view)) {
+      const response = await fetch(`${SITE_API}config?lang=${language}${state.full ? "" : "&view=banner"}`, { credentials: "omit" });
       if (!response.ok) throw new Error(`consent.js: no config (${response.status})`);
       state.configs[language] = await response.json();
     }
@@ -131,7 +155,8 @@
         if (result.subject_problem) report(`consent.js: user not bound (${result.subject_problem})`);
         if (state.stored && state.stored.q === body.idempotency_key) {
           const u = result.subject_verified ? body.subject_id : null;
-          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token, u }));
+          const e = result.expires_at_ms || state.stored.e;
+          writeStored(Object.assign({}, state.stored, { r: result.receipt_id, k: result.receipt_token, u, e }));
           setStatus("saved");
           emitChange();
           if (state.token !== body.subject_token) sync(); // the page named its user since: link
@@ -199,10 +224,11 @@
     };
     if (refusesAll(choices)) decision.x = decision.t;
     state.askAgain = false;
+    const before = stored.c;
     // Apply at once on this device; the record follows, now or when the service is reachable.
     writeStored(decision);
     enqueue(decision, method);
-    runGatedScripts();
+    applyToPage(before);
     emitChange();
     flush();
   }
@@ -250,6 +276,7 @@
         a: theirs.age_statement,
         r: theirs.receipt_id,
         k: theirs.receipt_token,
+        e: theirs.expires_at_ms,
         u: answer.subject,
         s: (stored && stored.s) || randomId(),
         x: refusesAll(theirs.choices) ? Date.now() : undefined, // the 48 hours count on this device
@@ -269,10 +296,22 @@
 
   function needsAsking() {
     const stored = state.stored;
-    return !stored || stored.v !== state.config.policy.version || (stored.x && Date.now() - stored.x >= ASK_AGAIN_AFTER_REFUSAL);
+    return !stored || stored.v !== state.config.policy.version || Date.now() >= expiresAt(stored) ||
+      (stored.x && Date.now() - stored.x >= ASK_AGAIN_AFTER_REFUSAL);
   }
 
   const granted = (purposeId) => !!state.stored && state.stored.c[purposeId] === true;
+
+  // The decision applied to the page: gated scripts run, embeds load or go back behind their placeholder,
+  // and the declared cookies and storage of every purpose not granted are deleted (`before`: the choices
+  // this decision replaces, for a reload after a withdrawal). Embeds and clearing are lazy code, loaded
+  // after the banner shows whatever the page holds, so the preference centre opens offline too.
+  function applyToPage(before) {
+    runGatedScripts();
+    lazy().then((more) => more.apply(before), report);
+  }
+
+  const EMBEDS = "[data-consent][data-src]:not(script)";
 
   // Host scripts written as <script type="text/plain" data-consent="analytics [more]"> run once every
   // purpose they name is granted; single-page apps adding such scripts later are watched for.
@@ -306,8 +345,6 @@
     .box { position: fixed; z-index: 2147483647; box-sizing: border-box; overflow: auto; padding: 1.25rem; border-radius: .75rem;
       background: var(--bg); color: var(--fg); box-shadow: 0 .5rem 2rem rgba(0,0,0,.35); left: 50%; max-height: calc(100vh - 2rem); }
     .banner { bottom: 1rem; transform: translateX(-50%); width: min(40rem, calc(100vw - 2rem)); }
-    .modal { top: 50%; transform: translate(-50%, -50%); width: min(44rem, calc(100vw - 2rem)); }
-    .overlay { position: fixed; inset: 0; z-index: 2147483646; background: rgba(0,0,0,.5); }
     @media (prefers-reduced-motion: no-preference) { .box { animation: rise .2s ease-out; } }
     @keyframes rise { from { translate: 0 1rem; } } /* a slide: legible at once */
     h2 { margin: 0; font-size: 1.15rem; }
@@ -319,14 +356,7 @@
       border: 2px solid var(--accent); background: var(--accent); color: var(--on-accent); }
     .head button, .fab { flex: none; background: var(--bg); color: var(--fg); padding: .3rem .7rem; }
     :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
-    ul { list-style: none; margin: .5rem 0 0; padding: 0; }
-    li { padding: .5rem 0; border-top: 1px solid var(--line); }
-    label { display: flex; gap: .5rem; align-items: center; font-weight: 600; }
-    input { width: 1.1rem; height: 1.1rem; margin: 0; accent-color: var(--accent); }
-    li p, li ul, .confirm { margin: .25rem 0 0 1.6rem; font-size: .9em; color: var(--muted); }
-    li li { padding: .25rem 0; border: 0; }
     .note { padding: .5rem .75rem; border-radius: .5rem; background: var(--note); color: var(--on-note); }
-    .confirm { padding: .75rem; border: 2px solid var(--accent); border-radius: .5rem; color: var(--fg); }
     .fab { position: fixed; left: 1rem; bottom: 1rem; z-index: 2147483645; font-size: 13px; border-radius: 2rem;
       box-shadow: 0 .25rem 1rem rgba(0,0,0,.3); }
     [hidden] { display: none !important; }
@@ -352,20 +382,38 @@
   function mount() {
     host = element("div", { "data-consent-widget": SITE });
     root = host.attachShadow({ mode: "open" });
-    if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
-      // A constructed sheet needs no inline <style>, so hosts with a strict CSP keep working.
-      const sheet = new CSSStyleSheet();
-      sheet.replaceSync(STYLES);
-      root.adoptedStyleSheets = [sheet];
-    } else {
-      root.append(element("style", { text: STYLES }));
+    addStyles(STYLES);
+  }
+
+  // The widget's styles, which embed placeholders (lazy code) share. A constructed sheet needs no inline
+  // <style>, so hosts with a strict CSP keep working; browsers without one (Safari before 16.4) get
+  // <style> elements, which show() keeps.
+  const sheets = [];
+  let styleNodes = [];
+  function addStyles(css) {
+    sheets.push(css);
+    for (const node of styleNodes) node.remove();
+    styleNodes = styleInto(root);
+  }
+
+  function styleInto(target) {
+    if (target.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      target.adoptedStyleSheets = sheets.map((css) => {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync(css);
+        return sheet;
+      });
+      return [];
     }
+    const nodes = sheets.map((css) => element("style", { text: css }));
+    target.prepend(...nodes);
+    return nodes;
   }
 
   // Single-page apps may replace <body>: put the widget back when shown.
   function show(...nodes) {
     if (!host.isConnected) document.body.append(host);
-    root.replaceChildren(...nodes.filter(Boolean));
+    root.replaceChildren(...styleNodes, ...nodes.filter(Boolean));
     const first = root.querySelector("[data-focus]"); // focus moves into each dialog as it opens
     if (first) first.focus({ preventScroll: true });
   }
@@ -405,66 +453,6 @@
     ];
   }
 
-  // One toggle per purpose, then the visitor's own Do-Not-Track. `onChange` runs after every effective
-  // change. A sensitive purpose turns on only through its own step; recipients are listed beforehand.
-  function choiceList(onChange) {
-    const { strings, purposes } = state.config;
-    const stored = state.stored || { c: {} };
-    const toggle = (id, title, help, checked) => {
-      const input = element("input", { type: "checkbox", "data-purpose": id || null, "aria-describedby": "d-" + id });
-      input.checked = checked;
-      return [input, element("label", {}, input, element("span", { text: title })), element("p", { id: "d-" + id, text: help })];
-    };
-    const [dnt, ...dntItem] = toggle("", strings.do_not_track, strings.do_not_track_help, !!stored.d);
-    const syncTracking = () => {
-      for (const purpose of purposes.filter((each) => each.tracking)) {
-        const input = list.querySelector(`[data-purpose="${purpose.id}"]`);
-        if (dnt.checked) input.checked = false;
-        input.disabled = dnt.checked;
-      }
-    };
-    const items = purposes.map((purpose) => {
-      const help = [purpose.required && strings.always_on, purpose.sensitive && strings.separate_badge, purpose.description];
-      const [input, ...parts] = toggle(purpose.id, purpose.title, help.filter(Boolean).join(" · "), purpose.required || stored.c[purpose.id] === true);
-      input.disabled = purpose.required;
-      const close = (agreed) => () => {
-        step.hidden = true;
-        input.checked = agreed;
-        input.focus();
-        if (agreed) onChange();
-      };
-      const step = purpose.sensitive && element(
-        "div",
-        { class: "confirm", role: "group", "aria-label": `${strings.separate_badge}: ${purpose.title}`, hidden: true },
-        element("p", { text: strings.separate_intro }),
-        element("div", { class: "row" }, button(strings.separate_agree, close(true)), button(strings.cancel, close(false)))
-      );
-      input.addEventListener("change", () => {
-        if (!step || !input.checked) return onChange();
-        input.checked = false;
-        step.hidden = false;
-        step.querySelector("button").focus();
-      });
-      const recipients = purpose.recipients.map((recipient) =>
-        element("li", { text: `${strings.recipient}: ${recipient.name} (${recipient.country || "—"}) · ${recipient.purpose} · ${recipient.contact}` })
-      );
-      return element("li", {}, ...parts, recipients.length && element("ul", {}, ...recipients), step);
-    });
-    dnt.addEventListener("change", () => {
-      syncTracking();
-      onChange();
-    });
-    const list = element("ul", {}, ...items, element("li", {}, ...dntItem));
-    syncTracking();
-    return list;
-  }
-
-  function readChoices(list) {
-    const choices = {};
-    for (const input of list.querySelectorAll("[data-purpose]")) choices[input.dataset.purpose] = input.checked;
-    return [choices, list.querySelector("input:not([data-purpose])").checked]; // and Do-Not-Track
-  }
-
   // A banner: a non-modal dialog under the site's banner title.
   function bannerBox(description, ...children) {
     return element(
@@ -496,19 +484,21 @@
         element("div", { class: "row" }, button(strings.age_adult, answer("adult"), { "data-focus": 1 }), button(strings.age_under_14, answer("under_14")))
       ));
     }
-    let list = null; // built on demand: the banner paints first
+    let list = null; // built on demand, by lazy code: the banner paints first
+    let readChoices = null;
     const choose = (choices) => () => {
       const [picked, doNotTrack] = list ? readChoices(list) : [null, !!(state.stored && state.stored.d)];
       decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
       renderButton(true); // the banner gives way to the floating button, focus too
     };
     const save = button(strings.save, choose(), { hidden: true });
-    const customize = button(strings.customize, () => {
-      customize.parentNode.before((list = choiceList(() => {})));
+    const customize = button(strings.customize, () => lazy().then((more) => {
+      readChoices = more.readChoices;
+      customize.parentNode.before((list = more.choiceList(() => {})));
       save.hidden = false;
       customize.hidden = true;
       list.querySelector("input:not([disabled])").focus();
-    });
+    }, report));
     show(bannerBox(
       element("p", { id: "cw-intro", text: config.texts.intro }),
       ...notices(),
@@ -524,72 +514,32 @@
     ));
   }
 
-  // The preference centre: every toggle records at once, so withdrawing is one click per purpose.
-  function renderPreferences() {
-    const { config } = state;
-    const strings = config.strings;
-    const stored = state.stored;
-    if (config.age_gate && !state.age && !(stored && stored.a)) return renderBanner(); // age first
-    const age = state.age || (stored && stored.a) || "adult";
-    const underAge = age === "under_14";
-    const record = () => decide(...readChoices(list), "preference_centre", age);
-    const list = choiceList(record);
-    const setAll = (grant) => {
-      const choices = allChoices(grant, readChoices(list)[1]);
-      for (const input of list.querySelectorAll("[data-purpose]")) input.checked = choices[input.dataset.purpose];
-      record();
-    };
-    if (underAge) for (const input of list.querySelectorAll("input")) input.disabled = true;
-    const links = element(
-      "p",
-      { class: "row" },
-      link(config.policy.url, strings.policy_link),
-      stored && stored.r && link(`${SERVICE}/receipts/${encodeURIComponent(stored.r)}?token=${encodeURIComponent(stored.k)}&lang=${state.language}`, strings.receipt_link)
-    );
-    show(
-      element("div", { class: "overlay", onclick: closePreferences }),
-      element(
-        "section",
-        { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-prefs", lang: state.language, onkeydown: trapFocus },
-        header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-focus": 1 })),
-        ...notices(),
-        underAge && element("p", { class: "note", text: strings.guardian_needed }),
-        // "Withdraw all" sits at the top, as easy to reach as any grant.
-        element(
-          "div",
-          { class: "row" },
-          !underAge && button(strings.accept_all, () => setAll(true)),
-          button(strings.withdraw_all, () => setAll(false))
-        ),
-        element("p", { role: "status" }),
-        list,
-        links
-      )
-    );
-    // The history opens with a short-lived link made for this visitor's credential or user's token.
-    const secret = stored && stored.s;
-    if (DEVICE || !(secret || state.token)) return;
-    post(SITE_API + "history-link", { visitor_secret: secret, subject_id: state.subject, subject_token: state.token })
-      .then((response) => response.ok && response.json())
-      .then((answer) => answer && links.append(link(`${answer.history_url}&lang=${state.language}`, strings.history_link)), report);
-  }
-
-  function trapFocus(event) {
-    if (event.key === "Escape") return closePreferences();
-    if (event.key !== "Tab") return;
-    const focusable = [...event.currentTarget.querySelectorAll("button, input:not([disabled]), a")].filter((node) => node.offsetParent);
-    const edge = focusable[event.shiftKey ? 0 : focusable.length - 1];
-    if (root.activeElement === edge) {
-      focusable[event.shiftKey ? focusable.length - 1 : 0].focus();
-      event.preventDefault();
-    }
-  }
-
-  const closePreferences = () => renderButton(true);
-
   // The floating button that reopens the preference centre at any time.
   function renderButton(focus) {
-    show(state.stored && button(state.config.strings.manage, renderPreferences, { class: "fab", lang: state.language, "data-focus": !!focus }));
+    show(state.stored && button(state.config.strings.manage, showPreferences, { class: "fab", lang: state.language, "data-focus": !!focus }));
+  }
+
+  const showPreferences = () => lazy().then((more) => more.renderPreferences(), report);
+
+  // ---- Lazy code: consent-lazy.js, loaded once, when first needed. It finds what it shares with this
+  // script on its own <script> element, so neither defines another global.
+  let loading = null;
+  function lazy() {
+    loading = loading || new Promise((resolve, reject) => {
+      const tag = document.createElement("script");
+      tag.src = LAZY;
+      tag.nonce = script.nonce; // a host's nonce-based CSP trusts what its trusted script adds
+      tag.consentKit = kit;
+      tag.consentReady = resolve;
+      tag.consentFailed = tag.onerror = () => {
+        loading = null; // the next need tries again
+        state.full = false;
+        tag.remove();
+        reject(new Error("consent.js: consent-lazy.js did not load"));
+      };
+      document.head.append(tag);
+    });
+    return loading;
   }
 
   function report(error) {
@@ -618,7 +568,7 @@
       if (eventName === "change") state.listeners.push(listener);
     },
     showPreferences() {
-      if (state.config) renderPreferences();
+      if (state.config) showPreferences();
       else state.wantsPreferences = true;
     },
     /** The site's user, proven by the subject token its backend made; without a token, not bound. */
@@ -638,7 +588,10 @@
     const asking = askSubject(); // at the same time: the user may have decided on another device
     state.stored = readStored();
     runGatedScripts(); // the stored decision applies before any network round trip
-    new MutationObserver(runGatedScripts).observe(document.documentElement, { childList: true, subtree: true });
+    new MutationObserver(() => {
+      runGatedScripts();
+      if (state.config && document.querySelector(EMBEDS)) lazy().then((more) => more.embeds(), report);
+    }).observe(document.documentElement, { childList: true, subtree: true });
     mount();
     await loading; // asked for first
     reconcile(await asking);
@@ -648,12 +601,19 @@
 
   // Applies the stored decision to the page, then shows the preference centre, the banner or the button.
   function settle(preferences) {
-    runGatedScripts();
-    if (state.stored) emitChange();
-    if (preferences) renderPreferences();
+    if (preferences) showPreferences();
     else if (needsAsking()) renderBanner();
     else renderButton();
+    runGatedScripts();
+    requestAnimationFrame(() => setTimeout(applyToPage)); // once the banner painted: the rest waits its turn
+    if (state.stored) emitChange();
   }
+
+  // What consent-lazy.js shares with this script.
+  const kit = {
+    state, SITE, SERVICE, SITE_API, DEVICE, COOKIE, PENDING, EMBEDS, signals, post, loadConfig, decide, allChoices, granted, report,
+    element, button, link, show, header, notices, setStatus, addStyles, styleInto, renderBanner, renderButton, root: () => root,
+  };
 
   if (document.body) start().catch(report);
   else document.addEventListener("DOMContentLoaded", () => start().catch(report));

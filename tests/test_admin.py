@@ -5,9 +5,11 @@ import pytest
 from sqlalchemy import select
 
 from consent.accounts import operators
+from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import ApiKey, PolicyVersion, Site, SiteWebhook
-from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token
+from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token, import_site
+from tests.test_cookie_declarations import declaring
 from tests.test_webhook_targets import HOSTILE_URLS
 
 
@@ -134,7 +136,8 @@ def test_settings_save_keeps_policy_and_sets_webhook(app, client, operator):
         assert session.scalars(select(PolicyVersion)).all()[0].version == "v1"
 
 
-def test_publishing_archives_the_old_version(app, client, operator):
+def publish_fields(client, **changes):
+    """The publish form as the console prefills it (the current version's purposes, then blank rows), changed."""
     form = client.get("/admin/sites/shop/publish").get_data(as_text=True)
     assert "Example Shop privacy policy, version 1." in form  # prefilled from the current version
     fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="text" value="([^"]*)"', form))
@@ -142,7 +145,11 @@ def test_publishing_archives_the_old_version(app, client, operator):
     fields.update({name: "y" for name in re.findall(r'<input checked[^>]*name="([^"]+)"', form)})
     fields.update({name: value for name, value in re.findall(
         r'<select[^>]*name="([^"]+)"[^>]*>(?:.|\n)*?<option selected value="([^"]+)"', form)})
-    fields.update({"version": "v2", "text_en": "Version 2.", **{f"purposes-{row}-id": "" for row in range(6, 10)}})
+    return {**fields, **{f"purposes-{row}-id": "" for row in range(6, 10)}, **changes}
+
+
+def test_publishing_archives_the_old_version(app, client, operator):
+    fields = publish_fields(client, version="v2", text_en="Version 2.")
     response = operator.submit("/admin/sites/shop/publish", fields)
     assert response.status_code == 303, response.get_data(as_text=True)
     assert client.get("/api/v1/sites/shop/config").get_json()["policy"]["version"] == "v2"
@@ -239,3 +246,36 @@ def test_posts_without_csrf_token_are_refused_as_in_the_auditor_console(operator
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert "This form has expired or was not sent from this console" in response.get_data(as_text=True)
     assert client.get("/admin/").status_code == 200
+
+
+DECLARED = {"cookies": ["_pk_id", {"pattern": "Hm_lvt_*", "lifetime": {"zh-CN": "1 年", "en": "1 year"}}],
+            "storage": [{"key": "stats_queue", "area": "local"}]}
+
+
+def analytics_of(app):
+    with app.app_context():
+        exported = configs.export_site(db.get_session(), "shop")
+    return next(purpose for purpose in exported["purposes"] if purpose["id"] == "analytics")
+
+
+def test_publishing_in_the_console_keeps_each_purposes_cookies_and_storage(app, client, operator):
+    """The form does not edit declarations (YAML does); a version published from it carries them over."""
+    import_site(app, declaring(version="v1.1", analytics=DECLARED))
+    response = operator.submit("/admin/sites/shop/publish", publish_fields(client, version="v2"))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert {key: analytics_of(app)[key] for key in DECLARED} == DECLARED
+    assert client.get("/api/v1/sites/shop/config?lang=en").get_json()["policy"]["version"] == "v2"
+
+
+def test_settings_save_sets_reload_on_withdrawal_and_keeps_declarations(app, client, operator):
+    import_site(app, declaring(version="v1.1", analytics=DECLARED))
+    fields = {"name_zh": "示例商城", "name_en": "Example Shop", "controller_zh": "示例商城有限公司",
+              "controller_en": "Example Shop Ltd.", "contact": "privacy@shop.example", "default_language": "en",
+              "allowed_origins": "https://shop.example"}
+    assert operator.submit("/admin/sites/shop", {**fields, "reload_on_withdrawal": "y"}).status_code == 303
+    assert client.get("/api/v1/sites/shop/config").get_json()["reload_on_withdrawal"] is True
+    assert re.search(r'<input checked[^>]*name="reload_on_withdrawal"', client.get("/admin/sites/shop").get_data(
+        as_text=True))
+    assert operator.submit("/admin/sites/shop", fields).status_code == 303  # unticked
+    assert "reload_on_withdrawal" not in client.get("/api/v1/sites/shop/config").get_json()
+    assert {key: analytics_of(app)[key] for key in DECLARED} == DECLARED

@@ -207,6 +207,7 @@ config_paths = st.sampled_from([
     ("default_language",), ("allowed_origins",), ("allowed_origins", 0), ("policy",), ("policy", "version"),
     ("policy", "url"), ("policy", "text"), ("texts",), ("texts", "title"), ("purposes",), ("purposes", 0),
     ("purposes", 0, "required"), ("purposes", 1, "id"), ("purposes", 1, "tracking"), ("purposes", 2, "recipients"),
+    ("purposes", 0, "cookies", 0), ("purposes", 1, "cookies"), ("purposes", 1, "storage"), ("reload_on_withdrawal",),
 ])
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)

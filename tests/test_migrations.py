@@ -1,7 +1,7 @@
 """Migrations that move data: what a deployment upgrading, or rolling back, keeps."""
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from consent.sites.configs import current_policy, get_site
 from consent.storage import db
@@ -21,3 +21,17 @@ def test_dropping_purposes_keeps_them_in_the_policy_and_a_downgrade_restores_the
     db.upgrade(app)
     with app.app_context(), db.get_engine(app).connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_sites_that_exist_do_not_reload_after_a_withdrawal_and_a_downgrade_drops_the_setting(app):
+    """0015 adds reload_on_withdrawal with a server default: the sites already there keep today's behaviour."""
+    db.downgrade(app, "0014_google_consent_mode")
+    with app.app_context(), db.get_engine(app).connect() as connection:
+        assert "reload_on_withdrawal" not in {column["name"] for column in inspect(connection).get_columns("sites")}
+    db.upgrade(app)
+    with app.app_context(), db.get_engine(app).connect() as connection:
+        stored = connection.execute(text("SELECT reload_on_withdrawal FROM sites WHERE id = 'shop'")).scalar_one()
+        assert stored in (False, 0)
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    with app.app_context():
+        assert get_site(db.get_session(), "shop").reload_on_withdrawal is False

@@ -99,6 +99,7 @@ BEFORE = Path(__file__).parent / "data" / "openapi_before.json"  # the hand-writ
 # Each added path's facts follow from its path; one reason serves them all.
 ADDED_PATHS = {
     "/api/v1/sites/{site_id}/consent-mode.js": "Google Consent Mode v2 script (issue 14), added after the comparison.",
+    "/api/v1/sites/{site_id}/consent.js": "The per-site widget script, one request to the banner (issue 14).",
 }
 REVIEWED_DIFFERENCES: dict[tuple, str] = {}
 

@@ -33,6 +33,7 @@ def settings_data(config):
         "default_language": config["default_language"],
         "allowed_origins": "\n".join(config["allowed_origins"]),
         "age_gate": config["age_gate"],
+        "reload_on_withdrawal": config.get("reload_on_withdrawal", False),
         "webhook_url": config.get("webhook", {}).get("url", ""),
     }
 
@@ -49,6 +50,7 @@ def with_settings(config, form):
     changed["default_language"] = form.default_language.data
     changed["allowed_origins"] = _lines(form.allowed_origins.data)
     changed["age_gate"] = bool(form.age_gate.data)
+    changed["reload_on_withdrawal"] = bool(form.reload_on_withdrawal.data)
     changed.pop("webhook", None)
     if (form.webhook_url.data or "").strip():
         changed["webhook"] = {"url": form.webhook_url.data.strip()}
@@ -100,9 +102,17 @@ def policy_data(config, blank_purposes=BLANK_PURPOSE_ROWS):
     }
 
 
-def with_policy(config, form, cookies_by_purpose=None):
-    """`config` with the policy form's new version, banner texts and purposes (rows without an id are skipped)."""
-    cookies_by_purpose = cookies_by_purpose or {}
+# What the form does not edit but a purpose keeps from one version to the next: its declared cookies and
+# storage keys (YAML is where they are written; consent/sites/cookie_declarations.py).
+KEPT_PURPOSE_FIELDS = ("cookies", "storage")
+
+
+def with_policy(config, form, kept_by_purpose=None):
+    """`config` with the policy form's new version, banner texts and purposes (rows without an id are skipped).
+
+    `kept_by_purpose`: {purpose id: {field: value}} of KEPT_PURPOSE_FIELDS, carried over to the purpose of that id.
+    """
+    kept_by_purpose = kept_by_purpose or {}
     purposes = []
     for row in form.purposes.data:
         purpose_id = (row["id"] or "").strip()
@@ -113,8 +123,8 @@ def with_policy(config, form, cookies_by_purpose=None):
             "tracking": bool(row["tracking"]), "sensitive": bool(row["sensitive"]),
             "title": _pair(row["title_zh"], row["title_en"]),
             "description": _pair(row["description_zh"], row["description_en"]),
-            "cookies": cookies_by_purpose.get(purpose_id, []),
             "recipients": parse_recipients(row["recipients"], purpose_id),
+            **kept_by_purpose.get(purpose_id, {}),
         })
     policy = {"version": form.version.data.strip(), "url": form.url.data.strip(),
               "text": _pair(form.text_zh.data, form.text_en.data)}
@@ -142,8 +152,9 @@ def create_site(session, site_id, settings_form, policy_form):
 def publish_policy(session, site_id, form):
     """Publish a new policy version of a site; the version name must be new (old ones stay archived)."""
     current = configs.export_site(session, site_id)
-    cookies = {purpose["id"]: purpose.get("cookies", []) for purpose in current["purposes"]}
-    config = configs.validate_config(with_policy(current, form, cookies))
+    kept = {purpose["id"]: {field: purpose[field] for field in KEPT_PURPOSE_FIELDS if field in purpose}
+            for purpose in current["purposes"]}
+    config = configs.validate_config(with_policy(current, form, kept))
     if session.get(PolicyVersion, (site_id, config["policy"]["version"])) is not None:
         raise InvalidRequest(
             "This version is already published: choose a new version name.", {"policy.version": ["Taken."]}

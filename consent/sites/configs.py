@@ -5,12 +5,15 @@ from sqlalchemy import select
 from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.schemas import SITE_ID, SiteConfigSchema, load
-from consent.sites import webhooks
+from consent.sites import cookie_declarations, webhooks
 from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
 from consent.subjects import identity
 
 SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
+# Kept in a purpose's snapshot only when declared: a version published before they existed has none, and
+# importing that version again must find it unchanged.
+PURPOSE_FIELDS_IF_DECLARED = ("storage",)
 
 
 def parse_yaml(text):
@@ -27,13 +30,20 @@ def validate_config(document):
     return load(SiteConfigSchema(), document)
 
 
+def purpose_snapshot(purpose):
+    """A purpose as its policy version archives it (and the widget and receipts read it)."""
+    snapshot = {key: purpose[key] for key in PURPOSE_FIELDS}
+    snapshot.update({key: purpose[key] for key in PURPOSE_FIELDS_IF_DECLARED if purpose.get(key)})
+    return snapshot
+
+
 def import_site(session, config):
     """Create or update a site from a validated config; publish its policy version if new.
 
     A policy version, once published, is archived as it was: importing the same version with
     other text or purposes is refused, so what a receipt points to can never change.
     """
-    purposes_snapshot = [{key: purpose[key] for key in PURPOSE_FIELDS} for purpose in config["purposes"]]
+    purposes_snapshot = [purpose_snapshot(purpose) for purpose in config["purposes"]]
     policy = config["policy"]
     site = session.get(Site, config["id"])
     published = session.get(PolicyVersion, (config["id"], policy["version"]))
@@ -59,6 +69,7 @@ def import_site(session, config):
     site.age_gate = config["age_gate"]
     site.cookie_domain = config.get("cookie_domain")
     site.google_consent_mode = config.get("google_consent_mode")
+    site.reload_on_withdrawal = config["reload_on_withdrawal"]
     site.current_policy_version = policy["version"]
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
@@ -129,7 +140,7 @@ def export_site(session, site_id):
         "purposes": policy.purposes,
         "age_gate": site.age_gate,
     }
-    for optional in ("cookie_domain", "google_consent_mode"):
+    for optional in ("cookie_domain", "google_consent_mode", "reload_on_withdrawal"):  # only when set
         if getattr(site, optional):
             config[optional] = getattr(site, optional)
     webhook = session.get(SiteWebhook, site.id)
@@ -158,6 +169,7 @@ def widget_config(session, site_id, language=None):
             "title": purpose["title"][language],
             "description": purpose["description"][language],
             "recipients": [localized_recipient(recipient) for recipient in purpose["recipients"]],
+            **cookie_declarations.for_widget(purpose, language),  # short keys: see cookie_declarations.py
         }
 
     return {
@@ -175,6 +187,7 @@ def widget_config(session, site_id, language=None):
         "purposes": [localized_purpose(purpose) for purpose in policy.purposes],
         "age_gate": site.age_gate,
         **({"cookie_domain": site.cookie_domain} if site.cookie_domain else {}),
+        **({"reload_on_withdrawal": True} if site.reload_on_withdrawal else {}),
     }
 
 

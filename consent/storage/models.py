@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
@@ -47,6 +48,8 @@ class Site(Base):
     cookie_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
     # Google Consent Mode: {consent type: [purpose ids that grant it]}; None: derived (consent/sites/consent_mode.py).
     google_consent_mode: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Reload the page after a withdrawal, so that trackers already running stop.
+    reload_on_withdrawal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -3,20 +3,20 @@
 from flask import Blueprint, current_app, g, jsonify, request
 
 from consent import openapi
-from consent.errors import NotFound, OriginNotAllowed, problem_types
+from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
 from consent.http import limits
 from consent.http.api_requests import json_body
 from consent.http.compression import compressed_response, etag_of, revalidated_response
 from consent.http.links import public_url
-from consent.i18n import normalize_language
+from consent.i18n import normalize_language, preferred_language
 from consent.ledger import receipts
 from consent.ledger.decisions import origin_is_allowed, record_consent
 from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
 from consent.sites import consent_mode
 from consent.sites.configs import current_policy, get_site
-from consent.sites.widget_config import served_config
+from consent.sites.widget_config import VIEWS, served_config
 from consent.storage.db import get_session
-from consent.visitor import own_data
+from consent.visitor import own_data, widget_script
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -91,9 +91,25 @@ def subject_decision(site_id):
 @bp.get("/sites/<site_id>/config")
 def site_config(site_id):
     """Everything the widget needs to render a site's banner in one language."""
-    bodies, etag = served_config(get_session(), site_id, normalize_language(request.args.get("lang")))
+    view = request.args.get("view", "full")
+    if view not in VIEWS:
+        raise InvalidRequest(f"view must be one of {', '.join(VIEWS)}.")
+    bodies, etag = served_config(get_session(), site_id, normalize_language(request.args.get("lang")), view)
     # Revalidated every time (a 304 without a body when unchanged): a new policy version is seen at once.
     return compressed_response(bodies, etag, "application/json")
+
+
+@bp.get("/sites/<site_id>/consent.js")
+def site_script(site_id):
+    """The widget with the site's config inside, in the language asked for (?lang=, else the browser's,
+    else the site's): the banner needs this one request."""
+    language = normalize_language(request.args.get("lang")) or preferred_language()
+    bodies, etag = served_config(get_session(), site_id, language, "banner")
+    built = widget_script.site_script(bodies["identity"], etag)
+    # Revalidated every time, as the config is: a new policy version is seen at the next page load.
+    response = compressed_response(built.bodies, built.etag, "text/javascript")
+    response.vary.add("Accept-Language")
+    return response
 
 
 @bp.get("/sites/<site_id>/consent-mode.js")

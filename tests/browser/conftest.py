@@ -62,6 +62,16 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def resolving_browser(browser):
+    """A second Chromium from the session's Playwright (one Playwright per process), resolving *.shop.test to
+    loopback: host pages under one registrable domain, as www. and console. of a real site are."""
+    resolving = browser.browser_type.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.shop.test 127.0.0.1"])
+    yield resolving
+    resolving.close()
+
+
 @pytest.fixture
 def service(app):
     with BackgroundServer(app) as server:

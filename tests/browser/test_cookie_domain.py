@@ -6,8 +6,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SQLITE_ONLY,
     BackgroundServer,
     HostSite,
@@ -19,15 +17,6 @@ from tests.browser.conftest import (
 from tests.conftest import import_site, load_site_config
 
 pytestmark = SQLITE_ONLY
-
-
-@pytest.fixture(scope="module")
-def resolving_browser(browser):
-    """A second Chromium from the session's Playwright (one Playwright per process), resolving *.shop.test."""
-    resolving = browser.browser_type.launch(
-        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.shop.test 127.0.0.1"])
-    yield resolving
-    resolving.close()
 
 
 @pytest.fixture
