@@ -59,8 +59,8 @@ def test_keyboard_alone_reaches_and_makes_every_choice(page, service, host, cons
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     assert focused_text(page) == "Customize"
-    page.keyboard.press("Enter")
-    assert page.evaluate("() => document.activeElement.shadowRoot.activeElement.dataset.purpose") == "analytics"
+    page.keyboard.press("Enter")  # the list is lazy code: focus moves to its first toggle once it is there
+    page.wait_for_function("() => document.activeElement.shadowRoot.activeElement.dataset.purpose === 'analytics'")
     page.keyboard.press("Space")
     for _ in range(20):  # on through the purposes to the save button
         if focused_text(page) == "Save my choices":
