@@ -7,6 +7,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from consent.config import LANGUAGES
 from consent.errors import ASK_AGAIN, DROP, RETRY
+from consent.ledger.lifetime import MAX_MONTHS
 from consent.schemas import PURPOSE_KINDS
 
 
@@ -50,6 +51,11 @@ class StoredReceiptSchema(Answer):
     signature_valid = fields.Boolean(required=True)
 
 
+EXPIRES_AT = "When the decision stops counting and the visitor is asked again (ISO 8601, UTC)."
+EXPIRES_AT_MS = "The same instant in milliseconds since 1970, as the widget keeps times."
+EXPIRED_AT = "When the user's latest decision expired, which makes this a no-decision answer; null otherwise."
+
+
 class ConsentResultSchema(Answer):
     receipt_id = fields.String(required=True)
     receipt = Component("Receipt", required=True)
@@ -57,6 +63,8 @@ class ConsentResultSchema(Answer):
     jws = Component("ReceiptJws", required=True)
     receipt_token = fields.String(required=True)
     receipt_url = fields.String(required=True)
+    expires_at = fields.String(required=True, metadata={"description": EXPIRES_AT})
+    expires_at_ms = fields.Integer(required=True, metadata={"description": EXPIRES_AT_MS})
     subject_verified = fields.Boolean(metadata={"description": "The subject_id sent is bound to the decision."})
     subject_problem = fields.String(
         allow_none=True,
@@ -78,10 +86,13 @@ class DecisionInForceSchema(Answer):
     decided_at_ms = fields.Integer(required=True)
     receipt_id = fields.String(required=True)
     receipt_token = fields.String(required=True)
+    expires_at = fields.String(required=True, metadata={"description": EXPIRES_AT})
+    expires_at_ms = fields.Integer(required=True, metadata={"description": EXPIRES_AT_MS})
 
 
 class SubjectDecisionSchema(Answer):
-    decision = fields.Nested(DecisionInForceSchema, required=True, allow_none=True)
+    decision = fields.Nested(DecisionInForceSchema, required=True, allow_none=True, metadata={
+        "description": "The user's latest verified decision; null without one, or once it has expired."})
 
 
 class WidgetRecipientSchema(Answer):
@@ -153,6 +164,9 @@ class WidgetConfigSchema(Answer):
     texts = fields.Nested(WidgetTextsSchema, required=True)
     purposes = fields.List(fields.Nested(WidgetPurposeSchema), required=True)
     age_gate = fields.Boolean(required=True)
+    lifetime_months = fields.Integer(required=True, validate=validate.Range(1, MAX_MONTHS), metadata={
+        "description": "How many calendar months a decision lasts: its expiry is its time plus these months, "
+                       "on the month's last day where that month is shorter."})
     cookie_domain = fields.String(metadata={
         "description": "Where the widget sets its decision cookie on hosts under it; absent: the page's own host."})
     reload_on_withdrawal = fields.Boolean(metadata={
@@ -169,6 +183,9 @@ class PurposeDecisionSchema(Answer):
         "description": "The receipt proving the answer; null without a record."})
     recorded_at = fields.String(required=True, allow_none=True)
     separate_consent = fields.Boolean(required=True)
+    expires_at = fields.String(required=True, allow_none=True, metadata={"description": EXPIRES_AT
+                                                                           + " Null without a record."})
+    expired_at = fields.String(required=True, allow_none=True, metadata={"description": EXPIRED_AT})
 
 
 class SubjectConsentsSchema(Answer):
@@ -179,6 +196,9 @@ class SubjectConsentsSchema(Answer):
     policy_version = fields.String(required=True, allow_none=True)
     current_policy_version = fields.String(required=True)
     guardian_consent = fields.String(required=True, allow_none=True, validate=validate.OneOf(["pending"]))
+    expires_at = fields.String(required=True, allow_none=True, metadata={"description": EXPIRES_AT
+                                                                           + " Null without a record."})
+    expired_at = fields.String(required=True, allow_none=True, metadata={"description": EXPIRED_AT})
     purposes = fields.Dict(keys=fields.String(), values=fields.Nested(PurposeDecisionSchema), required=True)
 
 

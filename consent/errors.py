@@ -95,7 +95,7 @@ class IdempotencyConflict(ConsentError):
 
 
 class DecisionTooOld(ConsentError):
-    """A grant made longer ago than the visitor's clock may be trusted: it could override a later withdrawal."""
+    """A grant decided too long ago to trust the visitor's clock (it could undo a withdrawal), or already expired."""
 
     status = 422
     title = "Decision too old"

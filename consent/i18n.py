@@ -86,9 +86,14 @@ def widget_strings(language):
         return {key: str(text) for key, text in WIDGET_STRINGS.items()}
 
 
-def utc_time(timestamp):
-    """A Unix timestamp as a UTC time both languages read the same way: 2026-11-25 09:30:00 UTC."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def utc_time(moment):
+    """A time (a Unix timestamp, an ISO 8601 text or an aware datetime) as a UTC time both languages read the
+    same way: 2026-11-25 09:30:00 UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    elif not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def init_app(app):

@@ -176,7 +176,7 @@ def _paths(converter):
             "historyLink", "The link.", answers.HistoryLinkSchema),
         "/api/v1/sites/{site_id}/subject-decision": visitor_proof_route(
             "A proven user's decision in force, so another device applies it instead of asking again.",
-            "subjectDecision", "The decision, or null.", answers.SubjectDecisionSchema),
+            "subjectDecision", "The decision in force, or null (none, or expired).", answers.SubjectDecisionSchema),
         "/api/v1/problems/{slug}": {"get": _operation(
             "What a problem type means and what a client should do about it.", "problemType",
             _answer("The problem type.", answers.ProblemTypeSchema, **_problems(404)),

@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
+from consent.ledger.lifetime import DEFAULT_MONTHS, MAX_MONTHS
 from consent.sites import cookie_declarations as declared
 
 # \A and \Z, not ^ and $: "$" would let a trailing newline through.
@@ -46,11 +47,20 @@ UUID_TEXT = validate.Regexp(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 
 class StrictBoolean(fields.Boolean):
     """true or false only: "yes", 1 or "on" would make a consent ambiguous."""
-
     default_error_messages = {"invalid": "Must be true or false."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictInteger(fields.Integer):
+    """A whole number written as one: "12", 12.0, 1.5 or true (which Python counts as 1) are refused."""
+    default_error_messages = {"invalid": "Must be a whole number, written without quotes."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
         return value
 
@@ -92,13 +102,9 @@ COOKIE_NAME = validate.Regexp(declared.COOKIE_NAME, error=(
 
 
 class CookieSchema(Schema):
-    """A cookie a purpose sets or lets a partner set (consent/sites/cookie_declarations.py).
-
-    Left out, path is "/" and party "first"; they are not filled in, so an export keeps the operator's shape.
-    The lifetime is text in both languages ("2 years" / "2 年"), not an ISO 8601 duration: "session" or
-    "until you sign out" are no duration, the widget would need a duration formatter in both languages, and
-    operators copy it from their policy text or the Open Cookie Database, which write it the same way.
-    """
+    """A cookie a purpose sets or lets a partner set (consent/sites/cookie_declarations.py). Left out, path is
+    "/" and party "first", not filled in: an export keeps the operator's shape. The lifetime is text in both
+    languages, not an ISO 8601 duration ("session" is none; README, "Cookies and storage per purpose")."""
 
     name = fields.String(validate=COOKIE_NAME)
     pattern = fields.String(validate=validate.Regexp(declared.COOKIE_PATTERN, error=(
@@ -118,7 +124,6 @@ class CookieSchema(Schema):
 
 class CookieDeclaration(fields.Field):
     """A cookie of a purpose: a plain name (exact, first party, no description) or a CookieSchema object."""
-
     default_error_messages = {"invalid": "A cookie name, or an object with a name or a pattern."}
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -201,6 +206,18 @@ class SiteConfigSchema(Schema):
     # Share one decision between the site's subdomains: the widget sets its cookie on this domain
     # wherever the page's host is under it (elsewhere, on the page's own host).
     cookie_domain = fields.String(load_default=None, allow_none=True, validate=COOKIE_DOMAIN)
+    # How many calendar months a decision lasts before the visitor is asked again (consent/ledger/lifetime.py).
+    consent_lifetime_months = StrictInteger(
+        load_default=DEFAULT_MONTHS,
+        # No {input} in the message: YAML reads a number of any length, and Python refuses to print one
+        # of over 4,300 digits.
+        validate=validate.Range(1, MAX_MONTHS, error=f"A decision lasts 1 to {MAX_MONTHS} months "
+                                                     f"({DEFAULT_MONTHS} if left out)."),
+        error_messages={
+            "invalid": f"Give a whole number of months from 1 to {MAX_MONTHS}, without quotes or decimals.",
+            "null": f"Give a whole number of months from 1 to {MAX_MONTHS}, or leave the key out for {DEFAULT_MONTHS}.",
+        },
+    )
     # Google Consent Mode: which purposes grant each consent type (all of them must be granted).
     google_consent_mode = fields.Dict(
         keys=fields.String(validate=validate.OneOf(CONSENT_MODE_TYPES)),
@@ -338,7 +355,6 @@ AUDITOR_PASSWORD = validate.Length(12, 200)
 
 class AuditorAccountSchema(Schema):
     """`flask consent auditor create`."""
-
     email = fields.Email(required=True, validate=validate.Length(3, 254))
     sites = fields.List(fields.String(validate=SITE_ID), required=True, validate=validate.Length(1, 100))
     password = fields.String(load_default=None, allow_none=True, validate=AUDITOR_PASSWORD)
@@ -350,7 +366,6 @@ class AuditorAccountSchema(Schema):
 
 class CheckpointPageSchema(Schema):
     """A page of a site's public checkpoint list: those of more than `after` events."""
-
     after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1), metadata={
         "description": "Only checkpoints of more events than this: the `next_after` of the previous page."})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
@@ -358,7 +373,6 @@ class CheckpointPageSchema(Schema):
 
 class AuditEventQuerySchema(Schema):
     """Filters of the auditor's event list and export (API query string and console search alike)."""
-
     site = fields.String(required=True, validate=SITE_ID)
     subject = fields.String(load_default=None, validate=SUBJECT_ID, metadata={"description": "The site's own user id."})
     subject_ref = fields.String(load_default=None, validate=validate.Regexp(r"\A[0-9a-f-]{36}\Z"),

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from consent import clock as service_clock
 from consent import create_app
 from consent.accounts import operators
 from consent.sites import configs
@@ -150,6 +152,32 @@ def subject_token(app, subject_id, site_id="shop", expires_in=3600, now=None):
 @pytest.fixture
 def consent(client, app):
     return ConsentActions(client, app)
+
+
+class ShiftedClock:
+    """The service's clock (consent/clock.py) as a test moves it: running but shifted, or stopped at a time."""
+
+    def __init__(self, monkeypatch):
+        self.offset, self.stopped_at = timedelta(0), None
+        monkeypatch.setattr(service_clock, "now", self.now)
+
+    def now(self):
+        return (self.stopped_at or datetime.now(UTC)) + self.offset
+
+    def shift(self, delta=None, **parts):
+        """Move the service's time `delta` (or timedelta(**parts)) on from where it is."""
+        self.offset += delta if delta is not None else timedelta(**parts)
+
+    def set(self, moment):
+        """Stop the service's time at `moment` (an aware datetime), to the microsecond, until moved again."""
+        self.offset, self.stopped_at = timedelta(0), moment
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The service's clock, for tests of what the date decides: `clock.shift(days=400)` moves it on,
+    `clock.set(datetime(2025, 1, 31, tzinfo=UTC))` stops it there."""
+    return ShiftedClock(monkeypatch)
 
 
 def create_api_key(app, site_id="shop", label="test"):

@@ -100,8 +100,11 @@ def test_search_subject_timeline_and_receipt(signed_in, consent):
     assert detail.count('<strong class="valid">valid</strong>') == 2
     assert '<strong class="valid">verified</strong>' in detail
     assert "示例商城隐私政策第一版。" in detail  # the policy text shown, in the language the visitor used
+    expires = first["expires_at"][:19].replace("T", " ")
+    assert f"Valid until {expires} (UTC)." in detail
     zh = signed_in.get(f"/audit/receipts/{first['receipt_id']}?lang=zh-CN").get_data(as_text=True)
     assert zh.count('<strong class="valid">有效</strong>') == 2 and "已验证" in zh
+    assert f"有效期至 {expires}（UTC）。" in zh
 
     download = signed_in.get(f"/audit/receipts/{first['receipt_id']}/download")
     assert download.get_json()["jws"] == first["jws"] and "attachment" in download.headers["Content-Disposition"]

@@ -44,8 +44,9 @@ def test_unknown_subject_has_no_record(client, shop_key):
     body = state(client, shop_key, "nobody").get_json()
     assert body["has_record"] is False
     assert all(p == {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None,
-                     "decided_at": None, "separate_consent": False}
+                     "decided_at": None, "separate_consent": False, "expires_at": None, "expired_at": None}
                for p in body["purposes"].values())
+    assert (body["expires_at"], body["expired_at"]) == (None, None)
 
 
 def test_separate_consent_is_carried(client, consent, shop_key):

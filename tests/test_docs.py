@@ -12,7 +12,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
 def test_every_file_named_exists(document):
-    named = set(re.findall(r"`((?:consent|tests|bench|static|templates|docs|examples)/[\w./-]+\.\w+)`",
+    named = set(re.findall(r"`((?:consent|clients|tests|bench|static|templates|docs|examples)/[\w./-]+\.\w+)`",
                            document.read_text(encoding="utf-8")))
     assert named, "the pattern found no path at all"
     assert sorted(path for path in named if not (ROOT / path).exists()) == []

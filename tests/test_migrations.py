@@ -35,3 +35,18 @@ def test_sites_that_exist_do_not_reload_after_a_withdrawal_and_a_downgrade_drops
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     with app.app_context():
         assert get_site(db.get_session(), "shop").reload_on_withdrawal is False
+
+
+def test_lifetimes_arrive_with_the_default_for_existing_sites_and_leave_on_downgrade(app):
+    """0016 gives every existing site the default lifetime, 12 months; going back to 0015 drops the column
+    (and with it every site's own setting), and upgrading again gives the default once more."""
+    from tests.conftest import import_site, load_site_config
+
+    import_site(app, load_site_config(consent_lifetime_months=6))
+    db.downgrade(app, "0015_purpose_cookies")
+    with app.app_context(), db.get_engine(app).connect() as connection:
+        assert "consent_lifetime_months" not in {column["name"] for column in inspect(connection).get_columns("sites")}
+    db.upgrade(app)
+    with app.app_context(), db.get_engine(app).connect() as connection:
+        assert connection.execute(text("SELECT consent_lifetime_months FROM sites WHERE id = 'shop'")).scalar() == 12
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

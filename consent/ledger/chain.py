@@ -77,6 +77,7 @@ RECEIPT_FACTS = {
     "guardianConsent": lambda event: event.get("guardian_consent"),
     "decidedAt": lambda event: event.get("decided_at"),
     "linkedReceiptId": lambda event: event.get("linked_receipt_id"),
+    "expiresAt": lambda event: event.get("expires_at"),
 }
 
 # Each event with its receipt and the receipt's Ed25519 signature: one query, read in batches. Times

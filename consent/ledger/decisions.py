@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, exists, select
 
+from consent import clock
 from consent.config import derived_hmac
 from consent.errors import (
     DecisionTooOld,
@@ -22,7 +23,7 @@ from consent.errors import (
     SubjectNotProven,
 )
 from consent.http.clients import client_hash
-from consent.ledger import receipts, signing, writer
+from consent.ledger import lifetime, receipts, signing, writer
 from consent.ledger.choices import checked_choices, classify
 from consent.proof.verify import canonical_json
 from consent.sites.configs import current_policy
@@ -39,7 +40,7 @@ REQUEST_PURPOSE = b"consent.request"  # derived_hmac's purpose for request hashe
 # Queries of every decision, built once (and so compiled once) on the plain tables: no ORM needed.
 SITE_FOR_ORIGIN = select(
     SITES.c.id, SITES.c.name, SITES.c.controller, SITES.c.jurisdiction, SITES.c.current_policy_version,
-    SITES.c.age_gate,
+    SITES.c.age_gate, SITES.c.consent_lifetime_months,
     exists().where(ORIGINS.c.site_id == SITES.c.id, ORIGINS.c.origin == bindparam("origin")).label("origin_allowed"),
 ).where(SITES.c.id == bindparam("site_id"))
 
@@ -74,7 +75,7 @@ class Principal:
 def decision_principal(session, site, data, choices, now):
     """The Principal of a decision sent by a browser or a backend: nothing is taken on its word."""
     def withdrawal_only():
-        previous = latest_verified_choices(session, site.id, data["subject_id"])
+        previous = latest_verified_choices(session, site.id, data["subject_id"], now)
         return not _granted_beyond(choices, previous)
 
     checked = identity.check_subject(session, site.id, data["subject_id"], data["subject_token"], now, withdrawal_only)
@@ -129,17 +130,23 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
     choices = checked_choices(policy.purposes, data)
-    now = datetime.now(UTC)
+    now = clock.now()
     if principal is None:
         principal = decision_principal(session, site, data, choices, now)
+    grants_optional = any(choices[p["id"]] for p in policy.purposes if not p["required"])
     if data["links_receipt_id"]:
         decided_at = _linked_decision_time(session, site, data, choices, principal)
     else:
-        grants_optional = any(choices[p["id"]] for p in policy.purposes if not p["required"])
         decided_at = decision_time(data["decided_at"], now, grants_optional)
+    # The site's lifetime as it is now applies to this decision for good: its expiry is signed into it.
+    expires_at = lifetime.expiry(decided_at, site.consent_lifetime_months)
+    if grants_optional and lifetime.has_expired(expires_at, now):
+        # A grant that is over before it arrives (sent late, or a link to an old decision) would count as
+        # no decision anyway; refused, so that the widget asks again instead of applying it.
+        raise DecisionTooOld("This decision has expired already; ask the visitor again.")
     pseudonym = identity.stored_pseudonyms(connection, site.id, [principal.subject_id]).get(principal.subject_id)
     decision = Decision.prepare(session, site, policy, data, choices, header_signals or {}, client_hash(client_ip),
-                                pseudonym, principal, now, decided_at)
+                                pseudonym, principal, now, decided_at, expires_at)
     # End this request's read transaction before queueing for the write lock: a reader held open
     # while waiting would keep SQLite from ever recycling its write-ahead log, which then only grows.
     session.commit()
@@ -228,7 +235,7 @@ class Decision:
 
     @classmethod
     def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, pseudonym, principal, now,
-                decided_at):
+                decided_at, expires_at):
         hashed_request = request_hash(data, principal)
         event = {
             "event_id": str(uuid.uuid4()),
@@ -237,6 +244,7 @@ class Decision:
             "recorded_at": now.isoformat(),
             "timestamp": int(now.timestamp()),
             "decided_at": decided_at.isoformat(),
+            "expires_at": expires_at.isoformat(),
             "visitor_ref": principal.visitor_ref,
             "identified_by": principal.identified_by,
             "subject_token_kid": principal.kid,
@@ -351,4 +359,7 @@ def _receipt_for_key(session, site_id, idempotency_key):
 
 
 def _result(receipt_id, receipt, signature, jws):
-    return receipts.receipt_result(receipt_id, receipt, signature, jws, receipt_token=receipts.access_token(receipt_id))
+    """The answer to a decision; with its expiry in the two forms the widget keeps (a receipt older than
+    lifetimes, answering a repeated idempotency key, gives the default one: lifetime.receipt_expiry)."""
+    return receipts.receipt_result(receipt_id, receipt, signature, jws, receipt_token=receipts.access_token(receipt_id),
+                                   **lifetime.expiry_fields(lifetime.receipt_expiry(receipt)))

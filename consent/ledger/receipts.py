@@ -65,6 +65,12 @@ def read_timed_token(salt, token, max_age, what):
 def build_receipt(site, policy, event):
     """The receipt for one consent event (a dict as stored in the event document)."""
     choices = event["choices"]
+    # Events recorded before decisions had a lifetime hold no expiry; their receipts state none
+    # (tests build such receipts to stand for them).
+    expires_at = event.get("expires_at")
+    termination = "Until withdrawn by the PII principal or until the policy version changes"
+    if expires_at:
+        termination = "Until withdrawn by the PII principal, until the policy version changes, or until expiresAt"
     purposes = [
         {
             "purpose": purpose["title"][event["language"]],
@@ -72,7 +78,7 @@ def build_receipt(site, policy, event):
             "purposeCategory": [purpose["kind"]],
             "consentType": "EXPLICIT",
             "primaryPurpose": purpose["required"],
-            "termination": "Until withdrawn by the PII principal or until the policy version changes",
+            "termination": termination,
             "thirdPartyDisclosure": bool(purpose["recipients"]),
             "thirdPartyName": [recipient["name"][event["language"]] for recipient in purpose["recipients"]],
             "sensitive": purpose["sensitive"],
@@ -118,6 +124,8 @@ def build_receipt(site, policy, event):
         "guardianConsent": event["guardian_consent"],
         "decidedAt": event["decided_at"],
         "linkedReceiptId": event["linked_receipt_id"],
+        # When the decision stops counting and the visitor is asked again (consent/ledger/lifetime.py).
+        **({"expiresAt": expires_at} if expires_at else {}),
     }
 
 

@@ -4,6 +4,7 @@ from sqlalchemy import select
 
 from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
+from consent.ledger import lifetime
 from consent.schemas import SITE_ID, SiteConfigSchema, load
 from consent.sites import cookie_declarations, webhooks
 from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
@@ -22,6 +23,8 @@ def parse_yaml(text):
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise InvalidRequest(f"The file is not valid YAML: {error}") from error
+    except ValueError as error:  # a number of over 4,300 digits, which Python will not read as an int
+        raise InvalidRequest(f"The file holds a value that cannot be read: {error}") from error
     return validate_config(document)
 
 
@@ -70,6 +73,8 @@ def import_site(session, config):
     site.cookie_domain = config.get("cookie_domain")
     site.google_consent_mode = config.get("google_consent_mode")
     site.reload_on_withdrawal = config["reload_on_withdrawal"]
+    # Decisions already recorded keep the expiry they were given; this applies to the next ones.
+    site.consent_lifetime_months = config["consent_lifetime_months"]
     site.current_policy_version = policy["version"]
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
@@ -143,6 +148,8 @@ def export_site(session, site_id):
     for optional in ("cookie_domain", "google_consent_mode", "reload_on_withdrawal"):  # only when set
         if getattr(site, optional):
             config[optional] = getattr(site, optional)
+    if site.consent_lifetime_months != lifetime.DEFAULT_MONTHS:  # files that never set it export unchanged
+        config["consent_lifetime_months"] = site.consent_lifetime_months
     webhook = session.get(SiteWebhook, site.id)
     if webhook is not None:
         config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share
@@ -186,6 +193,8 @@ def widget_config(session, site_id, language=None):
         "texts": {key: text[language] for key, text in policy.texts.items()},
         "purposes": [localized_purpose(purpose) for purpose in policy.purposes],
         "age_gate": site.age_gate,
+        # The widget computes a decision's expiry itself as well (it decides before the service answers).
+        "lifetime_months": site.consent_lifetime_months,
         **({"cookie_domain": site.cookie_domain} if site.cookie_domain else {}),
         **({"reload_on_withdrawal": True} if site.reload_on_withdrawal else {}),
     }

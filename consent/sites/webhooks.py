@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from consent.errors import InvalidRequest, NotFound
+from consent.ledger import lifetime
 from consent.proof.verify import b64url_decode
 from consent.sites import webhook_targets
 from consent.storage.db import get_session, write_transaction
@@ -87,6 +88,8 @@ def payload(session, event):
         "choices": document["choices"],
         "receipt_id": document["receipt_id"],
         "time": document["recorded_at"],
+        # When the decision stops counting: from then on, treat the user as undecided.
+        "expires_at": lifetime.event_expiry(event).isoformat(),
     }
 
 

@@ -16,9 +16,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
+from consent import clock
+
 
 def utcnow():
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def in_utc(moment):
@@ -50,6 +52,9 @@ class Site(Base):
     google_consent_mode: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Reload the page after a withdrawal, so that trackers already running stop.
     reload_on_withdrawal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How many calendar months a decision lasts before the visitor is asked again (consent/ledger/lifetime.py,
+    # whose DEFAULT_MONTHS the server default repeats: that module reads this one).
+    consent_lifetime_months: Mapped[int] = mapped_column(Integer, server_default="12")
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

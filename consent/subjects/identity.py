@@ -9,11 +9,12 @@ README.md, "Identifying your users", has the threat model these checks answer.
 """
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, select
 
+from consent import clock
 from consent.config import derived_hmac
 from consent.errors import NotFound
 from consent.storage.models import SUBJECTS, SubjectSecret
@@ -41,7 +42,7 @@ NOBODY = SubjectCheck(None)
 
 def active_secrets(session, site_id, now=None):
     """{kid: secret} of the site's subject secrets that still verify."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     rows = session.execute(
         select(SubjectSecret.kid, SubjectSecret.secret).where(
             SubjectSecret.site_id == site_id,
@@ -65,7 +66,7 @@ def check_subject(session, site_id, subject_id, token, now=None, withdrawal_only
     if not token:
         return SubjectCheck(None, problem="subject_token_missing")
     parsed = tokens.parse(token)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     secret = active_secrets(session, site_id, now).get(parsed.kid) if parsed else None
     config = current_app.config
     if (secret is None or not tokens.mac_matches(parsed, secret, site_id, subject_id)
@@ -104,7 +105,7 @@ def unlinkable_visitor_ref():
 def create_secret(session, site_id):
     """A new subject secret for `site_id`, in force at once alongside any others."""
     secret = SubjectSecret(site_id=site_id, kid=tokens.new_kid(), secret=tokens.new_secret(),
-                           created_at=datetime.now(UTC))
+                           created_at=clock.now())
     session.add(secret)
     session.flush()
     return secret
@@ -115,7 +116,7 @@ def rotate_secret(session, site_id, overlap_seconds):
 
     The overlap lets pages and tokens already handed out keep working while the backend switches.
     """
-    now = datetime.now(UTC)
+    now = clock.now()
     retires_at = now + timedelta(seconds=overlap_seconds)
     for old in list_secrets(session, site_id):
         if old.retires_at is None or old.retires_at > retires_at:
@@ -125,7 +126,7 @@ def rotate_secret(session, site_id, overlap_seconds):
 
 def list_secrets(session, site_id):
     """Every subject secret of a site that still verifies, newest first."""
-    now = datetime.now(UTC)
+    now = clock.now()
     return session.scalars(
         select(SubjectSecret)
         .where(SubjectSecret.site_id == site_id,

@@ -5,6 +5,10 @@ latest decision that a subject token bound to them. Bindings stored before subje
 are reported as `verified: false` and never grant anything. "Latest" is by the visitor's own clock
 (`decided_at`, bounded: decisions.decision_time), then by arrival: a grant queued offline and sent
 late does not outrank the withdrawal made after it.
+
+An expired decision (consent/ledger/lifetime.py) counts as no decision: the answer is the one for a user
+who never decided, but for `expired_at`, which says when the latest decision lapsed. An older decision
+never answers in its place: the latest one replaced it, and its expiry does not bring it back.
 """
 import json
 
@@ -12,12 +16,14 @@ from flask import current_app
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
+from consent import clock
 from consent.config import derived_hmac
+from consent.ledger import lifetime
 from consent.sites.configs import current_policy
 from consent.storage.models import ConsentEvent, Erasure, Subject
 
 NO_RECORD = {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None, "decided_at": None,
-             "separate_consent": False}
+             "separate_consent": False, "expires_at": None, "expired_at": None}
 
 # Which of a subject's events answers for them: verified ones first, then the newest by the visitor's
 # clock (the arrival time for events stored before it was recorded), then by arrival.
@@ -57,18 +63,35 @@ def latest_events(session, site_id, subject_ids):
     return {pseudonyms[ref]: event for ref, event in latest_events_by_pseudonym(session, site_id, pseudonyms).items()}
 
 
-def latest_verified_choices(session, site_id, subject_id):
-    """The choices of a user's latest verified decision; None when they have none."""
+def latest_verified_choices(session, site_id, subject_id, now):
+    """The choices of a user's latest verified decision in force at `now`; None when they have none (or it expired)."""
     event = latest_events(session, site_id, [subject_id]).get(subject_id) if subject_id else None
+    event, _expired_at = in_force(event, now)
     if event is None or not event.subject_verified:
         return None
     return json.loads(event.document)["choices"]
 
 
-def purpose_decision(event, purpose_id):
-    """Whether `event` grants `purpose_id`, with the receipt that proves the answer either way."""
+def in_force(event, now):
+    """(`event` if it has not expired at `now`, else None; when it expired, or None)."""
     if event is None:
-        return dict(NO_RECORD)
+        return None, None
+    expires_at = lifetime.event_expiry(event)
+    return (None, expires_at) if lifetime.has_expired(expires_at, now) else (event, None)
+
+
+def _iso(moment):
+    return moment.isoformat() if moment is not None else None
+
+
+def purpose_decision(event, purpose_id, now):
+    """Whether `event` grants `purpose_id` at `now`, with the receipt that proves the answer either way.
+
+    An expired `event` answers as no record at all, saying when it expired.
+    """
+    event, expired_at = in_force(event, now)
+    if event is None:
+        return {**NO_RECORD, "expired_at": _iso(expired_at)}
     document = json.loads(event.document)
     verified = event.subject_verified is True
     # A decision awaiting a guardian grants nothing optional, whatever it holds; nor does a binding
@@ -81,12 +104,16 @@ def purpose_decision(event, purpose_id):
         "recorded_at": document["recorded_at"],
         "decided_at": document.get("decided_at", document["recorded_at"]),
         "separate_consent": purpose_id in document.get("separate_consents", []),
+        "expires_at": lifetime.event_expiry(event).isoformat(),
+        "expired_at": None,
     }
 
 
 def subject_consents(session, site, subject_id):
     """The current state of every purpose of the site's policy for one of its users."""
-    event = latest_events(session, site.id, [subject_id]).get(subject_id)
+    now = clock.now()
+    latest = latest_events(session, site.id, [subject_id]).get(subject_id)
+    event, expired_at = in_force(latest, now)
     document = json.loads(event.document) if event else {}
     return {
         "site_id": site.id,
@@ -96,16 +123,20 @@ def subject_consents(session, site, subject_id):
         "policy_version": document.get("policy_version"),
         "current_policy_version": site.current_policy_version,
         "guardian_consent": document.get("guardian_consent"),
+        "expires_at": _iso(lifetime.event_expiry(event)) if event else None,
+        "expired_at": _iso(expired_at),
         "purposes": {
-            purpose["id"]: purpose_decision(event, purpose["id"]) for purpose in current_policy(session, site).purposes
+            purpose["id"]: purpose_decision(latest, purpose["id"], now)
+            for purpose in current_policy(session, site).purposes
         },
     }
 
 
 def batch_decisions(session, site, subject_ids, purpose_id):
     """Which of `subject_ids` may be contacted for `purpose_id`, each with its proof."""
+    now = clock.now()
     events = latest_events(session, site.id, list(set(subject_ids)))
-    results = [{"subject_id": subject_id, **purpose_decision(events.get(subject_id), purpose_id)}
+    results = [{"subject_id": subject_id, **purpose_decision(events.get(subject_id), purpose_id, now)}
                for subject_id in subject_ids]
     return {
         "site_id": site.id,

@@ -12,16 +12,17 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
+from consent import clock
 from consent.errors import Forbidden, SubjectNotProven
 from consent.http.links import public_url
-from consent.ledger import receipts
+from consent.ledger import lifetime, receipts
 from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent, site_for_origin
 from consent.schemas import ConsentRequestSchema, load
 from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Subject
 from consent.subjects import identity
-from consent.subjects.rights import latest_events_by_pseudonym
+from consent.subjects.rights import in_force, latest_events_by_pseudonym
 
 HISTORY_LIMIT = 200
 
@@ -82,18 +83,23 @@ def _covered_events(session, site_id, access, limit):
 
 
 def history(session, site_id, access):
-    """The decisions a history link covers, newest first, each with its receipt and a fresh token."""
-    return [
-        {
-            "recorded_at": item.created_at,
-            "action": item.action,
-            "policy_version": item.policy_version,
-            "granted": [purpose for purpose, given in json.loads(item.document)["choices"].items() if given],
-            "receipt_id": item.receipt.receipt_id,
-            "receipt_token": receipts.access_token(item.receipt.receipt_id),
-        }
-        for item in _covered_events(session, site_id, access, HISTORY_LIMIT)
-    ]
+    """The decisions a history link covers, newest first, each with its receipt, a fresh token and its expiry."""
+    now = clock.now()
+    return [_history_entry(item, now) for item in _covered_events(session, site_id, access, HISTORY_LIMIT)]
+
+
+def _history_entry(item, now):
+    expires_at = lifetime.event_expiry(item)
+    return {
+        "recorded_at": item.created_at,
+        "expires_at": expires_at,
+        "expired": lifetime.has_expired(expires_at, now),
+        "action": item.action,
+        "policy_version": item.policy_version,
+        "granted": [purpose for purpose, given in json.loads(item.document)["choices"].items() if given],
+        "receipt_id": item.receipt.receipt_id,
+        "receipt_token": receipts.access_token(item.receipt.receipt_id),
+    }
 
 
 def withdraw_everything(session, site_id, access, language):
@@ -126,7 +132,8 @@ def withdraw_everything(session, site_id, access, language):
 def subject_decision(site_id, proof, origin):
     """A proven user's decision in force, for the widget on a device that has none (or an older one).
 
-    Only a valid, unexpired subject token opens it: the answer names what the user chose.
+    Only a valid, unexpired subject token opens it: the answer names what the user chose. An expired
+    decision is no decision: the widget then asks the visitor again.
     """
     session = get_session()
     site_for_origin(session.connection(), site_id, origin)
@@ -134,6 +141,7 @@ def subject_decision(site_id, proof, origin):
     if checked.subject_id is None:
         raise SubjectNotProven("A valid subject token is needed to read a user's decision.")
     event = latest_events_by_pseudonym(session, site_id, [pseudonym]).get(pseudonym) if pseudonym else None
+    event, _expired_at = in_force(event, clock.now())
     if event is None or not event.subject_verified:
         return {"decision": None}
     document = json.loads(event.document)
@@ -147,4 +155,5 @@ def subject_decision(site_id, proof, origin):
         "decided_at_ms": int(datetime.fromisoformat(decided_at).timestamp() * 1000),
         "receipt_id": event.receipt.receipt_id,
         "receipt_token": receipts.access_token(event.receipt.receipt_id),
+        **lifetime.expiry_fields(lifetime.event_expiry(event)),
     }}

@@ -4,10 +4,11 @@ The widget itself is static/consent.js.
 """
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from consent import clock
 from consent.errors import NotFound
 from consent.forms import WithdrawForm
 from consent.i18n import normalize_language, request_language
-from consent.ledger import receipts
+from consent.ledger import lifetime, receipts
 from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session, storable
 from consent.storage.models import PolicyVersion
@@ -39,10 +40,13 @@ def receipt_page(receipt_id):
     token = request.args.get("token")
     opened = receipts.open_receipt(session, receipt_id, token)
     language = request_language()
+    expires_at = lifetime.receipt_expiry(opened["receipt"])
     return render_template(
         "receipt.html",
         opened=opened,
         language=language,
+        expires_at=expires_at,
+        expired=lifetime.has_expired(expires_at, clock.now()),
         purposes=receipts.purposes_for_page(session, opened["receipt"], language),
         json_url=url_for("api.get_receipt", receipt_id=receipt_id, token=token),
     )
