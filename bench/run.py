@@ -8,7 +8,8 @@ import time
 from bench import audit_log, backend_check, floor, lookup, server, widget
 from bench.common import machine_note, ms, print_table
 
-OURS, CC, KLARO = "consent.js (ours)", "vanilla-cookieconsent", "klaro"
+OURS, CC, KLARO = widget.OURS, "vanilla-cookieconsent", "klaro"
+TIME_TO_BANNER_VS_CC = 0.7  # issue 14: at most 0.7x vanilla-cookieconsent's, and below klaro's
 DURABLE_TARGET, HALF_LOAD_P99_MS, LOOKUP_P99_MS = 1500, 20, 5
 
 
@@ -19,7 +20,7 @@ def verdict(met):
 def widget_rows(medians):
     ours, cc, klaro = medians[OURS], medians[CC], medians[KLARO]
     rows = []
-    for label, key, scale, unit in [("widget bytes transferred, gzip", "bytes", 1 / 1024, "KB"),
+    for label, key, scale, unit in [("widget bytes transferred", "bytes", 1 / 1024, "KB"),
                                     ("banner visible after widget start", "from_start", 1, "ms"),
                                     ("long tasks, blocking time", "blocking", 1, "ms"),
                                     ("layout shift", "shift", 1, "")]:
@@ -27,12 +28,18 @@ def widget_rows(medians):
             return f"{m[key] * scale:.3f}" if key == "shift" else f"{m[key] * scale:.1f} {unit}"
 
         ratio = "" if key == "shift" else f" ({ours[key] / cc[key]:.2f}× / {ours[key] / klaro[key]:.2f}×)"
-        met = ours[key] <= min(cc[key], klaro[key]) if key == "shift" else ours[key] < min(cc[key], klaro[key])
-        rows.append([label, "ours below both", figure(ours) + ratio, figure(cc), figure(klaro), verdict(met)])
-    # The script alone; with its config it is held to the budget by tests/test_widget_delivery.py.
-    size = widget.script_sizes()["br"]
-    rows.append(["widget script as served, brotli bytes", f"<= {widget.SCRIPT_BUDGET:,} with config", f"{size:,}",
-                 "", "", verdict(size <= widget.SCRIPT_BUDGET)])
+        if key == "from_start":
+            target = f"<= {TIME_TO_BANNER_VS_CC}× cc, < klaro"
+            met = ours[key] <= TIME_TO_BANNER_VS_CC * cc[key] and ours[key] < klaro[key]
+        else:
+            target = "ours below both"
+            met = ours[key] <= min(cc[key], klaro[key]) if key == "shift" else ours[key] < min(cc[key], klaro[key])
+        rows.append([label, target, figure(ours) + ratio, figure(cc), figure(klaro), verdict(met)])
+    # Held in make test too, by tests/test_widget_delivery.py; here as the browser received them.
+    for name in (OURS, widget.OURS_PLAIN):
+        received = medians[name]["before_banner"]
+        rows.append([f"{name}: body bytes before banner", f"<= {widget.BUDGET:,}", f"{received:,.0f}", "", "",
+                     verdict(received <= widget.BUDGET)])
     return rows
 
 
@@ -79,7 +86,7 @@ def main():
     backend_check.main(1000 if args.quick else 5000)
     print("\n### Proof of consent in-process: signing, log verification, export (bench/audit_log.py)\n")
     audit_log.main(2000 if args.quick else 20_000)
-    peers = [name for name in (row[0] for row in widget_table) if not name.startswith(OURS)]
+    peers = [name for name in (row[0] for row in widget_table) if not name.startswith("consent.js")]
     print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
                 ["measure", "target", "ours", *peers, "verdict"],
                 widget_rows(medians) + server_rows(server_results) + lookup_rows(lookup_results))

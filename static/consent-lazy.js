@@ -284,6 +284,12 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   }
 
   // Ready once the config is whole: descriptions, recipients, cookie details and these screens' strings.
+  // A policy version published since the banner's view arrived is shown before anything is decided
+  // under it: what the visitor saw is what gets recorded.
+  const shown = state.config.policy.version;
   state.full = true;
-  kit.loadConfig(state.language).then(() => tag.consentReady({ choiceList, readChoices, renderPreferences, apply, embeds }), tag.consentFailed);
+  kit.loadConfig(state.language).then(() => {
+    tag.consentReady({ choiceList, readChoices, renderPreferences, apply, embeds });
+    if (state.config.policy.version !== shown) kit.settle();
+  }, tag.consentFailed);
 })();

@@ -612,7 +612,8 @@
   // What consent-lazy.js shares with this script.
   const kit = {
     state, SITE, SERVICE, SITE_API, DEVICE, COOKIE, PENDING, EMBEDS, signals, post, loadConfig, decide, allChoices, granted, report,
-    element, button, link, show, header, notices, setStatus, addStyles, styleInto, renderBanner, renderButton, root: () => root,
+    element, button, link, show, header, notices, setStatus, addStyles, styleInto, renderBanner, renderButton, settle,
+    root: () => root,
   };
 
   if (document.body) start().catch(report);

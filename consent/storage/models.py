@@ -51,7 +51,7 @@ class Site(Base):
     # Google Consent Mode: {consent type: [purpose ids that grant it]}; None: derived (consent/sites/consent_mode.py).
     google_consent_mode: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Reload the page after a withdrawal, so that trackers already running stop.
-    reload_on_withdrawal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reload_on_withdrawal: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # How many calendar months a decision lasts before the visitor is asked again (consent/ledger/lifetime.py,
     # whose DEFAULT_MONTHS the server default repeats: that module reads this one).
     consent_lifetime_months: Mapped[int] = mapped_column(Integer, server_default="12")

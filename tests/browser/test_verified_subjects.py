@@ -244,13 +244,20 @@ def test_a_newer_decision_made_elsewhere_replaces_this_devices(browser, page, se
 # ---- What the widget does with a refusal -------------------------------------------------------------
 
 
-def test_a_decision_under_a_replaced_policy_asks_again(page, service, host, app, consent):
-    open_host(page, service, host, lang="en")
-    expect(banner(page)).to_be_visible()
+def publish_v2(app, host, title=None):
     config = load_site_config(allowed_origins=[host.url])
     changes = {"zh-CN": "新增境外提供。", "en": "Added transfer abroad."}
     config["policy"] = {**config["policy"], "version": "v2", "changes": changes}
-    import_site(app, config)  # published while the banner was open
+    if title:
+        config["texts"]["title"]["en"] = title
+    import_site(app, config)
+
+
+def test_a_decision_under_a_replaced_policy_asks_again(page, service, host, app, consent):
+    open_host(page, service, host, lang="en")
+    expect(banner(page)).to_be_visible()
+    page.wait_for_load_state("networkidle")  # the lazy part and its full config are in
+    publish_v2(app, host)  # published while the banner was open
     with recording(page) as refused:
         banner(page).get_by_role("button", name="Accept all").click()
     assert refused.value.status == 409
@@ -263,6 +270,24 @@ def test_a_decision_under_a_replaced_policy_asks_again(page, service, host, app,
     assert posted.value.status == 201
     [event] = recorded(consent)
     assert event["policy_version"] == "v2"
+
+
+def test_a_version_published_before_the_full_config_arrives_is_shown_before_it_is_recorded(
+        page, service, host, app, consent):
+    held = []
+    page.route(re.compile(r".*/config\?lang=en$"), lambda route: held.append(route))  # the full config waits
+    open_host(page, service, host, lang="en")
+    expect(banner(page).get_by_role("heading")).to_have_text("Your privacy choices")
+    while not held:
+        page.wait_for_timeout(50)
+    publish_v2(app, host, title="Your privacy choices, v2")
+    held[0].continue_()
+    # The banner is shown again, for v2: a decision is never recorded under a version nobody saw.
+    expect(banner(page).get_by_role("heading")).to_have_text("Your privacy choices, v2")
+    with recording(page) as posted:
+        banner(page).get_by_role("button", name="Accept all").click()
+    assert posted.value.status == 201
+    assert recorded(consent)[0]["policy_version"] == "v2"
 
 
 def test_a_grant_too_old_to_record_asks_again(page, service, host, consent):
