@@ -218,8 +218,21 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   const loadedOnce = new WeakSet();
   const placeholders = new WeakMap(); // embed -> its placeholder
 
+  // Only an http(s) address ever becomes a src: a data-src slipped into the page through a sanitizer that
+  // lets data-* attributes pass must not turn into a javascript: frame.
+  function source(embed) {
+    try {
+      const url = new URL(embed.dataset.src, location.href);
+      return /^https?:$/.test(url.protocol) ? url : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
   function embeds() {
     for (const embed of document.querySelectorAll(kit.EMBEDS)) {
+      const url = source(embed);
+      if (!url) continue; // never loaded, never offered
       const purposes = embed.dataset.consent.split(/\s+/);
       const allowed = loadedOnce.has(embed) || purposes.every(granted);
       const loaded = embed.hasAttribute("data-consent-loaded");
@@ -227,24 +240,24 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
         if (placeholders.has(embed)) placeholders.get(embed).remove();
         embed.style.removeProperty("display");
         embed.setAttribute("data-consent-loaded", "");
-        embed.src = embed.dataset.src;
+        embed.src = url.href;
       } else if (!allowed && loaded) {
         const blocked = embed.cloneNode(true);
         for (const name of ["src", "data-consent-loaded"]) blocked.removeAttribute(name);
         embed.replaceWith(blocked); // picked up again below, as any embed without its placeholder
-        holdBack(blocked, purposes);
+        holdBack(blocked, purposes, url);
       } else if (!allowed && !(placeholders.has(embed) && placeholders.get(embed).isConnected)) {
-        holdBack(embed, purposes);
+        holdBack(embed, purposes, url);
       }
     }
   }
 
-  function holdBack(embed, purposes) {
+  function holdBack(embed, purposes, url) {
     const { strings } = state.config;
     const known = purposes.map((id) => state.config.purposes.find((purpose) => purpose.id === id));
     const titles = known.map((purpose, index) => (purpose ? purpose.title : purposes[index])).join(", ");
-    const provider = embed.dataset.provider || new URL(embed.dataset.src, location.href).hostname;
-    const fill = (text) => text.replace("{provider}", provider).replace("{purpose}", titles);
+    const provider = embed.dataset.provider || url.hostname;
+    const fill = (text) => text.replace("{provider}", () => provider).replace("{purpose}", () => titles);
     const width = embed.getAttribute("width"), height = embed.getAttribute("height");
     const stand = element("div", { "data-consent-placeholder": embed.dataset.consent });
     stand.style.cssText = `display:block;max-width:100%;width:${width ? width + "px" : "100%"};` +

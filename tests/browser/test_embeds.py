@@ -135,3 +135,20 @@ def test_images_and_media_wait_too(page, service, host, providers):
     expect(page.locator("img[alt=poster]")).to_have_attribute("src", "https://player.youku.com/poster.png")
     page.wait_for_timeout(300)
     assert any(url.endswith("/poster.png") for url in providers)
+
+
+def test_only_http_addresses_ever_load(page, service, host, providers):
+    """A data-src let through by a sanitizer that passes data-* attributes must not become a live frame."""
+    body = ('<iframe title="evil" data-consent="video" data-src="javascript:parent.hacked=1"></iframe>'
+            '<iframe title="broken" data-consent="video" data-src="http://[::1"></iframe>'
+            '<iframe title="Youku" data-consent="video" data-provider="$& $1" data-src="https://player.youku.com/x">'
+            "</iframe>")
+    open_host(page, service, host, lang="en", body=body)
+    expect(placeholder(page, "$& $1")).to_contain_text("This content from $& $1 loads")
+    with recording(page):
+        banner(page).get_by_role("button", name="Accept all").click()
+    expect(page.locator('iframe[title="Youku"]')).to_have_attribute("src", "https://player.youku.com/x")
+    assert page.locator('iframe[title="evil"]').get_attribute("src") is None
+    assert page.locator('iframe[title="broken"]').get_attribute("src") is None
+    assert page.evaluate("() => window.hacked") is None
+    assert page.locator("[data-consent-placeholder]").count() == 0
