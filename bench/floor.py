@@ -48,7 +48,7 @@ def serve(workers):
 
 
 def main(worker_counts=(1, 2, 4), seconds=5):
-    from common import BENCH_ORIGIN, machine_note, ms, print_table, wrk
+    from bench.common import BENCH_ORIGIN, machine_note, ms, print_table, wrk
 
     note = machine_note()
     rows = []
