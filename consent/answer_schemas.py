@@ -133,8 +133,9 @@ class WidgetPurposeSchema(Answer):
     tracking = fields.Boolean(required=True)
     sensitive = fields.Boolean(required=True)
     title = fields.String(required=True)
-    description = fields.String(required=True)
-    recipients = fields.List(fields.Nested(WidgetRecipientSchema), required=True)
+    # Both always in the full view, absent in the banner view (only the lazy part shows them).
+    description = fields.String()
+    recipients = fields.List(fields.Nested(WidgetRecipientSchema))
     cookies = fields.List(fields.Nested(WidgetCookieSchema), metadata={
         "description": "Cleared when the purpose is refused or withdrawn; absent when none are declared."})
     storage = fields.List(fields.Nested(WidgetStorageSchema), metadata={
@@ -171,6 +172,9 @@ class WidgetConfigSchema(Answer):
         "description": "Where the widget sets its decision cookie on hosts under it; absent: the page's own host."})
     reload_on_withdrawal = fields.Boolean(metadata={
         "description": "true: reload the page after a withdrawal; absent: do not."})
+    view = fields.String(validate=validate.OneOf(["banner"]), metadata={
+        "description": "banner (with ?view=banner): purposes without description and recipients, cookies without "
+                       "lifetime and description, only the banner's strings; absent: the full configuration."})
     strings = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 

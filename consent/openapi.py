@@ -184,8 +184,11 @@ def _paths(converter):
         "/api/v1/sites/{site_id}/config": {"get": _operation(
             "What the widget needs to show a site's banner in one language.", "siteConfig",
             {**_answer("The configuration, with an ETag; Cache-Control: no-cache.", answers.WidgetConfigSchema),
-             "304": {"description": "Unchanged since the ETag sent in If-None-Match."}, **_problems(404)},
+             "304": {"description": "Unchanged since the ETag sent in If-None-Match."}, **_problems(404, 422)},
             [site, {"name": "lang", "in": "query", "required": False, "schema": STRING},
+             {"name": "view", "in": "query", "required": False,
+              "schema": {"type": "string", "enum": ["full", "banner"]},
+              "description": "banner: without what only the preference centre and embeds show."},
              {"name": "If-None-Match", "in": "header", "required": False, "schema": STRING}])},
         "/api/v1/sites/{site_id}/consent.js": {"get": _operation(
             "The widget with the site's configuration inside, in the language of ?lang=, else the browser's, "

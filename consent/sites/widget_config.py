@@ -19,10 +19,10 @@ from consent.sites.configs import site_stamp, widget_config
 
 
 def init_app(app):
-    app.extensions["consent.widget_configs"] = {}  # (site, language) -> (key, JSON bodies by encoding, ETag)
+    app.extensions["consent.widget_configs"] = {}  # (site, language, view) -> (key, bodies by encoding, ETag)
 
 
-# The widget strings static/consent.js itself shows (tests/test_widget_config.py holds this to its source).
+# The widget strings static/consent.js itself shows (tests/test_widget_delivery.py holds this to its source).
 BANNER_STRINGS = frozenset({
     "accept_all", "reject_all", "customize", "save", "close", "manage", "policy_link", "switch_language",
     "signal_notice", "policy_changed", "what_changed", "choose_again", "saved", "save_failed",
