@@ -594,9 +594,6 @@
     }).observe(document.documentElement, { childList: true, subtree: true });
     mount();
     await loading; // asked for first
-    // With its config inside, nothing else splits the work: the page gets the main thread back between
-    // parsing this script and painting the banner (two short tasks, not one long one).
-    if (INLINE) await new Promise((resolve) => setTimeout(resolve));
     reconcile(await asking);
     settle(state.wantsPreferences);
     flush();
