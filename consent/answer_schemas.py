@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from consent.config import LANGUAGES
 from consent.errors import ASK_AGAIN, DROP, RETRY
 from consent.ledger.lifetime import MAX_MONTHS
-from consent.schemas import PURPOSE_KINDS
+from consent.sites.config_schema import PURPOSE_KINDS
 
 
 class Answer(Schema):

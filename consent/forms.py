@@ -25,8 +25,8 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from consent.schemas import PURPOSE_KINDS
 from consent.sites import webhook_targets
+from consent.sites.config_schema import PURPOSE_KINDS
 
 # Both consoles' answer to a POST whose CSRF token is missing, forged or expired.
 FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")

@@ -1,37 +1,16 @@
 """Every input shape the service accepts, validated in one place. Unknown keys are refused."""
 import re
 from datetime import UTC
-from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
-from consent.ledger.lifetime import DEFAULT_MONTHS, MAX_MONTHS
-from consent.sites import cookie_declarations as declared
 
 # \A and \Z, not ^ and $: "$" would let a trailing newline through.
 SITE_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,63}\Z")
 SITE_ID = validate.Regexp(SITE_ID_PATTERN, error="Use 1-64 lowercase letters, digits or '-'.")
 PURPOSE_ID = validate.Regexp(r"\A[a-z][a-z0-9_]{0,63}\Z", error="Use 1-64 lowercase letters, digits or '_'.")
-ORIGIN = validate.Regexp(
-    r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z", error="An origin is scheme://host[:port], nothing after it."
-)
-# A host name two labels or more long, lower case, no port (the last label starts with a letter: no IP).
-DOMAIN_NAME = r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
-# Where a site's decision cookie is set so that its subdomains share it ("example.com" covers www. and console.).
-COOKIE_DOMAIN = validate.Regexp(
-    rf"\A{DOMAIN_NAME}\Z",
-    error="A domain name such as example.com: lower case, at least two labels, no port, no leading dot.",
-)
-# The Domain a declared cookie is set on, as browsers show it: with or without its leading dot.
-DECLARED_COOKIE_DOMAIN = validate.Regexp(
-    rf"\A\.?{DOMAIN_NAME}\Z", error="A domain name such as .example.com or example.com: lower case, no port."
-)
-PURPOSE_KINDS = ("cookie", "marketing", "profiling", "other")
-# Google Consent Mode v2's consent types (developers.google.com/tag-platform/security/guides/consent).
-CONSENT_MODE_TYPES = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage",
-                      "functionality_storage", "personalization_storage", "security_storage")
 # Names stored as keys (user ids, policy versions): no control characters (PostgreSQL refuses NUL),
 # and no lone surrogates (JSON can carry "\ud800", which no UTF-8 text, and so no HMAC input, can hold).
 NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f\ud800-\udfff]+\Z",
@@ -78,181 +57,6 @@ class Localized(fields.Dict):
         if set(result) != set(LANGUAGES):
             raise self.make_error("languages")
         return result
-
-
-# --- Site configuration (the YAML an operator imports) -----------------------------------------
-
-
-class ControllerSchema(Schema):
-    name = Localized(max_length=200, required=True)
-    contact = fields.Email(required=True)
-    address = Localized(max_length=500)
-    phone = fields.String(validate=validate.Length(1, 40))
-
-
-class RecipientSchema(Schema):
-    name = Localized(max_length=200, required=True)
-    contact = fields.String(required=True, validate=validate.Length(1, 200))
-    purpose = Localized(max_length=500, required=True)
-    country = fields.String(validate=validate.Regexp(r"\A[A-Z]{2}\Z", error="An ISO 3166 country code."))
-
-
-COOKIE_NAME = validate.Regexp(declared.COOKIE_NAME, error=(
-    "A cookie name: 1-100 letters, digits or !#$%&'+-.^_`|~ (RFC 6265); with a *, write pattern: instead."))
-
-
-class CookieSchema(Schema):
-    """A cookie a purpose sets or lets a partner set (consent/sites/cookie_declarations.py). Left out, path is
-    "/" and party "first", not filled in: an export keeps the operator's shape. The lifetime is text in both
-    languages, not an ISO 8601 duration ("session" is none; README, "Cookies and storage per purpose")."""
-
-    name = fields.String(validate=COOKIE_NAME)
-    pattern = fields.String(validate=validate.Regexp(declared.COOKIE_PATTERN, error=(
-        "A pattern: 2-100 cookie-name characters with at least one * (any run of characters) and one other.")))
-    domain = fields.String(validate=DECLARED_COOKIE_DOMAIN)
-    path = fields.String(validate=validate.Regexp(declared.COOKIE_PATH, error=(
-        "A path starts with / and holds 1-200 visible ASCII characters but ;.")))
-    lifetime = Localized(max_length=50)
-    party = fields.String(validate=validate.OneOf(declared.PARTIES))
-    description = Localized(max_length=300)
-
-    @validates_schema
-    def one_name_or_pattern(self, data, **_kwargs):
-        if ("name" in data) == ("pattern" in data):
-            raise ValidationError("Give either name (one cookie) or pattern (a family of them).", "name")
-
-
-class CookieDeclaration(fields.Field):
-    """A cookie of a purpose: a plain name (exact, first party, no description) or a CookieSchema object."""
-    default_error_messages = {"invalid": "A cookie name, or an object with a name or a pattern."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            COOKIE_NAME(value)
-            return value
-        if isinstance(value, dict):
-            return CookieSchema().load(value)
-        raise self.make_error("invalid")
-
-
-class StorageSchema(Schema):
-    """A localStorage or sessionStorage key a purpose keeps; left out, area is "both"."""
-
-    key = fields.String(validate=validate.Regexp(declared.STORAGE_KEY, error=(
-        "A key: 1-200 characters, no control characters; with a *, write pattern: instead.")))
-    pattern = fields.String(validate=validate.Regexp(declared.STORAGE_PATTERN, error=(
-        "A pattern: 2-200 characters with at least one * (any run of characters) and one other.")))
-    area = fields.String(validate=validate.OneOf(declared.STORAGE_AREAS))
-    description = Localized(max_length=300)
-
-    @validates_schema
-    def one_key_or_pattern(self, data, **_kwargs):
-        if ("key" in data) == ("pattern" in data):
-            raise ValidationError("Give either key (one entry) or pattern (a family of them).", "key")
-
-
-class PurposeSchema(Schema):
-    id = fields.String(required=True, validate=PURPOSE_ID)
-    kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
-    required = StrictBoolean(load_default=False)
-    tracking = StrictBoolean(load_default=False)
-    sensitive = StrictBoolean(load_default=False)
-    title = Localized(max_length=100, required=True)
-    description = Localized(max_length=1000, required=True)
-    # Cleared by the widget when the purpose is refused or withdrawn, and listed in the preference centre.
-    cookies = fields.List(CookieDeclaration(), load_default=list,
-                          validate=validate.Length(max=100, error="At most 100 cookies per purpose."))
-    storage = fields.List(fields.Nested(StorageSchema), load_default=list,
-                          validate=validate.Length(max=100, error="At most 100 storage keys per purpose."))
-    recipients = fields.List(fields.Nested(RecipientSchema), load_default=list)
-
-    @validates_schema
-    def required_purposes_do_not_track(self, data, **_kwargs):
-        if data.get("required") and (data.get("tracking") or data.get("sensitive")):
-            raise ValidationError("A required purpose can be neither tracking nor sensitive.", "required")
-
-
-class PolicySchema(Schema):
-    version = fields.String(required=True, validate=validate.And(validate.Length(1, 64), NO_CONTROL_CHARACTERS))
-    url = fields.URL(required=True, schemes={"http", "https"})
-    text = Localized(max_length=200_000, required=True)
-    changes = Localized(max_length=2000)
-
-
-class BannerTextsSchema(Schema):
-    title = Localized(max_length=100, required=True)
-    intro = Localized(max_length=1000, required=True)
-
-
-class WebhookSchema(Schema):
-    """Where consent changes are POSTed; the secret is generated when left out and never exported."""
-
-    url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False)
-    secret = fields.String(validate=validate.Length(16, 128))
-
-
-class SiteConfigSchema(Schema):
-    id = fields.String(required=True, validate=SITE_ID)
-    name = Localized(max_length=200, required=True)
-    controller = fields.Nested(ControllerSchema, required=True)
-    jurisdiction = fields.String(required=True, validate=validate.Regexp(r"\A[A-Z]{2}\Z"))
-    default_language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
-    allowed_origins = fields.List(fields.String(validate=ORIGIN), required=True, validate=validate.Length(1, 50))
-    policy = fields.Nested(PolicySchema, required=True)
-    texts = fields.Nested(BannerTextsSchema, required=True)
-    purposes = fields.List(fields.Nested(PurposeSchema), required=True, validate=validate.Length(1, 30))
-    age_gate = StrictBoolean(load_default=False)
-    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True)
-    # Share one decision between the site's subdomains: the widget sets its cookie on this domain
-    # wherever the page's host is under it (elsewhere, on the page's own host).
-    cookie_domain = fields.String(load_default=None, allow_none=True, validate=COOKIE_DOMAIN)
-    # How many calendar months a decision lasts before the visitor is asked again (consent/ledger/lifetime.py).
-    consent_lifetime_months = StrictInteger(
-        load_default=DEFAULT_MONTHS,
-        # No {input} in the message: YAML reads a number of any length, and Python refuses to print one
-        # of over 4,300 digits.
-        validate=validate.Range(1, MAX_MONTHS, error=f"A decision lasts 1 to {MAX_MONTHS} months "
-                                                     f"({DEFAULT_MONTHS} if left out)."),
-        error_messages={
-            "invalid": f"Give a whole number of months from 1 to {MAX_MONTHS}, without quotes or decimals.",
-            "null": f"Give a whole number of months from 1 to {MAX_MONTHS}, or leave the key out for {DEFAULT_MONTHS}.",
-        },
-    )
-    # Google Consent Mode: which purposes grant each consent type (all of them must be granted).
-    google_consent_mode = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(CONSENT_MODE_TYPES)),
-        values=fields.List(fields.String(validate=PURPOSE_ID), validate=validate.Length(1, 30)),
-        load_default=None, allow_none=True,
-    )
-    # After a withdrawal the widget reloads the page: trackers already running stop (gated scripts stay inert).
-    reload_on_withdrawal = StrictBoolean(load_default=False)
-
-    @validates_schema
-    def declarations_can_be_cleared(self, data, **_kwargs):
-        problems = declared.declaration_problems(data)
-        if problems:
-            raise ValidationError(problems)
-
-    @validates_schema
-    def purposes_are_coherent(self, data, **_kwargs):
-        purpose_ids = [purpose["id"] for purpose in data.get("purposes", [])]
-        if len(set(purpose_ids)) != len(purpose_ids):
-            raise ValidationError("Purpose ids must be unique.", "purposes")
-        if not any(purpose["required"] for purpose in data.get("purposes", [])):
-            raise ValidationError("Declare the strictly necessary purpose (required: true).", "purposes")
-        origins = data.get("allowed_origins", [])
-        if len(set(origins)) != len(origins):
-            raise ValidationError("Allowed origins must be unique.", "allowed_origins")
-        domain = data.get("cookie_domain")
-        purpose_ids = set(purpose_ids)
-        for consent_type, mapped in (data.get("google_consent_mode") or {}).items():
-            if set(mapped) - purpose_ids:
-                raise ValidationError(f"{consent_type}: {', '.join(sorted(set(mapped) - purpose_ids))} is not a "
-                                      "purpose of this site.", "google_consent_mode")
-        hosts = [urlsplit(origin).hostname for origin in origins]
-        if domain and not any(host == domain or host.endswith("." + domain) for host in hosts):
-            raise ValidationError("The cookie domain must be the host of an allowed origin, or a domain one of "
-                                  "them is under.", "cookie_domain")
 
 
 # --- Public API -------------------------------------------------------------------------------

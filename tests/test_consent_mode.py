@@ -2,7 +2,7 @@
 import pytest
 from marshmallow import ValidationError
 
-from consent import schemas
+from consent.sites import config_schema as schemas
 from tests.conftest import import_site, load_site_config
 
 SCRIPT = "/api/v1/sites/shop/consent-mode.js"

@@ -5,16 +5,18 @@ from sqlalchemy import select
 from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.ledger import lifetime
-from consent.schemas import SITE_ID, SiteConfigSchema, load
+from consent.schemas import SITE_ID, load
 from consent.sites import cookie_declarations, webhooks
+from consent.sites.config_schema import AGE_THRESHOLDS, SiteConfigSchema
 from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
 from consent.subjects import identity
 
 SITE_ID_PATTERN = SITE_ID.regex
-PURPOSE_FIELDS = ("id", "kind", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
+PURPOSE_FIELDS = ("id", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
 # Kept in a purpose's snapshot only when declared: a version published before they existed has none, and
-# importing that version again must find it unchanged.
-PURPOSE_FIELDS_IF_DECLARED = ("storage",)
+# importing that version again must find it unchanged (consent/sites/purposes.py reads both forms).
+PURPOSE_FIELDS_IF_DECLARED = ("kind", "tags", "legal_basis", "pi_categories", "sensitive_categories", "separate_consent",
+                              "requires", "in_context", "retention", "sources", "refusal_consequence", "storage")
 
 
 def parse_yaml(text):
@@ -70,6 +72,7 @@ def import_site(session, config):
     site.default_language = config["default_language"]
     site.texts = config["texts"]
     site.age_gate = config["age_gate"]
+    site.age_threshold = config["age_threshold"]
     site.cookie_domain = config.get("cookie_domain")
     site.google_consent_mode = config.get("google_consent_mode")
     site.reload_on_withdrawal = config["reload_on_withdrawal"]
@@ -148,6 +151,8 @@ def export_site(session, site_id):
     for optional in ("cookie_domain", "google_consent_mode", "reload_on_withdrawal"):  # only when set
         if getattr(site, optional):
             config[optional] = getattr(site, optional)
+    if site.age_threshold != AGE_THRESHOLDS[0]:  # files that never set it export unchanged
+        config["age_threshold"] = site.age_threshold
     if site.consent_lifetime_months != lifetime.DEFAULT_MONTHS:  # files that never set it export unchanged
         config["consent_lifetime_months"] = site.consent_lifetime_months
     webhook = session.get(SiteWebhook, site.id)

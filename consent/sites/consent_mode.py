@@ -13,7 +13,7 @@ stays denied: nothing is granted to Google that the operator did not map to a pu
 """
 import json
 
-from consent.schemas import CONSENT_MODE_TYPES
+from consent.sites.config_schema import CONSENT_MODE_TYPES
 
 WAIT_FOR_UPDATE_MS = 500  # how long Google tags wait for the widget's first update
 SCRIPT = """/*! Google Consent Mode v2 for site %(site)s, from the consent service. Load it before the Google tag. */

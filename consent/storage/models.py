@@ -1,10 +1,11 @@
 """Tables. Consent events and receipts are append-only: no code path updates or deletes them."""
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -44,8 +45,9 @@ class Site(Base):
     jurisdiction: Mapped[str] = mapped_column(String(8))
     default_language: Mapped[str] = mapped_column(String(8))
     texts: Mapped[dict] = mapped_column(JSON)  # banner title and intro, per language
-    # Ask visitors to state their age; under 14 (PIPL art. 31) needs a guardian's consent.
+    # Ask visitors to state their age; under age_threshold (PIPL art. 31: 14) needs a guardian's consent.
     age_gate: Mapped[bool] = mapped_column(Boolean, default=False)
+    age_threshold: Mapped[int] = mapped_column(Integer, server_default="14")
     # Where the widget sets its decision cookie, so subdomains share one decision; None: each host its own.
     cookie_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
     # Google Consent Mode: {consent type: [purpose ids that grant it]}; None: derived (consent/sites/consent_mode.py).
@@ -106,6 +108,8 @@ class PolicyVersion(Base):
     changes: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     texts: Mapped[dict] = mapped_column(JSON)
     purposes: Mapped[list] = mapped_column(JSON)
+    # The day the version takes effect, as the policy states it; None for versions published before it existed.
+    effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
