@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from consent.config import LANGUAGES
 from consent.errors import ASK_AGAIN, DROP, RETRY
 from consent.ledger.lifetime import MAX_MONTHS
-from consent.sites.config_schema import PURPOSE_KINDS
+from consent.sites import vocabulary
 
 
 class Answer(Schema):
@@ -128,10 +128,23 @@ class WidgetStorageSchema(Answer):
 
 class WidgetPurposeSchema(Answer):
     id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(PURPOSE_KINDS))
-    required = fields.Boolean(required=True)
+    tags = fields.List(fields.String(validate=validate.OneOf(vocabulary.TAGS)), required=True, metadata={
+        "description": "What the purpose is about (README, \"Configure a site\"); \"profiling\" sets personalized."})
+    required = fields.Boolean(required=True, metadata={
+        "description": "Not a switch: the purpose is not based on consent (see basis)."})
     tracking = fields.Boolean(required=True)
-    sensitive = fields.Boolean(required=True)
+    sensitive = fields.Boolean(required=True, metadata={"description": "It processes sensitive personal information."})
+    basis = fields.String(validate=validate.OneOf([code for code in vocabulary.LEGAL_BASES if code != "consent"]),
+                          metadata={"description": "The legal basis when it is not consent; absent: consent."})
+    separate = fields.Boolean(validate=validate.Equal(True), metadata={
+        "description": "true: granted only in its own step, with separate consent; absent: not."})
+    ask = fields.String(metadata={"description": "Asked at the moment of use (Consent.ask), never in the banner: "
+                                                 "when, in words; absent: asked in the banner."})
+    requires = fields.List(fields.String(), metadata={
+        "description": "Purposes that must be granted for this one to be; absent: none."})
+    retention = fields.String(metadata={"description": "How long the information is kept, if declared."})
+    sources = fields.String(metadata={"description": "Where the information comes from, if declared."})
+    refusal = fields.String(metadata={"description": "What refusing means for the visitor, if declared."})
     title = fields.String(required=True)
     # Both always in the full view, absent in the banner view (only the lazy part shows them).
     description = fields.String()
@@ -165,6 +178,8 @@ class WidgetConfigSchema(Answer):
     texts = fields.Nested(WidgetTextsSchema, required=True)
     purposes = fields.List(fields.Nested(WidgetPurposeSchema), required=True)
     age_gate = fields.Boolean(required=True)
+    age_threshold = fields.Integer(validate=validate.OneOf([14, 18]), metadata={
+        "description": "With age_gate: under this age a guardian decides."})
     lifetime_months = fields.Integer(required=True, validate=validate.Range(1, MAX_MONTHS), metadata={
         "description": "How many calendar months a decision lasts: its expiry is its time plus these months, "
                        "on the month's last day where that month is shorter."})

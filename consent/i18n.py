@@ -6,6 +6,7 @@ from flask_babel import Babel, force_locale
 from flask_babel import lazy_gettext as _l
 
 from consent.config import LANGUAGES
+from consent.sites.vocabulary import CONSENT, LEGAL_BASES
 
 # Our language tags (BCP 47, as the widget and the API speak them) and their Babel locales.
 BABEL_LOCALES = {"zh-CN": "zh_Hans_CN", "en": "en"}
@@ -42,13 +43,23 @@ WIDGET_STRINGS = {
     "separate_agree": _l("I agree to this purpose"),
     "cancel": _l("Cancel"),
     "recipient": _l("Recipient"),
-    "age_question": _l("Before you choose: are you 14 or older?"),
-    "age_adult": _l("I am 14 or older"),
-    "age_under_14": _l("I am under 14"),
+    # {age}: the site's age threshold, 14 or 18.
+    "age_question": _l("Before you choose: are you {age} or older?"),
+    "age_adult": _l("I am {age} or older"),
+    "age_minor": _l("I am under {age}"),
     "guardian_needed": _l(
-        "Visitors under 14 need the consent of a parent or guardian. Nothing optional is turned on; "
+        "Visitors under {age} need the consent of a parent or guardian. Nothing optional is turned on; "
         "please ask your parent or guardian."
     ),
+    # A purpose asked at the moment of use: {context} is when, as the site words it ("when you ...").
+    "asked_when": _l("Asked only {context}"),
+    # Agreeing to a purpose that needs others: {purpose} are their titles.
+    "requires_prompt": _l("It needs {purpose} as well; agreeing turns that on too."),
+    "retention": _l("Kept"),
+    "sources": _l("Obtained from"),
+    "refusal": _l("If you say no"),
+    # Purposes processed on another legal basis than consent: shown, never switches (vocabulary.LEGAL_BASES).
+    **{f"basis_{code}": label for code, label in LEGAL_BASES.items() if code != CONSENT},
     # The preference centre's list of what each purpose stores (the site declares it).
     "cookie": _l("Cookie"),
     "storage": _l("Browser storage"),

@@ -95,15 +95,18 @@ class ConsentRequestSchema(Schema):
     signals = fields.Nested(SignalsSchema, load_default=lambda: {"dnt": False, "gpc": False})
     do_not_track = StrictBoolean(load_default=False)
     collection_method = fields.String(
-        load_default="banner", validate=validate.OneOf(["banner", "preference_centre", "embed", "api", "link"])
+        load_default="banner",
+        validate=validate.OneOf(["banner", "preference_centre", "embed", "in_context", "api", "link"]),
     )
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN)
     # Sensitive purposes the visitor granted in their own, separate step (never via "Accept all").
     separate_consents = fields.List(
         fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30)
     )
-    # Required by sites with an age gate: "under_14" records the decision as awaiting a guardian.
-    age_statement = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["adult", "under_14"]))
+    # Required by sites with an age gate: "minor" (under the site's age threshold; "under_14" from older
+    # widgets) records the decision as awaiting a guardian.
+    age_statement = fields.String(load_default=None, allow_none=True,
+                                  validate=validate.OneOf(["adult", "minor", "under_14"]))
 
     @validates_schema
     def links_name_their_receipt(self, data, **_kwargs):

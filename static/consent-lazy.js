@@ -7,7 +7,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   const tag = document.currentScript;
   const kit = tag && tag.consentKit;
   if (!kit) return;
-  const { state, SERVICE, SITE_API, DEVICE, post, decide, allChoices, granted, report } = kit;
+  const { state, SERVICE, SITE_API, DEVICE, post, decide, allChoices, granted, report, ownStep, minor, ageText } = kit;
   const { element, button, link, show, header, notices, renderBanner, renderButton } = kit;
 
   kit.addStyles(`
@@ -26,9 +26,31 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
     .embed p { margin: 0; }
   `);
 
+  // What the preference centre and Consent.ask say of a purpose besides its title: why it is processed
+  // when that is not consent, when it is asked, and its description.
+  function about(purpose) {
+    const { strings } = state.config;
+    const basis = purpose.required && (strings["basis_" + purpose.basis] || strings.always_on);
+    const asked = purpose.ask && strings.asked_when.replace("{context}", () => purpose.ask);
+    return [basis, ownStep(purpose) && strings.separate_badge, asked, purpose.description].filter(Boolean).join(" · ");
+  }
+
+  // Recipients, cookies, storage keys, and how long, from where and what refusing means, as declared.
+  function details(purpose) {
+    const { strings } = state.config;
+    const items = purpose.recipients.map((recipient) =>
+      element("li", { text: `${strings.recipient}: ${recipient.name} (${recipient.country || "—"}) · ${recipient.purpose} · ${recipient.contact}` })
+    ).concat((purpose.cookies || []).map((cookie) => element("li", {
+      text: [`${strings.cookie}: ${cookie.n || cookie.p}`, cookie.d, cookie.l, cookie.t && strings.third_party, cookie.x].filter(Boolean).join(" · "),
+    })), (purpose.storage || []).map((entry) => element("li", { text: `${strings.storage}: ${entry.n || entry.p}` })),
+    ["retention", "sources", "refusal"].filter((key) => purpose[key]).map((key) => element("li", { text: `${strings[key]}: ${purpose[key]}` })));
+    return items.length ? element("ul", {}, ...items) : null;
+  }
+
   // One toggle per purpose, then the visitor's own Do-Not-Track. `onChange` runs after every effective
-  // change. A sensitive purpose turns on only through its own step; recipients, cookies and storage
-  // keys are listed beforehand.
+  // change. A purpose of its own step (separate consent, asked in context) turns on only through that
+  // step, one that requires others only once the visitor agrees to turn those on too; turning one off
+  // turns off what requires it. Recipients, cookies and storage keys are listed beforehand.
   function choiceList(onChange) {
     const { strings, purposes } = state.config;
     const stored = state.stored || { c: {} };
@@ -45,34 +67,42 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
         input.disabled = dnt.checked;
       }
     };
+    const inputOf = (id) => list.querySelector(`[data-purpose="${id}"]`);
+    const missing = (purpose) => (purpose.requires || []).filter((id) => !inputOf(id).checked);
+    const cascade = () => {
+      for (let off; (off = purposes.find((purpose) => inputOf(purpose.id).checked && missing(purpose).length)); ) inputOf(off.id).checked = false;
+    };
     const items = purposes.map((purpose) => {
-      const help = [purpose.required && strings.always_on, purpose.sensitive && strings.separate_badge, purpose.description];
-      const [input, ...parts] = toggle(purpose.id, purpose.title, help.filter(Boolean).join(" · "), purpose.required || stored.c[purpose.id] === true);
+      const [input, ...parts] = toggle(purpose.id, purpose.title, about(purpose), purpose.required || stored.c[purpose.id] === true);
       input.disabled = purpose.required;
+      let needed = [];
       const close = (agreed) => () => {
         step.hidden = true;
         input.checked = agreed;
+        for (const id of agreed ? needed : []) inputOf(id).checked = true;
         input.focus();
         if (agreed) onChange();
       };
-      const step = purpose.sensitive && element(
+      const prompt = element("p");
+      const step = element(
         "div",
-        { class: "confirm", role: "group", "aria-label": `${strings.separate_badge}: ${purpose.title}`, hidden: true },
-        element("p", { text: strings.separate_intro }),
+        { class: "confirm", role: "group", "aria-label": purpose.title, hidden: true },
+        prompt,
         element("div", { class: "row" }, button(strings.separate_agree, close(true)), button(strings.cancel, close(false)))
       );
       input.addEventListener("change", () => {
-        if (!step || !input.checked) return onChange();
+        needed = input.checked ? missing(purpose) : [];
+        if (!input.checked || !(ownStep(purpose) || needed.length)) {
+          cascade();
+          return onChange();
+        }
         input.checked = false;
+        const titles = needed.map((id) => purposes.find((each) => each.id === id).title).join(", ");
+        prompt.textContent = [ownStep(purpose) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ");
         step.hidden = false;
         step.querySelector("button").focus();
       });
-      const details = purpose.recipients.map((recipient) =>
-        element("li", { text: `${strings.recipient}: ${recipient.name} (${recipient.country || "—"}) · ${recipient.purpose} · ${recipient.contact}` })
-      ).concat((purpose.cookies || []).map((cookie) => element("li", {
-        text: [`${strings.cookie}: ${cookie.n || cookie.p}`, cookie.d, cookie.l, cookie.t && strings.third_party, cookie.x].filter(Boolean).join(" · "),
-      })), (purpose.storage || []).map((entry) => element("li", { text: `${strings.storage}: ${entry.n || entry.p}` })));
-      return element("li", {}, ...parts, details.length && element("ul", {}, ...details), step);
+      return element("li", {}, ...parts, details(purpose), step);
     });
     dnt.addEventListener("change", () => {
       syncTracking();
@@ -96,7 +126,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
     const stored = state.stored;
     if (config.age_gate && !state.age && !(stored && stored.a)) return renderBanner(); // age first
     const age = state.age || (stored && stored.a) || "adult";
-    const underAge = age === "under_14";
+    const underAge = minor(age);
     const record = () => decide(...readChoices(list), "preference_centre", age);
     const list = choiceList(record);
     const setAll = (grant) => {
@@ -118,7 +148,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
         { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-prefs", lang: state.language, onkeydown: trapFocus },
         header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-focus": 1 })),
         ...notices(),
-        underAge && element("p", { class: "note", text: strings.guardian_needed }),
+        underAge && element("p", { class: "note", text: ageText("guardian_needed") }),
         // "Withdraw all" sits at the top, as easy to reach as any grant.
         element(
           "div",
@@ -290,10 +320,49 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
     const stored = state.stored;
     const age = state.age || (stored && stored.a) || null;
     if (state.config.age_gate && age !== "adult") return renderBanner();
-    if (purposes.some((purpose) => purpose.sensitive || (purpose.tracking && stored && stored.d))) return renderPreferences();
+    if (purposes.some((purpose) => ownStep(purpose) || (purpose.requires || []).some((id) => !granted(id)) || (purpose.tracking && stored && stored.d))) return renderPreferences();
     const choices = Object.assign(stored ? Object.assign({}, stored.c) : allChoices(false), ...purposes.map((purpose) => ({ [purpose.id]: true })));
     decide(choices, !!(stored && stored.d), "embed", age);
     if (!kit.root().querySelector(".modal")) renderButton();
+  }
+
+  // Consent.ask: one purpose, asked at the moment of use, in a dialog of its own with everything the
+  // preference centre says of it. Agreeing also turns on what it requires, listed in the dialog. A
+  // visitor under the site's age, or one already granted, is not asked. Resolves once the service
+  // answered, or the record waits for it (pending).
+  function ask(purposeId) {
+    const { strings, purposes } = state.config;
+    const purpose = purposes.find((each) => each.id === purposeId);
+    if (!purpose || purpose.required) return Promise.reject(new Error(`consent.js: no purpose ${purposeId} to ask for`));
+    const stored = state.stored;
+    const age = state.age || (stored && stored.a) || null;
+    const answer = (given) => ({ purpose: purposeId, granted: given, receiptId: given ? state.stored.r || null : null, pending: given && !DEVICE && !state.stored.r });
+    if (granted(purposeId) || (state.config.age_gate && minor(age))) return Promise.resolve(answer(granted(purposeId)));
+    if (state.config.age_gate && age !== "adult") return Promise.resolve(renderBanner()).then(() => answer(false)); // age first
+    const needed = (purpose.requires || []).filter((id) => !granted(id));
+    const titles = needed.map((id) => purposes.find((each) => each.id === id).title).join(", ");
+    const back = () => (kit.needsAsking() ? renderBanner() : renderButton()); // what showed before
+    return new Promise((resolve) => {
+      const finish = (agreed) => () => {
+        if (!agreed) return resolve(answer(false), back());
+        const choices = Object.assign(stored ? Object.assign({}, stored.c) : allChoices(false), ...[purposeId, ...needed].map((id) => ({ [id]: true })));
+        Promise.resolve(decide(choices, !!(stored && stored.d), "in_context", age || "adult")).then(() => resolve(answer(true)), report);
+        back();
+      };
+      show(
+        element("div", { class: "overlay" }),
+        element(
+          "section",
+          { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-ask", lang: state.language,
+            onkeydown: (event) => (event.key === "Escape" ? finish(false)() : trapFocus(event)) },
+          header("cw-ask", purpose.title, () => ask(purposeId).then(resolve)),
+          element("p", { text: about(purpose) }),
+          details(purpose),
+          element("p", { class: "note", text: [ownStep(purpose) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ") }),
+          element("div", { class: "row" }, button(strings.separate_agree, finish(true), { "data-focus": 1 }), button(strings.cancel, finish(false)))
+        )
+      );
+    });
   }
 
   // Ready once the config is whole: descriptions, recipients, cookie details and these screens' strings.
@@ -302,7 +371,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   const shown = state.config.policy.version;
   state.full = true;
   kit.loadConfig(state.language).then(() => {
-    tag.consentReady({ choiceList, readChoices, renderPreferences, apply, embeds });
+    tag.consentReady({ choiceList, readChoices, renderPreferences, apply, embeds, ask });
     if (state.config.policy.version !== shown) kit.settle();
   }, tag.consentFailed);
 })();

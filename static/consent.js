@@ -198,13 +198,22 @@
   }
 
   // ---- Decisions
-  // "Accept all" never grants a sensitive purpose (those need their own step), nor a tracking one
-  // when the browser or the visitor asked not to be tracked: those must be turned on one by one.
+  // "Accept all" never grants a purpose of its own step (separate consent, or asked at the moment of
+  // use), nor a tracking one when the browser or the visitor asked not to be tracked: those must be
+  // turned on one by one.
   function allChoices(grant, doNotTrack) {
     const choices = {};
     for (const purpose of state.config.purposes) {
-      choices[purpose.id] = purpose.required || (grant && !purpose.sensitive && !(purpose.tracking && (browserOptsOut || doNotTrack)));
+      choices[purpose.id] = purpose.required || (grant && !ownStep(purpose) && !(purpose.tracking && (browserOptsOut || doNotTrack)));
     }
+    return choices;
+  }
+
+  const ownStep = (purpose) => !!(purpose.separate || purpose.ask);
+
+  // No purpose stays granted without those it requires: withdrawing one withdraws its dependents.
+  function withRequirements(choices) {
+    for (let unmet; (unmet = state.config.purposes.find((purpose) => choices[purpose.id] && (purpose.requires || []).some((id) => !choices[id]))); ) choices[unmet.id] = false;
     return choices;
   }
 
@@ -214,7 +223,7 @@
     const stored = state.stored || {};
     const decision = {
       v: state.config.policy.version,
-      c: choices,
+      c: withRequirements(Object.assign({}, choices)),
       t: Date.now(),
       l: state.language,
       d: !!doNotTrack,
@@ -222,7 +231,7 @@
       q: randomId(),
       s: stored.s || randomId(),
     };
-    if (refusesAll(choices)) decision.x = decision.t;
+    if (refusesAll(decision.c)) decision.x = decision.t;
     state.askAgain = false;
     const before = stored.c;
     // Apply at once on this device; the record follows, now or when the service is reachable.
@@ -230,7 +239,7 @@
     enqueue(decision, method);
     applyToPage(before);
     emitChange();
-    flush();
+    return flush();
   }
 
   // Queues the record of a stored decision, with the page's user as now; `links`: the receipt of the
@@ -251,7 +260,7 @@
       do_not_track: decision.d,
       collection_method: method,
       idempotency_key: decision.q,
-      separate_consents: state.config.purposes.filter((purpose) => purpose.sensitive && decision.c[purpose.id]).map((purpose) => purpose.id),
+      separate_consents: state.config.purposes.filter((purpose) => ownStep(purpose) && decision.c[purpose.id]).map((purpose) => purpose.id),
       age_statement: state.config.age_gate ? decision.a : null,
     }));
   }
@@ -467,21 +476,21 @@
   function renderBanner() {
     const { config } = state;
     const strings = config.strings;
-    // Sites with an age gate ask first, at every prompt, unless an adult said so before; under 14,
-    // nothing optional is granted until a guardian consents.
+    // Sites with an age gate ask first, at every prompt, unless an adult said so before; under the
+    // site's age (14 or 18), nothing optional is granted until a guardian consents.
     const age = state.age || (state.stored && state.stored.a === "adult" ? "adult" : null);
     const answer = (given) => () => {
       state.age = given;
       if (given !== "adult") decide(allChoices(false), false, "banner", given);
       renderBanner();
     };
-    if (config.age_gate && age === "under_14") {
-      return show(bannerBox(element("p", { id: "cw-age", class: "note", text: strings.guardian_needed }), button(strings.close, renderButton, { "data-focus": 1 })));
+    if (config.age_gate && minor(age)) {
+      return show(bannerBox(element("p", { id: "cw-age", class: "note", text: ageText("guardian_needed") }), button(strings.close, renderButton, { "data-focus": 1 })));
     }
     if (config.age_gate && !age) {
       return show(bannerBox(
-        element("p", { id: "cw-age", text: strings.age_question }),
-        element("div", { class: "row" }, button(strings.age_adult, answer("adult"), { "data-focus": 1 }), button(strings.age_under_14, answer("under_14")))
+        element("p", { id: "cw-age", text: ageText("age_question") }),
+        element("div", { class: "row" }, button(ageText("age_adult"), answer("adult"), { "data-focus": 1 }), button(ageText("age_minor"), answer("minor")))
       ));
     }
     let list = null; // built on demand, by lazy code: the banner paints first
@@ -513,6 +522,10 @@
       )
     ));
   }
+
+  // "under_14": what widgets said before a site could set its age, 14 or 18.
+  const minor = (age) => age === "minor" || age === "under_14";
+  const ageText = (key) => state.config.strings[key].replace("{age}", state.config.age_threshold || 14);
 
   // The floating button that reopens the preference centre at any time.
   function renderButton(focus) {
@@ -552,7 +565,7 @@
     get() {
       const stored = state.stored;
       if (!stored) return null;
-      const profiling = state.config ? state.config.purposes.filter((purpose) => purpose.kind === "profiling") : [];
+      const profiling = state.config ? state.config.purposes.filter((purpose) => purpose.tags.includes("profiling")) : [];
       return {
         policyVersion: stored.v,
         choices: Object.assign({}, stored.c),
@@ -571,6 +584,11 @@
       if (state.config) showPreferences();
       else state.wantsPreferences = true;
     },
+    /** Asks for one purpose at the moment of use, in its own step. Resolves with
+     *  {purpose, granted, receiptId, pending}: pending while the record waits for the service. */
+    ask(purposeId) {
+      return ready.then(lazy).then((more) => more.ask(String(purposeId)));
+    },
     /** The site's user, proven by the subject token its backend made; without a token, not bound. */
     setSubject(subjectId, token) {
       state.subject = subjectId ? String(subjectId) : null;
@@ -583,6 +601,9 @@
   window.Consent = api;
 
   // ---- Start
+  let started;
+  const ready = new Promise((resolve, reject) => (started = [resolve, reject]));
+  ready.catch(() => {}); // a failed start is reported once, by begin(), and to whoever asks
   async function start() {
     const loading = loadConfig(/^zh/i.test(document.documentElement.lang || navigator.language) ? "zh-CN" : "en"); // page, then browser
     const asking = askSubject(); // at the same time: the user may have decided on another device
@@ -596,6 +617,7 @@
     await loading; // asked for first
     reconcile(await asking);
     settle(state.wantsPreferences);
+    started[0]();
     flush();
   }
 
@@ -611,11 +633,15 @@
 
   // What consent-lazy.js shares with this script.
   const kit = {
-    state, SITE, SERVICE, SITE_API, DEVICE, COOKIE, PENDING, EMBEDS, signals, post, loadConfig, decide, allChoices, granted, report,
+    state, SITE, SERVICE, SITE_API, DEVICE, COOKIE, PENDING, EMBEDS, signals, post, loadConfig, decide, allChoices, granted, report, ownStep, minor, ageText, needsAsking,
     element, button, link, show, header, notices, setStatus, addStyles, styleInto, renderBanner, renderButton, settle,
     root: () => root,
   };
 
-  if (document.body) start().catch(report);
-  else document.addEventListener("DOMContentLoaded", () => start().catch(report));
+  const begin = () => start().catch((error) => {
+    started[1](error); // Consent.ask fails too: there is no config to ask with
+    report(error);
+  });
+  if (document.body) begin();
+  else document.addEventListener("DOMContentLoaded", begin);
 })();

@@ -146,7 +146,6 @@ HOSTILE = [
     ("site id injection", {"site_id": "shop' OR '1'='1"}, 422),
     ("unknown purpose", {"choices": {"necessary": True, "telepathy": True}}, 422),
     ("stale policy version", {"policy_version": "v0"}, 409),
-    ("required purpose missing", {"choices": {"analytics": False}}, 422),
     ("required purpose refused", {"choices": {"necessary": False}}, 422),
     ("consent as a string", {"choices": {"necessary": True, "analytics": "yes"}}, 422),
     ("consent as a number", {"choices": {"necessary": True, "analytics": 1}}, 422),

@@ -32,7 +32,7 @@ def test_receipt_has_kantara_shape_and_our_extensions(recorded):
     assert receipt["piiControllers"][0]["piiController"] == "示例商城有限公司"
     assert receipt["signals"] == {"dnt": True, "gpc": False}
     given = {p["purposeId"]: p["consentGiven"] for p in receipt["services"][0]["purposes"]}
-    assert given == {"necessary": True, "analytics": True, "advertising": False, "marketing_sms": False,
+    assert given == {"necessary": None, "analytics": True, "advertising": False, "marketing_sms": False,
                      "personalized_recommendation": False, "cross_border_transfer": False}
     advertising = next(p for p in receipt["services"][0]["purposes"] if p["purposeId"] == "advertising")
     assert advertising["thirdPartyDisclosure"] is True and advertising["thirdPartyName"] == ["示例广告网络"]

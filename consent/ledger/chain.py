@@ -315,9 +315,18 @@ def _principal(event):
 
 
 def _purpose_facts(receipt):
-    """{purposeId: (consentGiven, separateConsent)} as a receipt states them; None for one not in that shape."""
+    """{purposeId: (consentGiven, separateConsent)} as a receipt states them; None for one not in that shape.
+
+    A purpose on another legal basis than consent states no consentGiven (null); its event holds it as
+    processed, true, as events always did for required purposes.
+    """
+    def given(purpose):
+        if purpose["consentGiven"] is None and purpose.get("legalBasis", "consent") != "consent":
+            return True
+        return purpose["consentGiven"]
+
     try:
-        return {purpose["purposeId"]: (purpose["consentGiven"], purpose.get("separateConsent", False))
+        return {purpose["purposeId"]: (given(purpose), purpose.get("separateConsent", False))
                 for service in receipt["services"] for purpose in service["purposes"]}
     except (KeyError, TypeError, AttributeError):
         return None

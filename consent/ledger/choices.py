@@ -1,10 +1,15 @@
 """What a decision may choose: its choices checked against the site's policy, and the kind of decision.
 
-The rules of PIPL and GB/T 35273 that a request can break on its own: no unknown purpose, required
-purposes granted, no tracking with Do-Not-Track, sensitive purposes only in their separate step,
-nothing optional for a visitor under 14.
+The rules of PIPL and GB/T 35273 that a request can break on its own: no unknown purpose; purposes not
+based on consent are not choices (left out, or true as older widgets send them); no tracking with
+Do-Not-Track; purposes of a separate step (separate consent, asked in context) only in that step; no
+purpose without what it requires; nothing optional for a visitor under the age threshold.
 """
 from consent.errors import InvalidRequest
+from consent.sites import purposes as meaning
+
+# Age statements of a visitor under the site's age threshold ("under_14": widgets before thresholds).
+MINOR = ("minor", "under_14")
 
 
 def _refusal(detail, purpose_ids, message):
@@ -14,24 +19,25 @@ def _refusal(detail, purpose_ids, message):
 def checked_choices(purposes, data):
     """Every purpose of the policy with its decision, or InvalidRequest naming what is wrong.
 
-    Refuses unknown purposes, required purposes missing or refused, tracking granted together with
-    Do-Not-Track, sensitive purposes granted without their separate step, and optional purposes
-    granted by someone who said they are under 14.
+    Refuses unknown purposes, refusals of purposes not based on consent, tracking granted together with
+    Do-Not-Track, purposes of a separate step granted without it, purposes granted without those they
+    require, and optional purposes granted by someone who said they are under age.
     """
     by_id = {purpose["id"]: purpose for purpose in purposes}
     choices = data["choices"]
     unknown = sorted(set(choices) - set(by_id))
     if unknown:
         raise _refusal("Unknown purposes for this site's policy.", unknown, "Unknown purpose.")
-    refused_required = [p["id"] for p in purposes if p["required"] and choices.get(p["id"]) is not True]
+    refused_required = [p["id"] for p in purposes if p["required"] and choices.get(p["id"]) is False]
     if refused_required:
         raise _refusal(
-            "Required purposes must be present and true: the site cannot work without them.",
+            "These purposes are not based on consent and cannot be refused; leave them out of choices.",
             refused_required,
-            "Required purpose missing or refused.",
+            "Not a choice: leave it out, or send true.",
         )
-    # An optional purpose left out was not agreed to: silence is never consent.
-    complete = {purpose["id"]: choices.get(purpose["id"], False) for purpose in purposes}
+    # A purpose not based on consent is processed on its own basis; an optional one left out was not agreed
+    # to: silence is never consent.
+    complete = {purpose["id"]: purpose["required"] or choices.get(purpose["id"], False) for purpose in purposes}
     granted = [purpose_id for purpose_id, given in complete.items() if given and not by_id[purpose_id]["required"]]
 
     tracking = [purpose_id for purpose_id in granted if by_id[purpose_id]["tracking"]]
@@ -42,23 +48,32 @@ def checked_choices(purposes, data):
             "Contradicts do_not_track.",
         )
     separate = set(data["separate_consents"])
-    misplaced = sorted(separate - {pid for pid in granted if by_id[pid]["sensitive"]})
+    misplaced = sorted(separate - {pid for pid in granted if meaning.in_own_step(by_id[pid])})
     if misplaced:
         raise _refusal(
-            "separate_consents may only list sensitive purposes that are granted.",
+            "separate_consents may only list granted purposes that need a step of their own.",
             misplaced,
-            "Not a granted sensitive purpose.",
+            "Not a granted purpose of a separate step.",
         )
-    bundled = [pid for pid in granted if by_id[pid]["sensitive"] and pid not in separate]
+    bundled = [pid for pid in granted if meaning.in_own_step(by_id[pid]) and pid not in separate]
     if bundled:
         raise _refusal(
-            "Sensitive purposes need their own, separate consent and cannot be granted with the others.",
+            "These purposes need their own, separate consent and cannot be granted with the others.",
             bundled,
             "Granted without separate consent.",
         )
-    if data["age_statement"] == "under_14" and granted:
+    unmet = [pid for pid in granted if any(not complete[needed] for needed in meaning.requirements(by_id[pid]))]
+    if unmet:
         raise _refusal(
-            "A visitor under 14 needs a guardian's consent: no optional purpose can be granted yet.",
+            "These purposes are granted without the purposes they require.",
+            unmet,
+            "Requires " + ", ".join(sorted({needed for pid in unmet for needed in meaning.requirements(by_id[pid])
+                                            if not complete[needed]})) + ".",
+        )
+    if data["age_statement"] in MINOR and granted:
+        raise _refusal(
+            "A visitor under the site's age threshold needs a guardian's consent: no optional purpose can be "
+            "granted yet.",
             granted,
             "Needs guardian consent.",
         )
@@ -68,11 +83,11 @@ def checked_choices(purposes, data):
 def classify(purposes, choices, age_statement):
     """The kind of decision, for queries and reports; the choices themselves are the record.
 
-    Sensitive purposes are decided in their own step, so they do not count towards "all".
+    Purposes of a separate step are decided there, so they do not count towards "all".
     """
-    if age_statement == "under_14":
+    if age_statement in MINOR:
         return "pending_guardian"
-    optional = [purpose["id"] for purpose in purposes if not purpose["required"] and not purpose["sensitive"]]
+    optional = [purpose["id"] for purpose in purposes if not purpose["required"] and not meaning.in_own_step(purpose)]
     granted = [purpose_id for purpose_id in optional if choices[purpose_id]]
     if optional and len(granted) == len(optional):
         return "accept_all"

@@ -24,7 +24,7 @@ from consent.errors import (
 )
 from consent.http.clients import client_hash
 from consent.ledger import lifetime, receipts, signing, writer
-from consent.ledger.choices import checked_choices, classify
+from consent.ledger.choices import MINOR, checked_choices, classify
 from consent.proof.verify import canonical_json
 from consent.sites.configs import current_policy
 from consent.storage.db import get_session
@@ -256,7 +256,7 @@ class Decision:
             "separate_consents": sorted(data["separate_consents"]),
             "action": classify(policy.purposes, choices, data["age_statement"]),
             "age_statement": data["age_statement"],
-            "guardian_consent": "pending" if data["age_statement"] == "under_14" else None,
+            "guardian_consent": "pending" if data["age_statement"] in MINOR else None,
             "collection_method": data["collection_method"],
             "do_not_track": data["do_not_track"],
             # A signal counts when the page reported it or the browser sent it with this request.

@@ -13,6 +13,9 @@ from sqlalchemy import bindparam, select
 from consent.errors import Forbidden, NotFound
 from consent.http.links import public_url
 from consent.proof.verify import canonical_json
+from consent.sites import cookie_declarations
+from consent.sites import purposes as meaning
+from consent.sites.vocabulary import CONSENT
 from consent.storage.models import RECEIPTS, SIGNATURES, PolicyVersion
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
@@ -65,28 +68,68 @@ def read_timed_token(salt, token, max_age, what):
 def build_receipt(site, policy, event):
     """The receipt for one consent event (a dict as stored in the event document)."""
     choices = event["choices"]
+    language = event["language"]
     # Events recorded before decisions had a lifetime hold no expiry; their receipts state none
     # (tests build such receipts to stand for them).
     expires_at = event.get("expires_at")
     termination = "Until withdrawn by the PII principal or until the policy version changes"
     if expires_at:
         termination = "Until withdrawn by the PII principal, until the policy version changes, or until expiresAt"
-    purposes = [
-        {
-            "purpose": purpose["title"][event["language"]],
-            "purposeId": purpose["id"],
-            "purposeCategory": [purpose["kind"]],
-            "consentType": "EXPLICIT",
-            "primaryPurpose": purpose["required"],
-            "termination": termination,
-            "thirdPartyDisclosure": bool(purpose["recipients"]),
-            "thirdPartyName": [recipient["name"][event["language"]] for recipient in purpose["recipients"]],
-            "sensitive": purpose["sensitive"],
-            "consentGiven": choices[purpose["id"]],
-            "separateConsent": purpose["id"] in event["separate_consents"],
-        }
-        for purpose in policy.purposes
-    ]
+    processed = [purpose for purpose in policy.purposes if choices[purpose["id"]]]
+    return {
+        **receipt_header(site, policy, event),
+        "services": [{"service": site.name[language],
+                      "purposes": [receipt_purpose(purpose, event, termination) for purpose in policy.purposes]}],
+        # Sensitive when sensitive information is processed: a granted purpose, or one on another legal basis.
+        "sensitive": any(meaning.is_sensitive(purpose) for purpose in processed),
+        "spiCat": sorted({category for purpose in processed for category in purpose.get("sensitive_categories", ())}),
+        **receipt_extensions(site, policy, event),
+    }
+
+
+def receipt_purpose(purpose, event, termination):
+    """One purpose of a receipt, refused ones included: the receipt proves the refusal too.
+
+    A purpose on another legal basis than consent says so in consentType, with consentGiven null: it
+    was never a choice, so it is never receipted as consent.
+    """
+    language = event["language"]
+    basis = meaning.legal_basis(purpose)
+    by_consent = basis == CONSENT
+    return {
+        "purpose": purpose["title"][language],
+        "purposeId": purpose["id"],
+        "purposeCategory": meaning.tags(purpose),
+        "consentType": "EXPLICIT" if by_consent else basis.upper(),
+        "legalBasis": basis,
+        "piiCategory": purpose.get("pi_categories", []),
+        "primaryPurpose": purpose["required"],
+        "termination": termination if by_consent else "Not based on consent: processed as long as its legal basis "
+                                                      "lasts (see retention)",
+        **({"retention": purpose["retention"][language]} if "retention" in purpose else {}),
+        "thirdPartyDisclosure": bool(purpose["recipients"]),
+        "thirdPartyName": [recipient["name"][language] for recipient in purpose["recipients"]],
+        "thirdParties": [receipt_recipient(recipient, language) for recipient in purpose["recipients"]],
+        "sensitive": meaning.is_sensitive(purpose),
+        "consentGiven": event["choices"][purpose["id"]] if by_consent else None,
+        "separateConsent": purpose["id"] in event["separate_consents"],
+        "separateConsentGrounds": meaning.separate_grounds(purpose),
+        **({"requires": meaning.requirements(purpose)} if meaning.requirements(purpose) else {}),
+        **({"cookies": [cookie_declarations.declared_name(cookie) for cookie in purpose["cookies"]]}
+           if purpose["cookies"] else {}),
+    }
+
+
+def receipt_recipient(recipient, language):
+    return {
+        "name": recipient["name"][language],
+        "contact": recipient["contact"],
+        **{key: recipient[key] for key in ("role", "country", "data") if key in recipient},
+    }
+
+
+def receipt_header(site, policy, event):
+    """Kantara v1.1's fields before the services: who decided, when, how, and who the controller is."""
     controller = site.controller
     return {
         "version": RECEIPT_VERSION,
@@ -109,10 +152,13 @@ def build_receipt(site, policy, event):
             }
         ],
         "policyUrl": policy.url,
-        "services": [{"service": site.name[event["language"]], "purposes": purposes}],
-        "sensitive": any(purpose["sensitive"] for purpose in policy.purposes),
-        "spiCat": [],
-        # Extensions beyond Kantara v1.1, needed to prove what was shown and how the visitor chose.
+    }
+
+
+def receipt_extensions(site, policy, event):
+    """What a receipt holds beyond Kantara v1.1, needed to prove what was shown and how the visitor chose."""
+    expires_at = event.get("expires_at")
+    return {
         "siteId": site.id,
         "eventId": event["event_id"],
         "policyVersion": policy.version,

@@ -6,7 +6,7 @@ from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.ledger import lifetime
 from consent.schemas import SITE_ID, load
-from consent.sites import cookie_declarations, webhooks
+from consent.sites import cookie_declarations, purposes, webhooks
 from consent.sites.config_schema import AGE_THRESHOLDS, SiteConfigSchema
 from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
 from consent.subjects import identity
@@ -15,8 +15,10 @@ SITE_ID_PATTERN = SITE_ID.regex
 PURPOSE_FIELDS = ("id", "required", "tracking", "sensitive", "title", "description", "cookies", "recipients")
 # Kept in a purpose's snapshot only when declared: a version published before they existed has none, and
 # importing that version again must find it unchanged (consent/sites/purposes.py reads both forms).
-PURPOSE_FIELDS_IF_DECLARED = ("kind", "tags", "legal_basis", "pi_categories", "sensitive_categories", "separate_consent",
-                              "requires", "in_context", "retention", "sources", "refusal_consequence", "storage")
+PURPOSE_FIELDS_IF_DECLARED = (
+    "kind", "tags", "legal_basis", "pi_categories", "sensitive_categories", "separate_consent", "requires",
+    "in_context", "retention", "sources", "refusal_consequence", "storage",
+)
 
 
 def parse_yaml(text):
@@ -161,6 +163,10 @@ def export_site(session, site_id):
     return config
 
 
+# A purpose's texts only the preference centre shows, by the key the widget knows them by.
+LAZY_TEXTS = {"retention": "retention", "sources": "sources", "refusal_consequence": "refusal"}
+
+
 def widget_config(session, site_id, language=None):
     """What the widget needs to show a site's current policy in `language` (default: the site's)."""
     site = get_site(session, site_id)
@@ -177,10 +183,18 @@ def widget_config(session, site_id, language=None):
 
     def localized_purpose(purpose):
         return {
-            **{key: purpose[key] for key in ("id", "kind", "required", "tracking", "sensitive")},
+            **{key: purpose[key] for key in ("id", "required", "tracking")},
+            "sensitive": purposes.is_sensitive(purpose),
+            "tags": purposes.tags(purpose),
             "title": purpose["title"][language],
             "description": purpose["description"][language],
             "recipients": [localized_recipient(recipient) for recipient in purpose["recipients"]],
+            # Each of these only where it applies, as the cookies are: every first visit waits for these bytes.
+            **({"basis": purposes.legal_basis(purpose)} if not purposes.is_consent(purpose) else {}),
+            **({"separate": True} if purposes.separate_grounds(purpose) else {}),
+            **({"ask": purpose["in_context"][language]} if "in_context" in purpose else {}),
+            **({"requires": purposes.requirements(purpose)} if purposes.requirements(purpose) else {}),
+            **{short: purpose[key][language] for key, short in LAZY_TEXTS.items() if key in purpose},
             **cookie_declarations.for_widget(purpose, language),  # short keys: see cookie_declarations.py
         }
 
@@ -198,6 +212,7 @@ def widget_config(session, site_id, language=None):
         "texts": {key: text[language] for key, text in policy.texts.items()},
         "purposes": [localized_purpose(purpose) for purpose in policy.purposes],
         "age_gate": site.age_gate,
+        **({"age_threshold": site.age_threshold} if site.age_gate else {}),
         # The widget computes a decision's expiry itself as well (it decides before the service answers).
         "lifetime_months": site.consent_lifetime_months,
         **({"cookie_domain": site.cookie_domain} if site.cookie_domain else {}),

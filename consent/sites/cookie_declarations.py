@@ -79,6 +79,11 @@ def _localized(target, key, text, language):
 # --- Checks across purposes (SiteConfigSchema runs them once every field is valid) ---------------------
 
 
+def declared_name(cookie):
+    """A declared cookie's name, or its pattern: how a receipt lists it."""
+    return cookie if isinstance(cookie, str) else cookie.get("name") or cookie["pattern"]
+
+
 def glob_matches(pattern, name):
     """`pattern` (only "*" special) matches the whole of `name`."""
     return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), name, flags=re.S) is not None

@@ -15,7 +15,7 @@ from flask import current_app
 
 from consent.http.compression import encoded_bodies, etag_of
 from consent.i18n import widget_strings
-from consent.sites.configs import site_stamp, widget_config
+from consent.sites.configs import LAZY_TEXTS, site_stamp, widget_config
 
 
 def init_app(app):
@@ -26,9 +26,11 @@ def init_app(app):
 BANNER_STRINGS = frozenset({
     "accept_all", "reject_all", "customize", "save", "close", "manage", "policy_link", "switch_language",
     "signal_notice", "policy_changed", "what_changed", "choose_again", "saved", "save_failed",
-    "age_question", "age_adult", "age_under_14", "guardian_needed",
+    "age_question", "age_adult", "age_minor", "guardian_needed",
 })
 VIEWS = ("full", "banner")
+# What only the preference centre shows of a purpose.
+LAZY_PURPOSE_KEYS = ("description", "recipients", *LAZY_TEXTS.values())
 
 
 def served_config(session, site_id, language=None, view="full"):
@@ -53,7 +55,7 @@ def banner_view(config):
     """`config` without what only the lazy part shows. What clearing needs (names, patterns, domains,
     paths, parties, storage areas) stays: a refusal in the banner clears at once."""
     def short(purpose):
-        kept = {key: value for key, value in purpose.items() if key not in ("description", "recipients")}
+        kept = {key: value for key, value in purpose.items() if key not in LAZY_PURPOSE_KEYS}
         for key in ("cookies", "storage"):
             if key in purpose:
                 kept[key] = [{name: value for name, value in entry.items() if name not in ("l", "x")}
