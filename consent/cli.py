@@ -1,7 +1,8 @@
 """`flask consent ...`: the operator's scriptable commands, one group assembled here from each package's.
 
 A command raises what the rest of the service raises; this group's one adapter turns a refusal
-(ConsentError) into a command error: its sentence, its field errors if any, exit status 1.
+(ConsentError) into a command error: its sentence, its field errors if any (unless the sentences
+already say them, one a line), exit status 1.
 """
 import click
 from flask.cli import AppGroup
@@ -21,7 +22,7 @@ class ConsentGroup(AppGroup):
         try:
             return super().invoke(ctx)
         except ConsentError as error:
-            details = f"\n{error.errors}" if error.errors else ""
+            details = f"\n{error.errors}" if error.errors and not error.itemized else ""
             raise click.ClickException(f"{error.detail}{details}") from error
 
 

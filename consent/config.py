@@ -16,6 +16,8 @@ def defaults():
         # Largest request body anywhere; the consent endpoint has its own, smaller limit below.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "CONSENT_MAX_BODY_BYTES": 16 * 1024,
+        # Largest site configuration file `flask consent site import` reads (consent/sites/configs.py).
+        "CONSENT_MAX_SITE_FILE_BYTES": 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -22,10 +22,13 @@ class ConsentError(Exception):
     slug = "bad-request"
     action = DROP
 
-    def __init__(self, detail, errors=None):
+    def __init__(self, detail, errors=None, itemized=False):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        # True when `detail` already says each of `errors` in a sentence, one a line (a site configuration's,
+        # consent/sites/config_errors.py): people are shown the detail alone, programs still read `errors`.
+        self.itemized = itemized
 
 
 class InvalidRequest(ConsentError):

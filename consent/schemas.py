@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from consent.config import LANGUAGES
 from consent.errors import InvalidRequest
+from consent.sites.config_errors import language_problems
 
 # \A and \Z, not ^ and $: "$" would let a trailing newline through.
 SITE_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,63}\Z")
@@ -45,17 +46,16 @@ class StrictInteger(fields.Integer):
 
 
 class Localized(fields.Dict):
-    """A text given in every supported language: {"zh-CN": "...", "en": "..."}."""
-
-    default_error_messages = {"languages": f"Give this text in exactly these languages: {', '.join(LANGUAGES)}."}
+    """A text given in every supported language: {"zh-CN": "...", "en": "..."}; refusals name the languages
+    missing ("The English (en) text is missing.") and those unexpected."""
 
     def __init__(self, max_length=2000, **kwargs):
         super().__init__(keys=fields.String(), values=fields.String(validate=validate.Length(1, max_length)), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
-        if set(result) != set(LANGUAGES):
-            raise self.make_error("languages")
+        if problems := language_problems(result):
+            raise ValidationError(problems)
         return result
 
 

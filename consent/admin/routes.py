@@ -88,7 +88,10 @@ def _form_problems(form):
 
 
 def _errors(error):
-    """A ConsentError as lines for the page: the sentence, then each field and its messages."""
+    """A ConsentError as lines for the page: the sentence, then each field and its messages; a site
+    configuration's sentences alone, one a line, as `flask consent site import` prints them."""
+    if error.itemized:
+        return error.detail.splitlines()
     lines = [error.detail]
 
     def walk(prefix, value):

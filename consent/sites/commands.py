@@ -3,9 +3,10 @@ import time
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
-from consent.errors import ConsentError
+from consent.errors import ConsentError, InvalidRequest
 from consent.sites import configs, webhooks
 from consent.storage import db
 
@@ -17,18 +18,30 @@ webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_sites(files):
     """Create or update sites from YAML files; all are checked before any is stored."""
-    parsed, source = [], None
+    max_bytes = current_app.config["CONSENT_MAX_SITE_FILE_BYTES"]
+    parsed, problems = [], []
+    for source in files:  # every file checked, every problem of each told
+        try:
+            parsed.append(configs.parse_yaml(configs.read_file(source, max_bytes)))
+        except ConsentError as error:
+            problems.append(_about(source, error.detail))
+    if problems:
+        raise InvalidRequest("\n".join(problems), itemized=True)
+    source = None
     try:
-        for source in files:
-            parsed.append(configs.parse_yaml(source.read_text(encoding="utf-8")))
         with db.write_transaction() as session:
             for source, config in zip(files, parsed, strict=True):  # noqa: B007 - named in the error below
                 configs.import_site(session, config)
     except ConsentError as error:
-        error.detail = f"{source}: {error.detail}"  # which file, for the command's error (consent.cli)
+        error.detail = _about(source, error.detail)
         raise
     for config in parsed:
         click.echo(f"imported site {config['id']} (policy {config['policy']['version']})")
+
+
+def _about(source, detail):
+    """Each line of a refusal's detail after the name of the file it is about, for the command's error (consent.cli)."""
+    return "\n".join(f"{source}: {line}" for line in detail.splitlines())
 
 
 @site_cli.command("export")

@@ -1,4 +1,6 @@
 """Site configuration: import from and export to the YAML an operator keeps under version control."""
+import os
+
 import yaml
 from sqlalchemy import select
 
@@ -6,7 +8,7 @@ from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
 from consent.ledger import lifetime
 from consent.schemas import SITE_ID, load
-from consent.sites import cookie_declarations, purposes, webhooks
+from consent.sites import config_errors, cookie_declarations, purposes, webhooks
 from consent.sites.config_schema import AGE_THRESHOLDS, SiteConfigSchema
 from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
 from consent.subjects import identity
@@ -21,20 +23,56 @@ PURPOSE_FIELDS_IF_DECLARED = (
 )
 
 
+def read_file(path, max_bytes):
+    """A site configuration file's text; InvalidRequest in a sentence if it is over `max_bytes` or not UTF-8 text.
+
+    Never reads more than `max_bytes` and one: a device or a pipe may claim 0 bytes and never end.
+    """
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise InvalidRequest(config_errors.too_large(size, max_bytes))
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise InvalidRequest(f"The file cannot be read: {error.strerror or error}.") from error
+    if len(data) > max_bytes:
+        raise InvalidRequest(config_errors.too_large(None, max_bytes))
+    problem = config_errors.encoding_problem(data)
+    if problem:
+        raise InvalidRequest(problem)
+    return data.decode("utf-8")
+
+
 def parse_yaml(text):
-    """Read and validate a site YAML document."""
+    """Read and validate a site YAML document; InvalidRequest as validate_config, or in a sentence about the file."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise InvalidRequest(f"The file is not valid YAML: {error}") from error
-    except ValueError as error:  # a number of over 4,300 digits, which Python will not read as an int
-        raise InvalidRequest(f"The file holds a value that cannot be read: {error}") from error
+        raise InvalidRequest(config_errors.yaml_problem(error, text)) from error
+    except RecursionError:  # PyYAML composes nested lists and mappings recursively
+        raise InvalidRequest("The file nests lists or mappings too deeply to be read.") from None
+    except ValueError as error:  # a number of over 4,300 digits (Python will not read it), a date of month 13
+        raise InvalidRequest(config_errors.value_problem(error)) from error
     return validate_config(document)
 
 
 def validate_config(document):
-    """A site configuration checked against SiteConfigSchema; InvalidRequest lists every problem."""
-    return load(SiteConfigSchema(), document)
+    """A site configuration checked against SiteConfigSchema.
+
+    InvalidRequest's detail says every problem in a sentence of its own, one a line, naming purposes and other
+    list items as the file does (consent/sites/config_errors.py); its errors keep marshmallow's messages.
+    """
+    problem = config_errors.document_problem(document)
+    if problem:
+        raise InvalidRequest(problem)
+    try:
+        return load(SiteConfigSchema(), document)
+    except InvalidRequest as error:
+        if not error.errors:
+            raise
+        detail = "\n".join(config_errors.sentences(document, error.errors))
+        raise InvalidRequest(detail, error.errors, itemized=True) from None
 
 
 def purpose_snapshot(purpose):
