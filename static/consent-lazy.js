@@ -83,10 +83,11 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
         input.focus();
         if (agreed) onChange();
       };
-      const prompt = element("p");
-      const step = element(
+      const prompt = element("p", { id: "q-" + purpose.id });
+      // Named by the separate consent it asks for, else by its question ("It needs ... as well").
+      const step = (ownStep(purpose) || purpose.requires) && element(
         "div",
-        { class: "confirm", role: "group", "aria-label": purpose.title, hidden: true },
+        { class: "confirm", role: "group", "aria-label": ownStep(purpose) && `${strings.separate_badge}: ${purpose.title}`, "aria-labelledby": !ownStep(purpose) && prompt.id, hidden: true },
         prompt,
         element("div", { class: "row" }, button(strings.separate_agree, close(true)), button(strings.cancel, close(false)))
       );

@@ -160,7 +160,7 @@ def test_age_gate_under_14_records_a_pending_guardian_decision(page, service, ho
     assert posted.value.status == 201
     expect(banner(page).get_by_text("需要取得父母或其他监护人的同意")).to_be_visible()
     [event] = recorded(consent)
-    assert event["age_statement"] == "under_14" and event["guardian_consent"] == "pending"
+    assert event["age_statement"] == "minor" and event["guardian_consent"] == "pending"
     assert event["action"] == "pending_guardian" and event["choices"] == NOTHING
 
 
