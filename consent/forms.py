@@ -77,7 +77,8 @@ class SiteSettingsForm(PageForm):
     name_en = StringField(_l("Site name (English)"), validators=[DataRequired(), Length(max=200)])
     controller_zh = StringField(_l("Controller (Chinese)"), validators=[DataRequired(), Length(max=200)])
     controller_en = StringField(_l("Controller (English)"), validators=[DataRequired(), Length(max=200)])
-    contact = StringField(_l("Privacy contact e-mail"), validators=[DataRequired(), Length(max=200)])
+    # Optional when the controller gives a url or phone instead (set in the site's YAML).
+    contact = StringField(_l("Privacy contact e-mail"), validators=[Optional(), Length(max=200)])
     default_language = SelectField(
         _l("Default language"), choices=[SelectChoice("zh-CN", "中文"), SelectChoice("en", "English")]
     )

@@ -73,7 +73,8 @@ def test_a_granted_sensitive_purpose_fills_spi_cat(cloud, validator):
     assert granted["spiCat"] == ["biometric", "specific_identity"]
     assert granted["collectionMethod"] == "consent.js in_context"
     face = purposes_of(granted)["face_verification"]
-    assert face["consentGiven"] is True and face["separateConsent"] is True and face["separateConsentGrounds"] == ["sensitive"]
+    assert face["consentGiven"] is True and face["separateConsent"] is True
+    assert face["separateConsentGrounds"] == ["sensitive"]
     assert face["thirdParties"] == [{"name": "示例身份核验服务有限公司", "contact": "privacy@id-verify.example",
                                      "role": "processor", "country": "CN", "data": ["biometric", "identity"]}]
 
@@ -94,7 +95,8 @@ def test_purposes_not_based_on_consent_are_no_choice(cloud, consent):
     assert cloud(choices={"account": True, "real_name_verification": True}).status_code == 201
     refusing = cloud(choices={"transaction_records": False})
     assert refusing.status_code == 422
-    assert refusing.get_json()["errors"]["choices"] == {"transaction_records": ["Not a choice: leave it out, or send true."]}
+    assert refusing.get_json()["errors"]["choices"] == {
+        "transaction_records": ["Not a choice: leave it out, or send true."]}
     assert len(consent.stored_events()) == 1
 
 

@@ -24,12 +24,16 @@ def _lines(text):
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+def _controller_email(controller):
+    return controller.get("email") or controller.get("contact") or ""
+
+
 def settings_data(config):
     """Form data for a site's settings, from its exported configuration."""
     return {
         "name_zh": config["name"]["zh-CN"], "name_en": config["name"]["en"],
         "controller_zh": config["controller"]["name"]["zh-CN"], "controller_en": config["controller"]["name"]["en"],
-        "contact": config["controller"]["contact"],
+        "contact": _controller_email(config["controller"]),
         "default_language": config["default_language"],
         "allowed_origins": "\n".join(config["allowed_origins"]),
         "age_gate": config["age_gate"],
@@ -42,11 +46,13 @@ def with_settings(config, form):
     """`config` with the settings form applied; the policy and purposes stay as they are."""
     changed = dict(config)
     changed["name"] = _pair(form.name_zh.data, form.name_en.data)
-    changed["controller"] = {
-        **config.get("controller", {}),
-        "name": _pair(form.controller_zh.data, form.controller_en.data),
-        "contact": (form.contact.data or "").strip(),
-    }
+    controller = {**config.get("controller", {}), "name": _pair(form.controller_zh.data, form.controller_en.data)}
+    # The e-mail goes where the site keeps it: `contact` (its older name) for sites that use that, else `email`.
+    key = "contact" if "contact" in controller else "email"
+    controller.pop(key, None)
+    if (form.contact.data or "").strip():  # without one, the controller's url or phone must do
+        controller[key] = form.contact.data.strip()
+    changed["controller"] = controller
     changed["default_language"] = form.default_language.data
     changed["allowed_origins"] = _lines(form.allowed_origins.data)
     changed["age_gate"] = bool(form.age_gate.data)

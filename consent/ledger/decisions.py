@@ -6,7 +6,7 @@ previous event of the same site, so an auditor can detect any edited, removed or
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, select
@@ -298,6 +298,7 @@ class PublishedPolicy:
     url: str
     purposes: list
     text_hash: str  # receipts.policy_text_hash of the archived version: receipts pin it
+    effective_date: date | None = None  # from when the version applies, if it says
 
 
 def published_policy(session, site):
@@ -306,7 +307,8 @@ def published_policy(session, site):
     key = (site.id, site.current_policy_version)
     if key not in cache:
         policy = current_policy(session, site)
-        cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes, receipts.policy_text_hash(policy))
+        cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes, receipts.policy_text_hash(policy),
+                                     policy.effective_date)
     return cache[key]
 
 

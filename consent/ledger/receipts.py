@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from consent.errors import Forbidden, NotFound
 from consent.http.links import public_url
 from consent.proof.verify import canonical_json
-from consent.sites import cookie_declarations
+from consent.sites import controller, cookie_declarations
 from consent.sites import purposes as meaning
 from consent.sites.vocabulary import CONSENT
 from consent.storage.models import RECEIPTS, SIGNATURES, PolicyVersion
@@ -32,8 +32,14 @@ def principal_id(subject_ref, visitor_ref):
 
 
 def policy_text_hash(policy):
-    """SHA-256 (hex) of a policy version exactly as archived and shown (a consent.storage.models.PolicyVersion)."""
+    """SHA-256 (hex) of a policy version exactly as archived and shown (a consent.storage.models.PolicyVersion).
+
+    The effective date counts only when the version states one: the hash of a version without it, which
+    receipts already pin, stays what it was.
+    """
     shown = {field: getattr(policy, field) for field in POLICY_FIELDS}
+    if policy.effective_date:
+        shown["effective_date"] = policy.effective_date.isoformat()
     return hashlib.sha256(canonical_json(shown).encode()).hexdigest()
 
 
@@ -130,7 +136,6 @@ def receipt_recipient(recipient, language):
 
 def receipt_header(site, policy, event):
     """Kantara v1.1's fields before the services: who decided, when, how, and who the controller is."""
-    controller = site.controller
     return {
         "version": RECEIPT_VERSION,
         "jurisdiction": site.jurisdiction,
@@ -142,14 +147,7 @@ def receipt_header(site, policy, event):
         "principalIdentifiedBy": event["identified_by"],
         "subjectTokenKeyId": event["subject_token_kid"],
         "piiControllers": [
-            {
-                "piiController": controller["name"][event["language"]],
-                "contact": controller["contact"],
-                "email": controller["contact"],
-                "address": controller.get("address", {}).get(event["language"], ""),
-                "phone": controller.get("phone", ""),
-                "piiControllerUrl": policy.url,
-            }
+            {**controller.for_receipt(site.controller, event["language"]), "piiControllerUrl": policy.url}
         ],
         "policyUrl": policy.url,
     }
@@ -164,6 +162,7 @@ def receipt_extensions(site, policy, event):
         "policyVersion": policy.version,
         "policyArchiveUrl": public_url("widget.policy_version", site_id=site.id, version=policy.version),
         "policyTextHash": event["policy_text_hash"],
+        **({"policyEffectiveDate": policy.effective_date.isoformat()} if policy.effective_date else {}),
         "signals": event["signals"],
         "doNotTrack": event["do_not_track"],
         "ageStatement": event["age_statement"],

@@ -3,6 +3,7 @@
 README, "Configure a site", documents every field; consent/sites/vocabulary.py holds the fixed words,
 consent/sites/purposes.py what a purpose's fields mean once published.
 """
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -12,6 +13,7 @@ from consent.ledger.lifetime import DEFAULT_MONTHS, MAX_MONTHS
 from consent.schemas import NO_CONTROL_CHARACTERS, PURPOSE_ID, SITE_ID, Localized, StrictBoolean, StrictInteger
 from consent.sites import cookie_declarations as declared
 from consent.sites import vocabulary
+from consent.sites.controller import ControllerSchema
 
 ORIGIN = validate.Regexp(
     r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z", error="An origin is scheme://host[:port], nothing after it."
@@ -48,11 +50,6 @@ def words(table, what, most=20):
 
 def _raise(message):
     raise ValidationError(message)
-class ControllerSchema(Schema):
-    name = Localized(max_length=200, required=True)
-    contact = fields.Email(required=True)
-    address = Localized(max_length=500)
-    phone = fields.String(validate=validate.Length(1, 40))
 
 
 class RecipientSchema(Schema):
@@ -179,11 +176,25 @@ class PurposeSchema(Schema):
         return data
 
 
+class EffectiveDate(fields.Date):
+    """A day: YAML's own date (2024-03-21 unquoted) or the text "2024-03-21"; not a time of day."""
+    default_error_messages = {"invalid": "A date written YYYY-MM-DD, such as 2024-03-21."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class PolicySchema(Schema):
     version = fields.String(required=True, validate=validate.And(validate.Length(1, 64), NO_CONTROL_CHARACTERS))
     url = fields.URL(required=True, schemes={"http", "https"})
     text = Localized(max_length=200_000, required=True)
     changes = Localized(max_length=2000)
+    # From when the policy applies, as the policy itself states it; part of the version, like its text.
+    effective_date = EffectiveDate()
 
 
 class BannerTextsSchema(Schema):

@@ -97,6 +97,7 @@ def import_site(session, config):
         or published.purposes != purposes_snapshot
         or published.texts != config["texts"]
         or published.url != policy["url"]
+        or published.effective_date != policy.get("effective_date")
     ):
         raise InvalidRequest(
             f"Policy version {policy['version']!r} of site {config['id']!r} is already published with "
@@ -131,6 +132,7 @@ def import_site(session, config):
                 url=policy["url"],
                 text=policy["text"],
                 changes=policy.get("changes"),
+                effective_date=policy.get("effective_date"),
                 texts=config["texts"],
                 purposes=purposes_snapshot,
             )
@@ -174,8 +176,9 @@ def export_site(session, site_id):
     site = get_site(session, site_id)
     policy = current_policy(session, site)
     policy_config = {"version": policy.version, "url": policy.url, "text": policy.text}
-    if policy.changes:
-        policy_config["changes"] = policy.changes
+    for optional in ("changes", "effective_date"):  # only when set
+        if getattr(policy, optional):
+            policy_config[optional] = getattr(policy, optional)
     config = {
         "id": site.id,
         "name": site.name,

@@ -38,7 +38,8 @@ def test_consent_ask_opens_the_separate_step_at_the_moment_of_use(page, service,
     assert posted.value.status == 201
     answer = page.evaluate("() => window.asked")
     event = recorded(consent)[-1]
-    assert answer == {"purpose": "face_verification", "granted": True, "receiptId": event["receipt_id"], "pending": False}
+    assert answer == {"purpose": "face_verification", "granted": True, "receiptId": event["receipt_id"],
+                      "pending": False}
     assert event["collection_method"] == "in_context" and event["separate_consents"] == ["face_verification"]
     assert event["choices"]["face_verification"] is True and event["choices"]["analytics"] is False
     expect(page.get_by_role("dialog")).to_have_count(0)
