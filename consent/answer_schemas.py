@@ -9,6 +9,7 @@ from consent.config import LANGUAGES
 from consent.errors import ASK_AGAIN, DROP, RETRY
 from consent.ledger.lifetime import MAX_MONTHS
 from consent.sites import vocabulary
+from consent.sites.config_schema import AGE_THRESHOLDS
 
 
 class Answer(Schema):
@@ -54,6 +55,9 @@ class StoredReceiptSchema(Answer):
 EXPIRES_AT = "When the decision stops counting and the visitor is asked again (ISO 8601, UTC)."
 EXPIRES_AT_MS = "The same instant in milliseconds since 1970, as the widget keeps times."
 EXPIRED_AT = "When the user's latest decision expired, which makes this a no-decision answer; null otherwise."
+GUARDIAN_CONSENT = ["pending", "given"]
+GUARDIAN_CONSENT_TEXT = ("pending: a minor's own decision, which grants nothing optional; given: a guardian's decision "
+                         "for the minor, recorded by the site's backend; null: no minor.")
 
 
 class ConsentResultSchema(Answer):
@@ -81,7 +85,10 @@ class DecisionInForceSchema(Answer):
     policy_version = fields.String(required=True)
     choices = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
     do_not_track = fields.Boolean(required=True)
-    age_statement = fields.String(required=True, allow_none=True)
+    age_statement = fields.String(required=True, allow_none=True, metadata={
+        "description": "adult, minor (under_14 from older widgets), or null without an age gate."})
+    guardian_consent = fields.String(allow_none=True, validate=validate.OneOf(GUARDIAN_CONSENT), metadata={
+        "description": GUARDIAN_CONSENT_TEXT})
     decided_at = fields.String(required=True)
     decided_at_ms = fields.Integer(required=True)
     receipt_id = fields.String(required=True)
@@ -214,7 +221,8 @@ class SubjectConsentsSchema(Answer):
     verified = fields.Boolean(required=True)
     policy_version = fields.String(required=True, allow_none=True)
     current_policy_version = fields.String(required=True)
-    guardian_consent = fields.String(required=True, allow_none=True, validate=validate.OneOf(["pending"]))
+    guardian_consent = fields.String(required=True, allow_none=True, validate=validate.OneOf(GUARDIAN_CONSENT),
+                                     metadata={"description": GUARDIAN_CONSENT_TEXT})
     expires_at = fields.String(required=True, allow_none=True, metadata={"description": EXPIRES_AT
                                                                            + " Null without a record."})
     expired_at = fields.String(required=True, allow_none=True, metadata={"description": EXPIRED_AT})
@@ -236,6 +244,30 @@ class ErasureSchema(Answer):
     site_id = fields.String(required=True)
     erased = fields.Boolean(required=True)
     requested_at = fields.String(required=True)
+
+
+class GuardianPendingSubjectSchema(Answer):
+    subject_id = fields.String(required=True, metadata={"description": "The site's own user id."})
+    subject_ref = fields.String(required=True, metadata={
+        "description": "The user's pseudonym, as receipts name them (piiPrincipalId subject:<pseudonym>)."})
+    receipt_id = fields.String(required=True, metadata={"description": "The receipt of the minor's own decision."})
+    decided_at = fields.String(required=True)
+    recorded_at = fields.String(required=True)
+    policy_version = fields.String(required=True)
+    age_statement = fields.String(required=True, validate=validate.OneOf(["minor", "under_14"]))
+    age_threshold = fields.Integer(required=True, metadata={"description": "The site's threshold at the time."})
+    expires_at = fields.String(required=True, metadata={
+        "description": EXPIRES_AT + " Listed after it too: no guardian decided yet."})
+    seq = fields.Integer(required=True, metadata={"description": "The decision's place in the site's log."})
+
+
+class GuardianPendingSchema(Answer):
+    site_id = fields.String(required=True)
+    age_threshold = fields.Integer(required=True, validate=validate.OneOf(AGE_THRESHOLDS))
+    subjects = fields.List(fields.Nested(GuardianPendingSubjectSchema), required=True, metadata={
+        "description": "Oldest first; erased users are left out."})
+    next_after = fields.Integer(required=True, allow_none=True)
+    next = fields.String(required=True, allow_none=True)
 
 
 class CheckpointSchema(Answer):

@@ -12,7 +12,7 @@ from consent.errors import ConsentError
 from consent.ledger.commands import keys_cli, log_cli
 from consent.sites.commands import site_cli, webhooks_cli
 from consent.storage.db import db_cli
-from consent.subjects.commands import subject_secret_cli
+from consent.subjects.commands import guardians_cli, subject_secret_cli
 
 
 class ConsentGroup(AppGroup):
@@ -27,8 +27,8 @@ class ConsentGroup(AppGroup):
 
 
 consent_cli = ConsentGroup("consent", help="Manage the consent service.")
-for group in (db_cli, site_cli, apikey_cli, admin_cli, auditor_cli, subject_secret_cli, keys_cli, log_cli,
-              webhooks_cli):
+for group in (db_cli, site_cli, apikey_cli, admin_cli, auditor_cli, subject_secret_cli, guardians_cli, keys_cli,
+              log_cli, webhooks_cli):
     consent_cli.add_command(group)
 
 

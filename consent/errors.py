@@ -114,6 +114,14 @@ class SubjectNotProven(ConsentError):
     slug = "subject-not-proven"
 
 
+class GuardianNotExpected(ConsentError):
+    """A guardian's decision for a site without an age gate, or for a user whose latest decision is no minor's."""
+
+    status = 409
+    title = "No guardian expected"
+    slug = "guardian-not-expected"
+
+
 # Problem types of refusals Werkzeug and Flask-Limiter raise, by status.
 HTTP_PROBLEMS = {413: ("too-large", DROP), 429: ("rate-limited", RETRY)}
 

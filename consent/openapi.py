@@ -36,9 +36,13 @@ COMPONENTS = {
     "ConsentQuery": schemas.ConsentQuerySchema,
     "ConsentQueryResult": answers.ConsentQueryResultSchema,
     "Erasure": answers.ErasureSchema,
+    "GuardianDecision": schemas.GuardianDecisionSchema,
+    "GuardianPending": answers.GuardianPendingSchema,
 }
 COMPONENT_NAMES = {schema: name for name, schema in COMPONENTS.items()}
-EXAMPLES = {"ConsentQuery": {"subjects": ["user-42", "user-43"], "purpose": "marketing_sms"}}
+EXAMPLES = {"ConsentQuery": {"subjects": ["user-42", "user-43"], "purpose": "marketing_sms"},
+            "GuardianDecision": {"choices": {"necessary": True, "marketing_sms": True}, "policy_version": "v1",
+                                 "language": "zh-CN"}}
 RECEIPT_JWS = {
     "type": ["string", "null"],
     "description": "Compact JWS (EdDSA, kid in the header) over the receipt's canonical JSON; verify it "
@@ -58,7 +62,8 @@ REFUSALS = {
     403: "Refused: origin not allowed, key of another site (or a site outside the auditor's scope), "
          "or a token that does not verify.",
     404: "No such site or record.",
-    409: "The policy version is not the current one; for checkpoints: the chain does not verify.",
+    409: "The policy version is not the current one; for checkpoints: the chain does not verify; for a guardian's "
+         "decision: the site has no age gate, or the user's latest decision is no minor's.",
     413: "The body is too large.",
     422: "The request does not match the schema (see `errors`) or breaks a consent rule.",
 }
@@ -221,6 +226,18 @@ def _paths(converter):
             f"Site backend: which of up to {schemas.MAX_BATCH_SUBJECTS} users granted a purpose.", "queryConsents",
             _answer("Decisions.", answers.ConsentQueryResultSchema, **_problems(401, 403, 404, 413, 422)),
             [site], body=schemas.ConsentQuerySchema, security=SITE_KEY)},
+        "/api/v1/sites/{site_id}/subjects/{subject_id}/guardian-decision": {"post": _operation(
+            "Site backend: a guardian's decision for a minor user (the site asserts the guardian relation); "
+            "it replaces the minor's pending decision.", "guardianDecision",
+            {"201": {"description": "Recorded; its receipt (guardianConsent given).",
+                     **_json(answers.ConsentResultSchema)},
+             **_answer("Repeated idempotency key: the first receipt.", answers.ConsentResultSchema),
+             **_problems(401, 403, 404, 409, 413, 422)},
+            [site, subject], body=schemas.GuardianDecisionSchema, security=SITE_KEY)},
+        "/api/v1/sites/{site_id}/guardian-pending": {"get": _operation(
+            "Site backend: the users whose latest decision is a minor's own, waiting for a guardian; paged.",
+            "guardianPending", _answer("One page.", answers.GuardianPendingSchema, **_problems(401, 403, 404, 422)),
+            [site, {"in": "query", "schema": schemas.GuardianPendingQuerySchema}], security=SITE_KEY)},
         # Proof for auditors: public verification material and the auditor API.
         "/api/v1/schemas/receipt.json": {"get": _operation(
             "The JSON Schema (draft 2020-12) every receipt validates against.", "receiptSchema",

@@ -106,7 +106,9 @@ class ConsentRequestSchema(Schema):
     # Required by sites with an age gate: "minor" (under the site's age threshold; "under_14" from older
     # widgets) records the decision as awaiting a guardian.
     age_statement = fields.String(load_default=None, allow_none=True,
-                                  validate=validate.OneOf(["adult", "minor", "under_14"]))
+                                  validate=validate.OneOf(["adult", "minor", "under_14"]), metadata={
+                                      "description": "Sites with an age gate: adult, or minor (under the site's "
+                                                     "age threshold; under_14, from older widgets, counts as minor)."})
 
     @validates_schema
     def links_name_their_receipt(self, data, **_kwargs):
@@ -140,6 +142,32 @@ class ConsentQuerySchema(Schema):
         validate=validate.Length(1, MAX_BATCH_SUBJECTS, error=f"Send 1 to {MAX_BATCH_SUBJECTS} subjects per query."),
     )
     purpose = fields.String(required=True, validate=PURPOSE_ID)
+
+
+class GuardianDecisionSchema(Schema):
+    """POST /api/v1/sites/<site>/subjects/<subject>/guardian-decision: a guardian's decision for a minor user,
+    recorded by the site's backend, which asserts the guardian relation (consent/subjects/guardians.py)."""
+
+    choices = fields.Dict(
+        keys=fields.String(validate=PURPOSE_ID), values=StrictBoolean(), required=True, validate=validate.Length(1, 30)
+    )
+    policy_version = fields.String(required=True, validate=validate.Length(1, 64))
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES), metadata={
+        "description": "The language the guardian was shown the policy in."})
+    do_not_track = StrictBoolean(load_default=False)
+    # Sensitive purposes the guardian granted in their own, separate step.
+    separate_consents = fields.List(
+        fields.String(validate=PURPOSE_ID), load_default=list, validate=validate.Length(0, 30)
+    )
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=TOKEN, metadata={
+        "description": "Sent again with the same request: the first receipt, nothing recorded."})
+
+
+class GuardianPendingQuerySchema(Schema):
+    """GET /api/v1/sites/<site>/guardian-pending: a page of the minors awaiting a guardian."""
+    after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1), metadata={
+        "description": "Only subjects whose pending decision came after this: the `next_after` of the previous page."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
 def load(schema, data):

@@ -19,7 +19,7 @@ from schemathesis.checks import (
 
 from consent import openapi
 from tests.audit_support import make_auditor
-from tests.conftest import SHOP_ORIGIN, bearer, create_api_key
+from tests.conftest import SHOP_ORIGIN, bearer, create_api_key, import_site, load_site_config
 
 # Flask adds these to every route by itself; the preflight OPTIONS is documented but not compared.
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
@@ -100,12 +100,20 @@ BEFORE = Path(__file__).parent / "data" / "openapi_before.json"  # the hand-writ
 ADDED_PATHS = {
     "/api/v1/sites/{site_id}/consent-mode.js": "Google Consent Mode v2 script (issue 14), added after the comparison.",
     "/api/v1/sites/{site_id}/consent.js": "The per-site widget script, one request to the banner (issue 14).",
+    "/api/v1/sites/{site_id}/subjects/{subject_id}/guardian-decision":
+        "A guardian's decision for a minor user, recorded by the site's backend (issue Guardians).",
+    "/api/v1/sites/{site_id}/guardian-pending":
+        "The minor users still waiting for a guardian's decision, for the site's operator (issue Guardians).",
 }
 REVIEWED_DIFFERENCES: dict[tuple, str] = {
     ("added", ("parameter", "/api/v1/sites/{site_id}/config", "get", "view", "query")):
         "The banner's view of the config (issue 14): what a first visit waits for; the default stays the full one.",
     ("added", ("response", "/api/v1/sites/{site_id}/config", "get", "422")):
         "A view that does not exist is refused (issue 14).",
+    ("added", ("component", "GuardianDecision")):
+        "The body of the guardian-decision route (issue Guardians), a component as ConsentRequest is.",
+    ("added", ("component", "GuardianPending")):
+        "The answer of the guardian-pending route (issue Guardians), a component as ConsentQueryResult is.",
 }
 
 
@@ -255,3 +263,27 @@ def test_answers_the_generated_requests_seldom_get_conform_too(app, client, cons
         at = pointer("paths", path, method, "responses", status, "content", "application/json", "schema")
         assert [error.message for error in validator_at(at).iter_errors(response.get_json())] == [], path
     assert answers["/api/v1/sites/{site_id}/subject-decision", "post", "200"].get_json()["decision"] is not None
+
+
+def test_guardian_answers_conform_too(app, client, consent, shop_key):
+    """A guardian's decision and a non-empty list of minors waiting: schemathesis meets neither (the shop has no
+    age gate there), so they are checked here against the served document."""
+    validator_at = validators(client.get("/api/v1/openapi.json").get_json())
+    import_site(app, load_site_config(age_gate=True))
+    for subject_id in ("kid-1", "kid-2"):
+        assert consent.post(**consent.user(subject_id), age_statement="minor").status_code == 201
+    decision = {"choices": {"necessary": True, "marketing_sms": True}, "policy_version": "v1", "language": "en"}
+    answers = {
+        ("/api/v1/sites/{site_id}/subjects/{subject_id}/guardian-decision", "post", "201"): client.post(
+            "/api/v1/sites/shop/subjects/kid-1/guardian-decision", json=decision, headers=bearer(shop_key)),
+        ("/api/v1/sites/{site_id}/guardian-pending", "get", "200"): client.get(
+            "/api/v1/sites/shop/guardian-pending?limit=1", headers=bearer(shop_key)),
+        ("/api/v1/sites/{site_id}/subjects/{subject_id}/consents", "get", "200"): client.get(
+            "/api/v1/sites/shop/subjects/kid-1/consents", headers=bearer(shop_key)),
+    }
+    for (path, method, status), response in answers.items():
+        assert response.status_code == int(status), path
+        at = pointer("paths", path, method, "responses", status, "content", "application/json", "schema")
+        assert [error.message for error in validator_at(at).iter_errors(response.get_json())] == [], path
+    assert [entry["subject_id"] for entry in answers[
+        "/api/v1/sites/{site_id}/guardian-pending", "get", "200"].get_json()["subjects"]] == ["kid-2"]

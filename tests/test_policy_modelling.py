@@ -134,7 +134,7 @@ def test_accept_all_leaves_the_separate_steps_out(cloud, consent):
 
 def test_the_age_threshold_is_the_sites(cloud, consent):
     minor = cloud(age_statement="minor", choices={"analytics": True})
-    assert minor.status_code == 422 and "age threshold" in minor.get_json()["detail"]
+    assert minor.status_code == 422 and "A visitor under 18 needs a guardian" in minor.get_json()["detail"]
     pending = cloud(age_statement="minor")
     assert pending.status_code == 201 and pending.get_json()["receipt"]["guardianConsent"] == "pending"
 

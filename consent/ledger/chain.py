@@ -75,6 +75,8 @@ RECEIPT_FACTS = {
     "doNotTrack": lambda event: event.get("do_not_track"),
     "ageStatement": lambda event: event.get("age_statement"),
     "guardianConsent": lambda event: event.get("guardian_consent"),
+    "ageThreshold": lambda event: event.get("age_threshold"),
+    "guardianAssertedBy": lambda event: event.get("guardian_asserted_by"),
     "decidedAt": lambda event: event.get("decided_at"),
     "linkedReceiptId": lambda event: event.get("linked_receipt_id"),
     "expiresAt": lambda event: event.get("expires_at"),

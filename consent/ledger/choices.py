@@ -3,25 +3,34 @@
 The rules of PIPL and GB/T 35273 that a request can break on its own: no unknown purpose; purposes not
 based on consent are not choices (left out, or true as older widgets send them); no tracking with
 Do-Not-Track; purposes of a separate step (separate consent, asked in context) only in that step; no
-purpose without what it requires; nothing optional for a visitor under the age threshold.
+purpose without what it requires; nothing optional for a visitor under the site's age threshold until a
+guardian decides.
 """
 from consent.errors import InvalidRequest
 from consent.sites import purposes as meaning
 
-# Age statements of a visitor under the site's age threshold ("under_14": widgets before thresholds).
-MINOR = ("minor", "under_14")
+# What a visitor under the site's age threshold states: "minor", or "under_14" as widgets older than
+# thresholds send it (it counts as "minor" whatever the threshold).
+MINOR_STATEMENTS = ("minor", "under_14")
+
+
+def awaits_guardian(data):
+    """Whether a decision is a minor's own: it grants nothing optional until a guardian decides
+    (a guardian's decision, recorded by the site's backend, carries guardian_consent "given")."""
+    return data["age_statement"] in MINOR_STATEMENTS and data.get("guardian_consent") != "given"
 
 
 def _refusal(detail, purpose_ids, message):
     return InvalidRequest(detail, {"choices": {purpose_id: [message] for purpose_id in purpose_ids}})
 
 
-def checked_choices(purposes, data):
+def checked_choices(purposes, data, age_threshold=14):
     """Every purpose of the policy with its decision, or InvalidRequest naming what is wrong.
 
     Refuses unknown purposes, refusals of purposes not based on consent, tracking granted together with
     Do-Not-Track, purposes of a separate step granted without it, purposes granted without those they
-    require, and optional purposes granted by someone who said they are under age.
+    require, and optional purposes granted by someone who said they are under the site's
+    `age_threshold`, unless a guardian decided.
     """
     by_id = {purpose["id"]: purpose for purpose in purposes}
     choices = data["choices"]
@@ -70,10 +79,9 @@ def checked_choices(purposes, data):
             "Requires " + ", ".join(sorted({needed for pid in unmet for needed in meaning.requirements(by_id[pid])
                                             if not complete[needed]})) + ".",
         )
-    if data["age_statement"] in MINOR and granted:
+    if awaits_guardian(data) and granted:
         raise _refusal(
-            "A visitor under the site's age threshold needs a guardian's consent: no optional purpose can be "
-            "granted yet.",
+            f"A visitor under {age_threshold} needs a guardian's consent: no optional purpose can be granted yet.",
             granted,
             "Needs guardian consent.",
         )
@@ -85,7 +93,7 @@ def classify(purposes, choices, age_statement):
 
     Purposes of a separate step are decided there, so they do not count towards "all".
     """
-    if age_statement in MINOR:
+    if age_statement in MINOR_STATEMENTS:
         return "pending_guardian"
     optional = [purpose["id"] for purpose in purposes if not purpose["required"] and not meaning.in_own_step(purpose)]
     granted = [purpose_id for purpose_id in optional if choices[purpose_id]]

@@ -24,7 +24,7 @@ from consent.errors import (
 )
 from consent.http.clients import client_hash
 from consent.ledger import lifetime, receipts, signing, writer
-from consent.ledger.choices import MINOR, checked_choices, classify
+from consent.ledger.choices import awaits_guardian, checked_choices, classify
 from consent.proof.verify import canonical_json
 from consent.sites.configs import current_policy
 from consent.storage.db import get_session
@@ -36,11 +36,13 @@ from consent.subjects.rights import latest_verified_choices
 # embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
 SERVICE_PAGE = object()
 REQUEST_PURPOSE = b"consent.request"  # derived_hmac's purpose for request hashes
+# What proves who sent a request, left out of its hash: a retry may come with a renewed token or another key.
+CREDENTIALS = ("subject_token", "visitor_secret", "asserting_api_key")
 
 # Queries of every decision, built once (and so compiled once) on the plain tables: no ORM needed.
 SITE_FOR_ORIGIN = select(
     SITES.c.id, SITES.c.name, SITES.c.controller, SITES.c.jurisdiction, SITES.c.current_policy_version,
-    SITES.c.age_gate, SITES.c.consent_lifetime_months,
+    SITES.c.age_gate, SITES.c.age_threshold, SITES.c.consent_lifetime_months,
     exists().where(ORIGINS.c.site_id == SITES.c.id, ORIGINS.c.origin == bindparam("origin")).label("origin_allowed"),
 ).where(SITES.c.id == bindparam("site_id"))
 
@@ -129,7 +131,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     _check_policy_version(data["policy_version"], policy.version)
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
-    choices = checked_choices(policy.purposes, data)
+    choices = checked_choices(policy.purposes, data, site.age_threshold)
     now = clock.now()
     if principal is None:
         principal = decision_principal(session, site, data, choices, now)
@@ -254,9 +256,10 @@ class Decision:
             "language": data["language"],
             "choices": choices,
             "separate_consents": sorted(data["separate_consents"]),
-            "action": classify(policy.purposes, choices, data["age_statement"]),
+            # A guardian's decision (consent/subjects/guardians.py) is classified as any other.
+            "action": classify(policy.purposes, choices, data["age_statement"] if awaits_guardian(data) else None),
             "age_statement": data["age_statement"],
-            "guardian_consent": "pending" if data["age_statement"] in MINOR else None,
+            **_age_facts(site, data),
             "collection_method": data["collection_method"],
             "do_not_track": data["do_not_track"],
             # A signal counts when the page reported it or the browser sent it with this request.
@@ -288,6 +291,19 @@ class Decision:
         kid, jws = signing.sign_text(session, receipt_text)
         return replace(self, event=event, receipt=receipt, receipt_text=receipt_text,
                        hmac_signature=receipts.sign_receipt(receipt), kid=kid, jws=jws, **changes)
+
+
+def _age_facts(site, data):
+    """What an event records about age: the site's threshold when an age statement was made, and
+    whether a guardian's consent is pending or was given (asserted by the site's backend, with its key)."""
+    if data["age_statement"] is None:
+        return {"guardian_consent": None}
+    if awaits_guardian(data):
+        return {"age_threshold": site.age_threshold, "guardian_consent": "pending"}
+    if data.get("guardian_consent") == "given":
+        return {"age_threshold": site.age_threshold, "guardian_consent": "given", "guardian_asserted_by": "site",
+                "asserting_api_key": data["asserting_api_key"]}
+    return {"age_threshold": site.age_threshold, "guardian_consent": None}
 
 
 @dataclass(frozen=True)
@@ -329,14 +345,14 @@ def _check_policy_version(asked, current):
 
 
 def request_hash(data, principal):
-    """A keyed hash of what a request asked for, less its subject token and with the visitor's
+    """A keyed hash of what a request asked for, less its subject token (or API key) and with the visitor's
     credential as its keyed hash: an idempotency key answers only the same request again.
 
     Keyed (HMAC under a key derived from SECRET_KEY), because the hash is in the event document that
     auditors export, and the request holds the site's user id: a plain hash would let anyone test
     guessed ids against it, even after the user was erased.
     """
-    asked = {key: value for key, value in data.items() if key not in ("subject_token", "visitor_secret")}
+    asked = {key: value for key, value in data.items() if key not in CREDENTIALS}
     asked["visitor"] = principal.visitor_ref if data["visitor_secret"] else None
     return derived_hmac(current_app.config["SECRET_KEY"], REQUEST_PURPOSE, canonical_json(asked))
 

@@ -167,6 +167,10 @@ def receipt_extensions(site, policy, event):
         "doNotTrack": event["do_not_track"],
         "ageStatement": event["age_statement"],
         "guardianConsent": event["guardian_consent"],
+        # Since age thresholds: the site's threshold when an age statement was made, and who asserted
+        # that the guardian deciding is the minor's guardian (the site's backend, for a guardian's decision).
+        **({"ageThreshold": event["age_threshold"]} if event.get("age_threshold") else {}),
+        **({"guardianAssertedBy": event["guardian_asserted_by"]} if event.get("guardian_asserted_by") else {}),
         "decidedAt": event["decided_at"],
         "linkedReceiptId": event["linked_receipt_id"],
         # When the decision stops counting and the visitor is asked again (consent/ledger/lifetime.py).

@@ -1,4 +1,5 @@
-"""`flask consent subject-secret ...`: the secrets a site's backend signs subject tokens with."""
+"""`flask consent subject-secret ...`: the secrets a site's backend signs subject tokens with;
+`flask consent guardians ...`: the site's minor users still waiting for a guardian's decision."""
 import time
 
 import click
@@ -6,9 +7,10 @@ from flask.cli import AppGroup
 
 from consent.sites import configs
 from consent.storage import db
-from consent.subjects import identity, tokens
+from consent.subjects import guardians, identity, tokens
 
 subject_secret_cli = AppGroup("subject-secret", help="Subject secrets, which a site's backend signs tokens with.")
+guardians_cli = AppGroup("guardians", help="Minor users and their guardians' decisions.")
 
 
 @subject_secret_cli.command("list")
@@ -44,3 +46,20 @@ def make_subject_token(site_id, expires_in, subject_id):
     session = db.get_session()
     secret = identity.current_secret(session, configs.get_site(session, site_id).id)
     click.echo(tokens.make_token(secret.secret, secret.kid, site_id, subject_id, time.time() + expires_in))
+
+
+@guardians_cli.command("pending")
+@click.option("--site", "site_id", required=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many users (default: all).")
+def list_pending_guardians(site_id, limit):
+    """One line per user whose latest decision is a minor's own, awaiting a guardian, oldest first:
+    user id, pseudonym, decided at, receipt id. Erased users are left out."""
+    session = db.get_session()
+    site = configs.get_site(session, site_id)
+    after, shown = 0, 0
+    while after is not None and (limit is None or shown < limit):
+        page_size = min(500, limit - shown) if limit is not None else 500
+        entries, after = guardians.pending_guardians(session, site.id, after, page_size)
+        for entry in entries:
+            click.echo(f"{entry['subject_id']}\t{entry['subject_ref']}\t{entry['decided_at']}\t{entry['receipt_id']}")
+        shown += len(entries)

@@ -151,6 +151,7 @@ def subject_decision(site_id, proof, origin):
         "choices": document["choices"],
         "do_not_track": document["do_not_track"],
         "age_statement": document["age_statement"],
+        "guardian_consent": document.get("guardian_consent"),
         "decided_at": decided_at,
         "decided_at_ms": int(datetime.fromisoformat(decided_at).timestamp() * 1000),
         "receipt_id": event.receipt.receipt_id,
