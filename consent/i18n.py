@@ -51,6 +51,8 @@ WIDGET_STRINGS = {
         "Visitors under {age} need the consent of a parent or guardian. Nothing optional is turned on; "
         "please ask your parent or guardian."
     ),
+    # A minor's device, once the site recorded their guardian's decision (README, "Minors and guardians").
+    "guardian_decided": _l("Your parent or guardian made these choices for you. You can withdraw them all here."),
     # A purpose asked at the moment of use: {context} is when, as the site words it ("when you ...").
     "asked_when": _l("Asked only {context}"),
     # Agreeing to a purpose that needs others: {purpose} are their titles.

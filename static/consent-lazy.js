@@ -149,7 +149,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
         { class: "box modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "cw-prefs", lang: state.language, onkeydown: trapFocus },
         header("cw-prefs", strings.preferences_title, renderPreferences, button(strings.close, closePreferences, { "data-focus": 1 })),
         ...notices(),
-        underAge && element("p", { class: "note", text: ageText("guardian_needed") }),
+        underAge && element("p", { class: "note", text: stored && stored.g === "given" ? strings.guardian_decided : ageText("guardian_needed") }),
         // "Withdraw all" sits at the top, as easy to reach as any grant.
         element(
           "div",

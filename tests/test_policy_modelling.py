@@ -215,3 +215,32 @@ def test_required_and_sensitive_is_now_allowed():
     loaded = SiteConfigSchema().load(load_site_config(purposes=[
         {**load_site_config()["purposes"][0], "sensitive": True}, *load_site_config()["purposes"][1:]]))
     assert loaded["purposes"][0]["required"] and loaded["purposes"][0]["sensitive"]
+
+
+def test_a_recipient_abroad_without_the_overseas_ground_gets_advice(app, tmp_path):
+    """Not refused (files published before could not declare the ground), but said on import."""
+    shop, cloud = tmp_path / "shop.yaml", tmp_path / "cloud.yaml"
+    shop.write_text(yaml.safe_dump(load_site_config(), allow_unicode=True), encoding="utf-8")
+    cloud.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["consent", "site", "import", str(shop), str(cloud)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f'{shop}: advice: purpose "advertising": recipient "Example Ad Network" is in SG, outside CN: a transfer '
+        "abroad needs separate consent (PIPL art. 39); add overseas_transfer to the purpose's separate_consent.",
+        f'{shop}: advice: purpose "cross_border_transfer": recipient "Example Support Pte. Ltd." is in SG, outside '
+        "CN: a transfer abroad needs separate consent (PIPL art. 39); add overseas_transfer to the purpose's "
+        "separate_consent.",
+    ]
+
+
+def test_receipts_issued_before_stay_valid(consent, validator):
+    """A receipt in the shape before issue 15 (every purpose EXPLICIT, one kind, no categories) validates."""
+    receipt = consent.post().get_json()["receipt"]
+    kinds = {purpose["id"]: purpose["kind"] for purpose in load_site_config()["purposes"]}
+    for purpose in receipt["services"][0]["purposes"]:
+        for key in ("legalBasis", "piiCategory", "thirdParties", "separateConsentGrounds", "requires", "cookies"):
+            purpose.pop(key, None)
+        purpose.update(consentType="EXPLICIT", purposeCategory=[kinds[purpose["purposeId"]]],
+                       consentGiven=purpose["consentGiven"] is not False)
+    receipt["sensitive"] = True
+    validator.validate(receipt)

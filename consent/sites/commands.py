@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from consent.errors import ConsentError, InvalidRequest
-from consent.sites import configs, webhooks
+from consent.sites import configs, purposes, webhooks
 from consent.storage import db
 
 site_cli = AppGroup("site", help="Sites: import, export, list.")
@@ -35,8 +35,10 @@ def import_sites(files):
     except ConsentError as error:
         error.detail = _about(source, error.detail)
         raise
-    for config in parsed:
+    for source, config in zip(files, parsed, strict=True):
         click.echo(f"imported site {config['id']} (policy {config['policy']['version']})")
+        for sentence in purposes.advice(config):
+            click.echo(f"{source}: advice: {sentence}", err=True)
 
 
 def _about(source, detail):

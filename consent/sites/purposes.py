@@ -58,3 +58,24 @@ def in_own_step(purpose):
 
 def requirements(purpose):
     return purpose.get("requires", [])
+
+
+def advice(config):
+    """What a validated site configuration probably should say and does not, in sentences: not refused,
+    because files published before could not say it, yet worth the operator's look.
+
+    A recipient in another country than the site's jurisdiction, of a purpose based on consent that does
+    not declare the overseas_transfer ground: PIPL art. 38-39 ask for separate consent to a transfer abroad.
+    """
+    sentences = []
+    for purpose in config["purposes"]:
+        if not is_consent(purpose) or "overseas_transfer" in separate_grounds(purpose):
+            continue
+        for recipient in purpose["recipients"]:
+            country = recipient.get("country")
+            if country and country != config["jurisdiction"]:
+                sentences.append(
+                    f'purpose "{purpose["id"]}": recipient "{recipient["name"]["en"]}" is in {country}, outside '
+                    f'{config["jurisdiction"]}: a transfer abroad needs separate consent (PIPL art. 39); add '
+                    "overseas_transfer to the purpose's separate_consent.")
+    return sentences

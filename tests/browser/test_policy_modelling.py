@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SQLITE_ONLY, banner, open_host, recorded, recording
-from tests.conftest import import_site
+from tests.conftest import bearer, create_api_key, import_site, subject_token
 from tests.test_policy_modelling import model_cloud
 
 pytestmark = SQLITE_ONLY
@@ -117,3 +117,31 @@ def test_the_age_threshold_of_18(page, service, host, consent, app):
     assert not any(event["choices"][purpose] for purpose in ("analytics", "marketing_email", "face_verification"))
     answer = page.evaluate("() => window.Consent.ask('face_verification')")
     assert answer == {"purpose": "face_verification", "granted": False, "receiptId": None, "pending": False}
+
+
+def test_a_guardians_decision_reaches_the_minors_device(browser, service, host, consent, client, app):
+    """The minor says so in the widget, the site's backend records their guardian's decision, and the
+    minor's next device shows it, read-only but for "Withdraw all"."""
+    import_site(app, model_cloud(allowed_origins=[host.url]))
+    tag = f'data-subject="teen-1" data-subject-token="{subject_token(app, "teen-1", "model-cloud")}"'
+    first = browser.new_context()
+    page = first.new_page()
+    open_host(page, service, host, site="model-cloud", lang="en", tag_attributes=tag)
+    with recording(page):
+        banner(page).get_by_role("button", name="I am under 18").click()
+    first.close()
+    decided = client.post("/api/v1/sites/model-cloud/subjects/teen-1/guardian-decision", headers=bearer(
+        create_api_key(app, "model-cloud")), json={"choices": {"marketing_email": True}, "language": "en",
+                                                   "policy_version": "2026-11-26"})
+    assert decided.status_code == 201, decided.get_json()
+    with browser.new_context() as second:
+        page = second.new_page()
+        open_host(page, service, host, site="model-cloud", lang="en", tag_attributes=tag)
+        page.wait_for_function("() => window.Consent.get() && window.Consent.get().choices.marketing_email")
+        assert page.evaluate("() => window.Consent.get().receiptId") == decided.get_json()["receipt_id"]
+        page.evaluate("() => window.Consent.showPreferences()")
+        centre = preferences(page)
+        expect(centre.get_by_text("Your parent or guardian made these choices for you.")).to_be_visible()
+        expect(centre.get_by_role("checkbox", name="Marketing email", exact=True)).to_be_checked()
+        expect(centre.get_by_role("checkbox", name="Marketing email", exact=True)).to_be_disabled()
+        expect(centre.get_by_role("button", name="Accept all")).to_have_count(0)
