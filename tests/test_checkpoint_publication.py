@@ -18,7 +18,7 @@ from consent.ledger.chain import GENESIS_HASH
 from consent.proof.verify import b64url_encode, canonical_json
 from consent.sites import webhooks
 from consent.storage import db
-from consent.storage.models import Checkpoint, SigningKey, Site, WebhookDelivery
+from consent.storage.models import Checkpoint, PolicyVersion, SigningKey, Site, WebhookDelivery
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import ConsentActions, import_site, load_site_config, make_app
@@ -371,18 +371,20 @@ OLD_ATTEMPTS = sa.table("webhook_attempts", sa.column("delivery_id"), sa.column(
 
 @contextmanager
 def todays_site_columns(app):
-    """Today's models, on a database of an older revision: the `sites` columns later migrations add exist
-    (empty) while the old rows are written through the models, and are gone again afterwards."""
+    """Today's models, on a database of an older revision: the `sites` and `policy_versions` columns later
+    migrations add exist (empty) while the old rows are written through the models, and are gone again afterwards."""
+    later = []
     with app.app_context(), db.get_engine(app).begin() as connection:
-        present = {column["name"] for column in sa.inspect(connection).get_columns("sites")}
-        later = [column for column in Site.__table__.columns if column.name not in present]
+        for table in (Site.__table__, PolicyVersion.__table__):
+            present = {column["name"] for column in sa.inspect(connection).get_columns(table.name)}
+            later += [column for column in table.columns if column.name not in present]
         for column in later:
-            connection.execute(sa.text(f"ALTER TABLE sites ADD COLUMN {column.name} "
+            connection.execute(sa.text(f"ALTER TABLE {column.table.name} ADD COLUMN {column.name} "
                                        f"{column.type.compile(connection.dialect)}"))
     yield
     with app.app_context(), db.get_engine(app).begin() as connection:
         for column in later:
-            connection.execute(sa.text(f"ALTER TABLE sites DROP COLUMN {column.name}"))
+            connection.execute(sa.text(f"ALTER TABLE {column.table.name} DROP COLUMN {column.name}"))
 
 
 def test_checkpoints_and_deliveries_stored_before_the_migration_survive_it(tmp_path):

@@ -110,7 +110,8 @@ def test_a_decision_states_its_expiry_in_its_answer_receipt_and_event(app, conse
     expires = lifetime.expiry(at(receipt["decidedAt"]), 12)
     assert at(receipt["expiresAt"]) == at(answer["expires_at"]) == expires
     assert answer["expires_at_ms"] == lifetime.epoch_ms(expires)
-    assert all("expiresAt" in purpose["termination"] for purpose in receipt["services"][0]["purposes"])
+    assert all("expiresAt" in purpose["termination"] for purpose in receipt["services"][0]["purposes"]
+               if purpose["consentType"] == "EXPLICIT")  # the others are no consent: they do not expire
     [event] = consent.stored_events()
     assert lifetime.event_expiry(event) == expires and json.loads(event.document)["expires_at"] == receipt["expiresAt"]
     again = consent.post(**consent.user("alice"), choices=SMS, idempotency_key="expiry-key-0001").get_json()
