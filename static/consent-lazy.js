@@ -30,9 +30,9 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   // when that is not consent, when it is asked, and its description.
   function about(purpose) {
     const { strings } = state.config;
-    const basis = purpose.required && (strings["basis_" + purpose.basis] || strings.always_on);
+    const basis = purpose.required && [strings.always_on, strings["basis_" + purpose.basis]];
     const asked = purpose.ask && strings.asked_when.replace("{context}", () => purpose.ask);
-    return [basis, ownStep(purpose) && strings.separate_badge, asked, purpose.description].filter(Boolean).join(" · ");
+    return [...(basis || []), ownStep(purpose) && strings.separate_badge, asked, purpose.description].filter(Boolean).join(" · ");
   }
 
   // Recipients, cookies, storage keys, and how long, from where and what refusing means, as declared.

@@ -44,12 +44,13 @@ def one_of(table, what):
 
 def words(table, what, most=20):
     """A list of distinct codes from a vocabulary table."""
-    return fields.List(fields.String(validate=one_of(table, what)), validate=validate.And(
-        validate.Length(1, most), lambda codes: len(set(codes)) == len(codes) or _raise("List each only once.")))
+    return fields.List(fields.String(validate=one_of(table, what)), validate=validate.And(validate.Length(1, most),
+                                                                                          each_once))
 
 
-def _raise(message):
-    raise ValidationError(message)
+def each_once(codes):
+    if len(set(codes)) != len(codes):
+        raise ValidationError("List each only once.")
 
 
 class RecipientSchema(Schema):
