@@ -31,6 +31,43 @@ def test_demo_site_models_every_standard_purpose():
     assert any(purpose["sensitive"] and purpose["recipients"] for purpose in purposes.values())
 
 
+# What the examples show between them, so that the README's "Configure a site" has a file to point to for
+# each field (a feature: whether one example's validated config has it).
+EXAMPLE_FEATURES = {
+    "a legal basis other than consent": lambda site: any(
+        purpose.get("legal_basis", "consent") != "consent" for purpose in site["purposes"]),
+    "legal_basis: legal_obligation": lambda site: any(
+        purpose.get("legal_basis") == "legal_obligation" for purpose in site["purposes"]),
+    "pi_categories": lambda site: any("pi_categories" in purpose for purpose in site["purposes"]),
+    "sensitive_categories": lambda site: any("sensitive_categories" in purpose for purpose in site["purposes"]),
+    "tags": lambda site: any("tags" in purpose for purpose in site["purposes"]),
+    "requires": lambda site: any("requires" in purpose for purpose in site["purposes"]),
+    "in_context": lambda site: any("in_context" in purpose for purpose in site["purposes"]),
+    "overseas_transfer with a recipient abroad": lambda site: any(
+        "overseas_transfer" in purpose.get("separate_consent", ())
+        and any(recipient.get("country", site["jurisdiction"]) != site["jurisdiction"]
+                for recipient in purpose["recipients"])
+        for purpose in site["purposes"]),
+    "a recipient of role handler": lambda site: any(
+        recipient.get("role") == "handler" for purpose in site["purposes"] for recipient in purpose["recipients"]),
+    "retention": lambda site: any("retention" in purpose for purpose in site["purposes"]),
+    "sources": lambda site: any("sources" in purpose for purpose in site["purposes"]),
+    "refusal_consequence": lambda site: any("refusal_consequence" in purpose for purpose in site["purposes"]),
+    "age_gate with age_threshold 18": lambda site: site["age_gate"] and site["age_threshold"] == 18,
+    "controller url": lambda site: "url" in site["controller"],
+    "controller privacy_officer": lambda site: "privacy_officer" in site["controller"],
+    "controller complaints": lambda site: "complaints" in site["controller"],
+    "controller rights_request_deadline": lambda site: "rights_request_deadline" in site["controller"],
+    "policy effective_date": lambda site: "effective_date" in site["policy"],
+}
+
+
+def test_the_examples_between_them_show_every_feature_of_the_format():
+    sites = [configs.parse_yaml(path.read_text(encoding="utf-8")) for path in EXAMPLES]
+    assert len(sites) >= 5
+    assert sorted(feature for feature, shown in EXAMPLE_FEATURES.items() if not any(map(shown, sites))) == []
+
+
 def test_new_policy_version_is_archived_next_to_the_old(app, client):
     config = load_site_config()
     config["policy"] = {**config["policy"], "version": "v2", "text": {"zh-CN": "第二版。", "en": "Version 2."}}
