@@ -24,6 +24,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
       padding: 1rem; border: 1px solid var(--line); border-radius: .5rem; background: var(--bg); color: var(--fg); }
     .embed { height: 100%; }
     .embed p { margin: 0; }
+    h3 { margin: .75rem 0 0; font-size: 1rem; }
   `);
 
   // What the preference centre and Consent.ask say of a purpose besides its title: why it is processed
@@ -98,8 +99,9 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
           return onChange();
         }
         input.checked = false;
-        const titles = needed.map((id) => purposes.find((each) => each.id === id).title).join(", ");
-        prompt.textContent = [ownStep(purpose) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ");
+        const others = needed.map((id) => purposes.find((each) => each.id === id));
+        const titles = others.map((each) => each.title).join(", ");
+        prompt.textContent = [[purpose, ...others].some(ownStep) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ");
         step.hidden = false;
         step.querySelector("button").focus();
       });
@@ -328,9 +330,10 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   }
 
   // Consent.ask: one purpose, asked at the moment of use, in a dialog of its own with everything the
-  // preference centre says of it. Agreeing also turns on what it requires, listed in the dialog. A
-  // visitor under the site's age, or one already granted, is not asked. Resolves once the service
-  // answered, or the record waits for it (pending).
+  // preference centre says of it. Agreeing also turns on what it requires, each shown in the dialog as
+  // well. Not asked: a purpose already granted, a visitor under the site's age, a tracking purpose
+  // while the visitor's own Do-Not-Track is on (the preference centre turns that off). Resolves once
+  // the service answered, or the record waits for it (pending).
   function ask(purposeId) {
     const { strings, purposes } = state.config;
     const purpose = purposes.find((each) => each.id === purposeId);
@@ -338,15 +341,16 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
     const stored = state.stored;
     const age = state.age || (stored && stored.a) || null;
     const answer = (given) => ({ purpose: purposeId, granted: given, receiptId: given ? state.stored.r || null : null, pending: given && !DEVICE && !state.stored.r });
-    if (granted(purposeId) || (state.config.age_gate && minor(age))) return Promise.resolve(answer(granted(purposeId)));
+    const refusing = (state.config.age_gate && minor(age)) || (purpose.tracking && stored && stored.d);
+    if (granted(purposeId) || refusing) return Promise.resolve(answer(granted(purposeId)));
     if (state.config.age_gate && age !== "adult") return Promise.resolve(renderBanner()).then(() => answer(false)); // age first
-    const needed = (purpose.requires || []).filter((id) => !granted(id));
-    const titles = needed.map((id) => purposes.find((each) => each.id === id).title).join(", ");
+    const needed = (purpose.requires || []).filter((id) => !granted(id)).map((id) => purposes.find((each) => each.id === id));
+    const titles = needed.map((each) => each.title).join(", ");
     const back = () => (kit.needsAsking() ? renderBanner() : renderButton()); // what showed before
     return new Promise((resolve) => {
       const finish = (agreed) => () => {
         if (!agreed) return resolve(answer(false), back());
-        const choices = Object.assign(stored ? Object.assign({}, stored.c) : allChoices(false), ...[purposeId, ...needed].map((id) => ({ [id]: true })));
+        const choices = Object.assign(stored ? Object.assign({}, stored.c) : allChoices(false), ...[purpose, ...needed].map((each) => ({ [each.id]: true })));
         Promise.resolve(decide(choices, !!(stored && stored.d), "in_context", age || "adult")).then(() => resolve(answer(true)), report);
         back();
       };
@@ -359,7 +363,8 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
           header("cw-ask", purpose.title, () => ask(purposeId).then(resolve)),
           element("p", { text: about(purpose) }),
           details(purpose),
-          element("p", { class: "note", text: [ownStep(purpose) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ") }),
+          ...needed.map((each) => element("section", {}, element("h3", { text: each.title }), element("p", { text: about(each) }), details(each))),
+          element("p", { class: "note", text: [[purpose, ...needed].some(ownStep) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ") }),
           element("div", { class: "row" }, button(strings.separate_agree, finish(true), { "data-focus": 1 }), button(strings.cancel, finish(false)))
         )
       );

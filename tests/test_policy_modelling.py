@@ -244,3 +244,19 @@ def test_receipts_issued_before_stay_valid(consent, validator):
                        consentGiven=purpose["consentGiven"] is not False)
     receipt["sensitive"] = True
     validator.validate(receipt)
+
+
+def test_a_published_versions_changes_text_cannot_change(app):
+    """What changed is shown to visitors asked again and pinned by receipts: it is part of the version."""
+    from consent.errors import InvalidRequest
+
+    policy = {**load_site_config()["policy"], "changes": {"zh-CN": "新增营销短信。", "en": "Marketing SMS added."}}
+    with pytest.raises(InvalidRequest, match="already published with other content"):
+        import_site(app, load_site_config(policy=policy))
+
+
+def test_the_receipt_page_says_why_a_purpose_is_no_choice(client, cloud):
+    answer = cloud().get_json()
+    page = client.get(f"/receipts/{answer['receipt_id']}?token={answer['receipt_token']}&lang=en")
+    assert page.status_code == 200
+    assert "Always on: Necessary to fulfil a legal duty or obligation" in page.get_data(as_text=True)

@@ -15,7 +15,7 @@ from consent.http.links import public_url
 from consent.proof.verify import canonical_json
 from consent.sites import controller, cookie_declarations
 from consent.sites import purposes as meaning
-from consent.sites.vocabulary import CONSENT
+from consent.sites.vocabulary import CONSENT, LEGAL_BASES
 from consent.storage.models import RECEIPTS, SIGNATURES, PolicyVersion
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
@@ -256,7 +256,9 @@ def purposes_for_page(session, receipt, language):
     policy = session.get(PolicyVersion, (receipt["siteId"], receipt["policyVersion"]))
     titles = {purpose["id"]: purpose["title"][language] for purpose in policy.purposes} if policy else {}
     return [
-        {**purpose, "title": titles.get(purpose["purposeId"], purpose["purpose"])}
+        {**purpose, "title": titles.get(purpose["purposeId"], purpose["purpose"]),
+         # Why a purpose that is no choice is processed, in the page's language (receipts since issue 15).
+         "basis_label": str(LEGAL_BASES[purpose["legalBasis"]]) if purpose.get("legalBasis", CONSENT) != CONSENT else None}
         for service in receipt["services"]
         for purpose in service["purposes"]
     ]

@@ -137,7 +137,7 @@ class PurposeSchema(Schema):
     # Grounds for separate consent beyond those that follow from the purpose (consent/sites/purposes.py).
     separate_consent = words(vocabulary.SEPARATE_GROUNDS, "ground for separate consent")
     # Purposes that must be granted for this one to be (e.g. email open-tracking needs marketing email).
-    requires = fields.List(fields.String(validate=PURPOSE_ID), validate=validate.Length(1, 29))
+    requires = fields.List(fields.String(validate=PURPOSE_ID), validate=validate.And(validate.Length(1, 29), each_once))
     # Asked at the moment of use (Consent.ask), never in the banner: when, as the preference centre says it.
     in_context = Localized(max_length=200)
     retention = Localized(max_length=500)

@@ -98,6 +98,7 @@ def import_site(session, config):
         or published.texts != config["texts"]
         or published.url != policy["url"]
         or published.effective_date != policy.get("effective_date")
+        or published.changes != policy.get("changes")  # shown, and covered by the hash receipts pin
     ):
         raise InvalidRequest(
             f"Policy version {policy['version']!r} of site {config['id']!r} is already published with "

@@ -69,7 +69,7 @@ TAGS = {
     "sms": _l("Text messages"),
     "email": _l("Email"),
     "push": _l("Push notifications"),
-    "location": _l("Location"),
+    "location": _l("Location-based services"),
     "social_login": _l("Social sign-in"),
     "security": _l("Security and fraud prevention"),
     "payment": _l("Payment"),

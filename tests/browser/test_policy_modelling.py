@@ -69,6 +69,13 @@ def test_consent_ask_declined_records_nothing_and_offline_resolves_as_pending(pa
                                                    "pending": True}
     assert page.evaluate("() => window.Consent.get().choices.overseas_support") is True
     assert len(recorded(consent)) == 1
+    # The visitor's own "Do not track me" stands: a tracking purpose is not asked for, and nothing recorded.
+    page.unroute("**/api/v1/consents")
+    page.evaluate("() => window.Consent.showPreferences()")
+    with recording(page):
+        preferences(page).get_by_label("Do not track me").check()
+    assert page.evaluate("() => window.Consent.ask('personalized_recommendation')")["granted"] is False
+    expect(page.get_by_role("dialog", name="Personalized recommendations (profiling)")).to_have_count(0)
 
 
 def test_switching_on_email_tracking_asks_for_marketing_email_first(page, service, host, consent, cloud):
