@@ -258,7 +258,8 @@ def purposes_for_page(session, receipt, language):
     return [
         {**purpose, "title": titles.get(purpose["purposeId"], purpose["purpose"]),
          # Why a purpose that is no choice is processed, in the page's language (receipts since issue 15).
-         "basis_label": str(LEGAL_BASES[purpose["legalBasis"]]) if purpose.get("legalBasis", CONSENT) != CONSENT else None}
+         "basis_label": (str(LEGAL_BASES[purpose["legalBasis"]])
+                         if purpose.get("legalBasis", CONSENT) != CONSENT else None)}
         for service in receipt["services"]
         for purpose in service["purposes"]
     ]
