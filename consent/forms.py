@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     FieldList,
     FormField,
@@ -25,8 +26,9 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from consent.sites import webhook_targets
-from consent.sites.config_schema import PURPOSE_KINDS
+from consent.sites import vocabulary, webhook_targets
+from consent.sites.config_schema import AGE_THRESHOLDS, MAX_TAGS
+from consent.sites.controller import MAX_DEADLINE_DAYS
 
 # Both consoles' answer to a POST whose CSRF token is missing, forged or expired.
 FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")
@@ -83,9 +85,28 @@ class SiteSettingsForm(PageForm):
         _l("Default language"), choices=[SelectChoice("zh-CN", "中文"), SelectChoice("en", "English")]
     )
     allowed_origins = TextAreaField(_l("Allowed origins, one per line"), validators=[DataRequired(), Length(max=5000)])
-    age_gate = BooleanField(_l("Ask visitors for an age statement (under 14 needs a guardian)"))
+    age_gate = BooleanField(_l("Ask visitors to state their age (under the age threshold, a guardian must consent)"))
+    age_threshold = SelectField(_l("Age threshold"), coerce=int, default=AGE_THRESHOLDS[0], choices=[
+        SelectChoice(AGE_THRESHOLDS[0], _l("14 (PIPL art. 31)")), SelectChoice(AGE_THRESHOLDS[1], _l("18"))])
     reload_on_withdrawal = BooleanField(_l("Reload the page after a withdrawal (stops trackers already running)"))
     webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), Length(max=2048), public_webhook_target])
+    # The controller's other ways to be reached (consent/sites/controller.py checks them): each group is left
+    # out of the site's configuration when all its fields are empty.
+    controller_url = StringField(_l("Controller's contact page (URL)"), validators=[Length(max=2048)])
+    controller_phone = StringField(_l("Controller's phone"), validators=[Length(max=40)])
+    officer_zh = StringField(_l("Privacy officer (Chinese)"), validators=[Length(max=200)])
+    officer_en = StringField(_l("Privacy officer (English)"), validators=[Length(max=200)])
+    officer_email = StringField(_l("Privacy officer's e-mail"), validators=[Length(max=254)])
+    officer_url = StringField(_l("Privacy officer's URL"), validators=[Length(max=2048)])
+    officer_phone = StringField(_l("Privacy officer's phone"), validators=[Length(max=40)])
+    complaints_zh = TextAreaField(_l("How to complain (Chinese)"), validators=[Length(max=1000)])
+    complaints_en = TextAreaField(_l("How to complain (English)"), validators=[Length(max=1000)])
+    complaints_email = StringField(_l("Complaints e-mail"), validators=[Length(max=254)])
+    complaints_url = StringField(_l("Complaints URL"), validators=[Length(max=2048)])
+    complaints_phone = StringField(_l("Complaints phone"), validators=[Length(max=40)])
+    deadline_days = IntegerField(_l("Days within which a rights request is answered"),
+                                 validators=[Optional(), NumberRange(1, MAX_DEADLINE_DAYS)])
+    deadline_working_days = BooleanField(_l("Counted in working days"))
     submit = SubmitField(_l("Save settings"))
 
 
@@ -94,21 +115,55 @@ class NewSiteForm(SiteSettingsForm):
     submit = SubmitField(_l("Create site"))
 
 
+TICK_OFFERED = _l("Tick only among the choices offered.")
+
+
+def codes(label, table):
+    """Checkboxes for codes of a vocabulary table (consent/sites/vocabulary.py), labelled in the page's language."""
+    return SelectMultipleField(label, choices=[SelectChoice(code, text) for code, text in table.items()],
+                               widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
+                               invalid_choice_message=TICK_OFFERED)
+
+
 class PurposeForm(PageForm):
+    """One purpose of a new version; consent/admin/purpose_rows.py maps it to the site configuration and back."""
+
     class Meta:
         csrf = False  # nested in PolicyForm, which carries the token
 
     id = StringField(_l("Purpose id"), validators=[Optional(), Length(max=64)])
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(kind) for kind in PURPOSE_KINDS])
-    required = BooleanField(_l("Required"))
+    # Only a purpose based on consent is a switch; any other basis makes it information (required).
+    legal_basis = SelectField(_l("Legal basis"), default=vocabulary.CONSENT,
+                              choices=[SelectChoice(code, text) for code, text in vocabulary.LEGAL_BASES.items()])
+    tags = codes(_l("Tags"), vocabulary.TAGS)
     tracking = BooleanField(_l("Tracking"))
-    sensitive = BooleanField(_l("Sensitive or cross-border (separate consent)"))
     title_zh = StringField(_l("Title (Chinese)"), validators=[Length(max=100)])
     title_en = StringField(_l("Title (English)"), validators=[Length(max=100)])
     description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Length(max=1000)])
     description_en = TextAreaField(_l("Description (English)"), validators=[Length(max=1000)])
-    # One per line: name zh | name en | contact | purpose zh | purpose en | country (optional).
-    recipients = TextAreaField(_l("Recipients"), validators=[Length(max=5000)])
+    # Rarely used: the page shows them folded (templates/admin/_macros.html).
+    pi_categories = codes(_l("Categories of personal information"), vocabulary.PI_CATEGORIES)
+    sensitive_categories = codes(_l("Sensitive personal information"), vocabulary.SENSITIVE_CATEGORIES)
+    sensitive = BooleanField(_l("Sensitive, without naming a category (the older form)"))
+    separate_consent = codes(_l("Separate consent, also on these grounds"), vocabulary.SEPARATE_GROUNDS)
+    requires = StringField(_l("Requires (ids of other purposes, separated by commas)"), validators=[Length(max=2000)])
+    in_context_zh = StringField(_l("Asked when it is used: when (Chinese)"), validators=[Length(max=200)])
+    in_context_en = StringField(_l("Asked when it is used: when (English)"), validators=[Length(max=200)])
+    retention_zh = TextAreaField(_l("Retention (Chinese)"), validators=[Length(max=500)])
+    retention_en = TextAreaField(_l("Retention (English)"), validators=[Length(max=500)])
+    sources_zh = TextAreaField(_l("Sources of the information (Chinese)"), validators=[Length(max=500)])
+    sources_en = TextAreaField(_l("Sources of the information (English)"), validators=[Length(max=500)])
+    refusal_consequence_zh = TextAreaField(_l("If refused (Chinese)"), validators=[Length(max=500)])
+    refusal_consequence_en = TextAreaField(_l("If refused (English)"), validators=[Length(max=500)])
+    # One per line: name zh | name en | contact | purpose zh | purpose en, then optionally country | role | data |
+    # rights zh | rights en (consent/admin/purpose_rows.py).
+    recipients = TextAreaField(_l("Recipients"), validators=[Length(max=20_000)])
+
+    def validate_tags(self, field):
+        if (self.id.data or "").strip() and not field.data:
+            raise ValidationError(_l("Tick at least one tag."))
+        if len(field.data or ()) > MAX_TAGS:
+            raise ValidationError(_l("Tick at most %(most)s tags.", most=MAX_TAGS))
 
 
 class PolicyForm(PageForm):
@@ -122,6 +177,7 @@ class PolicyForm(PageForm):
     text_en = TextAreaField(_l("Policy text (English)"), validators=[DataRequired(), Length(max=200_000)])
     changes_zh = TextAreaField(_l("What changed (Chinese)"), validators=[Length(max=2000)])
     changes_en = TextAreaField(_l("What changed (English)"), validators=[Length(max=2000)])
+    effective_date = DateField(_l("Effective date (optional)"), validators=[Optional()])
     title_zh = StringField(_l("Banner title (Chinese)"), validators=[DataRequired(), Length(max=100)])
     title_en = StringField(_l("Banner title (English)"), validators=[DataRequired(), Length(max=100)])
     intro_zh = TextAreaField(_l("Banner introduction (Chinese)"), validators=[DataRequired(), Length(max=1000)])

@@ -10,6 +10,7 @@ import re
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,60 @@ def shop_key(app):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+class _FormReader(HTMLParser):
+    """What a browser would post for each <form> of a page, untouched: [(name, value), ...] per form."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms, self._select, self._textarea, self._options = [], None, None, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs.get("action"), "fields": []})
+        elif not self.forms or "disabled" in attrs:
+            return
+        elif tag == "input" and attrs.get("name") and attrs.get("type") not in ("submit", "button", "reset"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.forms[-1]["fields"].append((attrs["name"], attrs.get("value", "on")))
+        elif tag == "textarea":
+            self._textarea = [attrs.get("name"), ""]
+        elif tag == "select":
+            self._select, self._options = attrs, []
+        elif tag == "option" and self._select is not None:
+            self._options.append((attrs.get("value", ""), "selected" in attrs))
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea" and self._textarea is not None:
+            text = self._textarea[1].replace("\r\n", "\n").removeprefix("\n")  # as HTML parsers read it
+            self.forms[-1]["fields"].append((self._textarea[0], text))
+            self._textarea = None
+        elif tag == "select" and self._select is not None:
+            chosen = [value for value, selected in self._options if selected]
+            if not chosen and self._options and "multiple" not in self._select:
+                chosen = [self._options[0][0]]
+            self.forms[-1]["fields"] += [(self._select["name"], value) for value in chosen]
+            self._select = None
+
+
+def form_fields(html):
+    """The fields of the page's first form that posts to itself (no action), as a browser would send them:
+    {name: value}, or {name: [values]} for a name sent more than once (ticked checkboxes of one list)."""
+    reader = _FormReader()
+    reader.feed(html)
+    fields = {}
+    for name, value in next(form for form in reader.forms if form["action"] is None)["fields"]:
+        if name in fields:
+            fields[name] = [*fields[name], value] if isinstance(fields[name], list) else [fields[name], value]
+        else:
+            fields[name] = value
+    return fields
 
 
 def csrf_token(html):

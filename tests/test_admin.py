@@ -8,7 +8,7 @@ from consent.accounts import operators
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import ApiKey, PolicyVersion, Site, SiteWebhook
-from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token, import_site
+from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token, form_fields, import_site
 from tests.test_cookie_declarations import declaring
 from tests.test_webhook_targets import HOSTILE_URLS
 
@@ -23,13 +23,14 @@ def new_site_fields(site_id="bakery", origin="https://bakery.example", **changes
         "policy-text_zh": "面包店隐私政策。", "policy-text_en": "Bakery privacy policy.",
         "policy-title_zh": "面包店的隐私选择", "policy-title_en": "Bakery privacy choices",
         "policy-intro_zh": "我们只在您同意后发送短信。", "policy-intro_en": "We text you only if you agree.",
-        "policy-purposes-0-id": "necessary", "policy-purposes-0-kind": "cookie", "policy-purposes-0-required": "y",
+        "policy-purposes-0-id": "necessary", "policy-purposes-0-tags": "cookie",
+        "policy-purposes-0-legal_basis": "contract",
         "policy-purposes-0-title_zh": "必要功能", "policy-purposes-0-title_en": "Necessary",
         "policy-purposes-0-description_zh": "运行网站。", "policy-purposes-0-description_en": "Runs the site.",
-        "policy-purposes-1-id": "marketing_sms", "policy-purposes-1-kind": "marketing",
+        "policy-purposes-1-id": "marketing_sms", "policy-purposes-1-tags": "marketing",
         "policy-purposes-1-title_zh": "营销短信", "policy-purposes-1-title_en": "Marketing SMS",
         "policy-purposes-1-description_zh": "新品短信。", "policy-purposes-1-description_en": "Texts about new bread.",
-        "policy-purposes-2-id": "overseas_support", "policy-purposes-2-kind": "other",
+        "policy-purposes-2-id": "overseas_support", "policy-purposes-2-tags": "other",
         "policy-purposes-2-sensitive": "y",
         "policy-purposes-2-title_zh": "境外客服", "policy-purposes-2-title_en": "Support abroad",
         "policy-purposes-2-description_zh": "境外处理工单。",
@@ -98,7 +99,7 @@ def test_operator_creates_a_site(app, client, operator):
         ({"site-site_id": "shop"}, "already exists"),
         ({"site-allowed_origins": "https://bakery.example/path"}, "allowed_origins"),
         ({"site-contact": "not-an-email"}, "contact"),
-        ({"policy-purposes-0-required": ""}, "required"),
+        ({"policy-purposes-0-legal_basis": "consent"}, "required"),
         ({"policy-purposes-1-id": "necessary"}, "unique"),
         ({"policy-purposes-2-recipients": "only | three | parts"}, "recipients"),
         ({"policy-text_en": ""}, "This field is required"),
@@ -140,12 +141,7 @@ def publish_fields(client, **changes):
     """The publish form as the console prefills it (the current version's purposes, then blank rows), changed."""
     form = client.get("/admin/sites/shop/publish").get_data(as_text=True)
     assert "Example Shop privacy policy, version 1." in form  # prefilled from the current version
-    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*type="text" value="([^"]*)"', form))
-    fields.update(dict(re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>\n?([^<]*)</textarea>', form)))
-    fields.update({name: "y" for name in re.findall(r'<input checked[^>]*name="([^"]+)"', form)})
-    fields.update({name: value for name, value in re.findall(
-        r'<select[^>]*name="([^"]+)"[^>]*>(?:.|\n)*?<option selected value="([^"]+)"', form)})
-    return {**fields, **{f"purposes-{row}-id": "" for row in range(6, 10)}, **changes}
+    return {**form_fields(form), **changes}
 
 
 def test_publishing_archives_the_old_version(app, client, operator):

@@ -26,7 +26,7 @@ from consent.forms import (
     require_token,
 )
 from consent.http import limits
-from consent.sites import configs, webhooks
+from consent.sites import configs, vocabulary, webhooks
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import AdminUser
 from consent.subjects import identity
@@ -43,7 +43,8 @@ def keep_language(endpoint, values):
 
 @bp.context_processor
 def csrf_helper():
-    return {"csrf_token": generate_csrf}
+    # The recipient roles are written as codes in the publish form's recipient lines: its hint lists them.
+    return {"csrf_token": generate_csrf, "recipient_roles": vocabulary.RECIPIENT_ROLES}
 
 
 @bp.before_request
@@ -85,6 +86,20 @@ def owner_required(view):
 def _form_problems(form):
     """A form's field errors as lines for the page."""
     return [f"{name}: {' '.join(messages)}" for name, messages in form.errors.items()]
+
+
+def _field_problems(form, where=""):
+    """A form's field errors as lines naming each field by its label, and a purpose by its number and id."""
+    lines = []
+    for field in form:
+        if field.type == "FieldList":
+            for number, entry in enumerate(field.entries, 1):
+                purpose_id = (entry.form.id.data or "").strip()
+                named = gettext("Purpose %(number)s", number=number) + (f" ({purpose_id})" if purpose_id else "")
+                lines += _field_problems(entry.form, f"{named} · ")
+        else:
+            lines += [f"{where}{field.label.text}: {error}" for error in field.errors]
+    return lines
 
 
 def _errors(error):
@@ -150,6 +165,8 @@ def new_site():
             return redirect(url_for(".site_page", site_id=settings.site_id.data.strip()), code=303)
         except ConsentError as error:
             problems = _errors(error)
+    elif request.method == "POST":
+        problems = _field_problems(settings) + _field_problems(policy)
     status = 422 if request.method == "POST" else 200
     return render_template("admin/new_site.html", settings=settings, policy=policy, problems=problems), status
 
@@ -189,7 +206,7 @@ def site_page(site_id):
             return redirect(url_for(".site_page", site_id=site_id, saved=1), code=303)
         except ConsentError as error:
             return _site_page(site_id, form, _errors(error), status=422)
-    return _site_page(site_id, form, status=422)
+    return _site_page(site_id, form, _field_problems(form), status=422)
 
 
 @bp.route("/sites/<site_id>/publish", methods=["GET", "POST"])
@@ -209,6 +226,8 @@ def publish(site_id):
             return redirect(url_for(".site_page", site_id=site_id, published=1), code=303)
         except ConsentError as error:
             problems = _errors(error)
+    elif request.method == "POST":
+        problems = _field_problems(form)
     status = 422 if request.method == "POST" else 200
     return render_template("admin/publish.html", site=site, form=form, problems=problems), status
 

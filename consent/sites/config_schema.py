@@ -35,6 +35,7 @@ CONSENT_MODE_TYPES = ("ad_storage", "ad_user_data", "ad_personalization", "analy
                       "functionality_storage", "personalization_storage", "security_storage")
 # A site's age threshold: PIPL art. 31's 14 by default; some services ask a guardian for everyone under 18.
 AGE_THRESHOLDS = (14, 18)
+MAX_TAGS = 8
 
 
 def one_of(table, what):
@@ -124,7 +125,7 @@ class StorageSchema(Schema):
 class PurposeSchema(Schema):
     id = fields.String(required=True, validate=PURPOSE_ID)
     # What the purpose is about: several tags, or (the older form) one kind.
-    tags = words(vocabulary.TAGS, "tag", most=8)
+    tags = words(vocabulary.TAGS, "tag", most=MAX_TAGS)
     kind = fields.String(validate=validate.OneOf(PURPOSE_KINDS))
     # Why the site may process: consent (the visitor's switch) or another basis of PIPL art. 13 (information).
     legal_basis = fields.String(validate=one_of(vocabulary.LEGAL_BASES, "legal basis"))

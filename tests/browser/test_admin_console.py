@@ -22,10 +22,14 @@ def test_site_created_in_console_shows_its_banner_cross_origin(app, page, servic
     with BackgroundServer(host) as host_server:
         sign_in(app, page, service)
         page.get_by_role("link", name="Create a site").click()
+        for more in page.locator("details.more > summary").all():  # unfold what the form folds
+            more.click()
         for name, value in new_site_fields(origin=host_server.url).items():
             if value == "y":
                 page.locator(f'[name="{name}"]').check()
-            elif name.endswith("default_language") or name.endswith("-kind"):
+            elif name.endswith("-tags"):
+                page.locator(f'[name="{name}"][value="{value}"]').check()
+            elif name.endswith("default_language") or name.endswith("-legal_basis"):
                 page.locator(f'[name="{name}"]').select_option(value)
             else:
                 page.locator(f'[name="{name}"]').fill(value)
@@ -62,3 +66,32 @@ def test_console_preview_renders_the_banner_without_recording(app, page, service
     english = page.frame_locator('iframe[title="English"]')
     expect(english.get_by_role("dialog").get_by_role("button", name="Reject all")).to_be_visible()
     assert widget_posts == [] and csp_messages == []
+
+
+def test_publishing_a_version_with_the_new_fields_in_the_console(app, page, service, client):
+    """Folded fields unfold with a click, vocabulary choices are ticked, and nothing trips the page's CSP."""
+    sign_in(app, page, service)
+    csp_messages = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and csp_messages.append(message.text))
+    page.goto(service.url + "/admin/sites/shop/publish?lang=en")
+    page.locator('[name="version"]').fill("v2")
+    page.locator('[name="effective_date"]').fill("2027-01-15")
+    analytics = page.locator("fieldset.purpose").nth(1)  # shop.yaml's second purpose
+    assert analytics.locator('[name="purposes-1-id"]').input_value() == "analytics"
+    analytics.get_by_label("Research and product improvement").check()
+    retention = analytics.locator('[name="purposes-1-retention_en"]')
+    expect(retention).to_be_hidden()
+    analytics.locator("summary").click()
+    analytics.get_by_label("Device information").check()
+    retention.fill("13 months")
+    analytics.locator('[name="purposes-1-retention_zh"]').fill("13 个月")
+    legal_duty = "Necessary to fulfil a legal duty or obligation"
+    page.locator('[name="purposes-0-legal_basis"]').select_option(label=legal_duty)
+    page.get_by_role("button", name="Publish this version").click()
+    expect(page.get_by_text("New policy version published.")).to_be_visible()
+    config = client.get("/api/v1/sites/shop/config?lang=en").get_json()
+    purposes = {purpose["id"]: purpose for purpose in config["purposes"]}
+    assert config["policy"]["version"] == "v2"
+    assert purposes["analytics"]["tags"] == ["cookie", "research"] and purposes["analytics"]["retention"] == "13 months"
+    assert purposes["necessary"]["basis"] == "legal_obligation"
+    assert csp_messages == []
