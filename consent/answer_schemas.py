@@ -107,6 +107,7 @@ class WidgetRecipientSchema(Answer):
     contact = fields.String(required=True)
     purpose = fields.String(required=True)
     country = fields.String(required=True, allow_none=True)
+    rights = fields.String(metadata={"description": "How to exercise one's rights with the recipient, if declared."})
 
 
 class WidgetCookieSchema(Answer):

@@ -40,7 +40,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
   function details(purpose) {
     const { strings } = state.config;
     const items = purpose.recipients.map((recipient) =>
-      element("li", { text: `${strings.recipient}: ${recipient.name} (${recipient.country || "—"}) · ${recipient.purpose} · ${recipient.contact}` })
+      element("li", { text: [`${strings.recipient}: ${recipient.name} (${recipient.country || "—"})`, recipient.purpose, recipient.contact, recipient.rights].filter(Boolean).join(" · ") })
     ).concat((purpose.cookies || []).map((cookie) => element("li", {
       text: [`${strings.cookie}: ${cookie.n || cookie.p}`, cookie.d, cookie.l, cookie.t && strings.third_party, cookie.x].filter(Boolean).join(" · "),
     })), (purpose.storage || []).map((entry) => element("li", { text: `${strings.storage}: ${entry.n || entry.p}` })),

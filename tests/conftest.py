@@ -1,7 +1,9 @@
 """Fixtures shared by every test: an app on each storage backend, its client, and consent helpers.
 
 Every test that uses `app` runs once on SQLite and once on a real PostgreSQL server, each time on
-a fresh database copied from one migrated template (CONSENT_TEST_BACKENDS=sqlite limits the run).
+a fresh database copied from one migrated template (CONSENT_TEST_BACKENDS=sqlite limits the run). A
+module whose tests exercise no storage behaviour (validation before any write, static files) is marked
+STORAGE_AGNOSTIC and runs on the first backend only: a second run would check the same code again.
 """
 import copy
 import itertools
@@ -17,6 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from werkzeug.routing import Rule
 
 from consent import clock as service_clock
 from consent import create_app
@@ -30,6 +33,39 @@ DATA = Path(__file__).parent / "data"
 BACKENDS = os.environ.get("CONSENT_TEST_BACKENDS", "sqlite,postgresql").split(",")
 SHOP_ORIGIN = "https://shop.example"
 _database_numbers = itertools.count()
+STORAGE_AGNOSTIC = pytest.mark.storage_agnostic
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the runs of STORAGE_AGNOSTIC tests on every backend but the first."""
+    kept, dropped = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("database_url")
+        other_backend = backend is not None and backend != BACKENDS[0]
+        (dropped if other_backend and item.get_closest_marker("storage_agnostic") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _remember_url_builders():
+    """Each test's app compiles its ~50 URL rules anew, and Werkzeug makes every rule's two URL builders by
+    generating and compiling Python code: over half the cost of the `app` fixture. A builder depends only on
+    the rule's text, parsed parts and defaults, and takes the rule it serves as its argument, so one
+    compiled for a rule of the same text serves every later app. Tests only: the service makes one app."""
+    compile_builder = Rule._compile_builder
+    built = {}
+
+    def remembered(rule, append_unknown=True):
+        key = (rule.rule, tuple(rule._trace), repr(sorted((rule.defaults or {}).items())), append_unknown)
+        if key not in built:
+            built[key] = compile_builder(rule, append_unknown)
+        return built[key]
+
+    Rule._compile_builder = remembered
+
+
+_remember_url_builders()
 
 
 def make_app(database_url, **overrides):

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from consent.sites import configs, purposes
 from consent.storage import db
 from consent.storage.models import PolicyVersion, Site
-from tests.conftest import form_fields, import_site
+from tests.conftest import STORAGE_AGNOSTIC, form_fields, import_site
+
+pytestmark = STORAGE_AGNOSTIC  # validation and static files: tests/conftest.py
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sites" / "model-cloud.yaml"
 

@@ -13,7 +13,9 @@ from consent.ledger.receipts import policy_text_hash
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import PolicyVersion
-from tests.conftest import import_site, load_site_config
+from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config
+
+pytestmark = STORAGE_AGNOSTIC  # validation and static files: tests/conftest.py
 
 NAME = {"zh-CN": "示例商城有限公司", "en": "Example Shop Ltd."}
 FULL_CONTROLLER = {

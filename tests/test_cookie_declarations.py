@@ -13,8 +13,10 @@ from consent.errors import InvalidRequest
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import PolicyVersion
-from tests.conftest import import_site, load_site_config
+from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config
 from tests.test_fuzz import json_values
+
+pytestmark = STORAGE_AGNOSTIC  # validation and static files: tests/conftest.py
 
 CONFIG = "/api/v1/sites/shop/config?lang=en"
 README = Path(__file__).resolve().parent.parent / "README.md"

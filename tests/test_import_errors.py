@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import PolicyVersion
-from tests.conftest import import_site, load_site_config, make_app
+from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config, make_app
+
+pytestmark = STORAGE_AGNOSTIC  # validation and static files: tests/conftest.py
 
 SETTINGS = {"name_zh": "示例商城", "name_en": "Example Shop", "controller_zh": "示例商城有限公司",
             "controller_en": "Example Shop Ltd.", "contact": "privacy@shop.example", "default_language": "zh-CN",

@@ -148,6 +148,7 @@ def test_the_widget_config_says_what_each_purpose_is(client, cloud):
     assert purposes["email_tracking"]["requires"] == ["marketing_email"]
     assert purposes["partner_offers"]["separate"] is True and "separate" not in purposes["analytics"]
     assert purposes["analytics"]["refusal"] == "Nothing changes for you."
+    assert purposes["overseas_support"]["recipients"][0]["rights"].startswith("You can exercise your access")
     assert config["age_threshold"] == 18
     assert config["strings"]["basis_legal_obligation"] == str(vocabulary.LEGAL_BASES["legal_obligation"])
     banner = client.get("/api/v1/sites/model-cloud/config?lang=en&view=banner").get_json()

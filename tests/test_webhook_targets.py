@@ -11,7 +11,9 @@ from consent.sites import webhook_targets, webhooks
 from consent.storage import db
 from consent.storage.models import SiteWebhook, WebhookDelivery
 from tests.browser.conftest import BackgroundServer
-from tests.conftest import import_site, load_site_config
+from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config
+
+pytestmark = STORAGE_AGNOSTIC  # validation and static files: tests/conftest.py
 
 PUBLIC_ADDRESS = "93.184.216.34"
 

@@ -14,8 +14,10 @@ import rjsmin
 import yaml
 
 from consent.sites.widget_config import BANNER_STRINGS
-from tests.conftest import import_site, load_site_config
+from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config
 from tests.test_widget_source import later_than_es2017
+
+pytestmark = STORAGE_AGNOSTIC  # validation and static files: tests/conftest.py
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (ROOT / "static" / "consent.js").read_text(encoding="utf-8")

@@ -221,6 +221,7 @@ def widget_config(session, site_id, language=None):
             "contact": recipient["contact"],
             "purpose": recipient["purpose"][language],
             "country": recipient.get("country"),
+            **({"rights": recipient["rights"][language]} if "rights" in recipient else {}),
         }
 
     def localized_purpose(purpose):

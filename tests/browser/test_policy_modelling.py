@@ -33,6 +33,7 @@ def test_consent_ask_opens_the_separate_step_at_the_moment_of_use(page, service,
     dialog = page.get_by_role("dialog", name="Face verification")
     expect(dialog.get_by_text("Asked only when you choose to verify your identity with your face")).to_be_visible()
     expect(dialog.get_by_text("Example Identity Verification Services Ltd.", exact=False)).to_be_visible()
+    expect(dialog.get_by_text("Carries out the face comparison on our behalf", exact=False)).to_be_visible()
     with recording(page) as posted:
         dialog.get_by_role("button", name="I agree to this purpose").click()
     assert posted.value.status == 201
