@@ -47,10 +47,10 @@
 
   // ---- Storage
   // The cookie holds the decision: v policy version, c choices, t time, l language, x refusal time
-  // (48-hour rule; 1: ask now), d visitor's own Do-Not-Track, a age statement (g "given": by a guardian), q idempotency key of
-  // the newest record, r/k its receipt id and access token, u the user it is bound to, s the
-  // visitor's credential (random, made once, sent with each record: only this browser has it), e the
-  // expiry (ms; the receipt's once it arrives). The cookie lives exactly as long as the decision.
+  // (48-hour rule; 1: ask now), d visitor's own Do-Not-Track, a age statement (g "given": a guardian
+  // decided), q idempotency key of the newest record, r/k its receipt id and access token, u the user it
+  // is bound to, s the visitor's credential (random, made once, sent with each record: only this browser
+  // has it), e the expiry (ms; the receipt's once it arrives). The cookie lives exactly as long as the decision.
   function readStored() {
     const entry = document.cookie.split("; ").find((part) => part.startsWith(COOKIE + "="));
     try {

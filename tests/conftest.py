@@ -53,7 +53,9 @@ def _remember_url_builders():
     generating and compiling Python code: over half the cost of the `app` fixture. A builder depends only on
     the rule's text, parsed parts and defaults, and takes the rule it serves as its argument, so one
     compiled for a rule of the same text serves every later app. Tests only: the service makes one app."""
-    compile_builder = Rule._compile_builder
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None:  # another Werkzeug: slower tests, the same results
+        return
     built = {}
 
     def remembered(rule, append_unknown=True):

@@ -65,7 +65,10 @@ class TemporaryCluster:
         try:
             self._run(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop")
         finally:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            # A test run leaves a thousand databases of a few hundred files each: deleting them takes
+            # twenty seconds nobody needs to wait for, so a process of its own does it.
+            subprocess.Popen(["rm", "-rf", "--", self.directory], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def url(self, database="postgres"):
         return f"postgresql+psycopg://consent@127.0.0.1:{self.port}/{database}"
