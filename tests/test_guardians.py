@@ -295,3 +295,17 @@ def test_the_chain_verifies_after_guardians_decisions(gated, client, consent, sh
     result = app.test_cli_runner().invoke(args=["consent", "log", "verify", "--site", "shop"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("shop: intact, 5 events")
+
+
+def test_webhooks_tell_a_minors_decision_from_a_guardians(gated, client, consent, shop_key, app):
+    from consent.sites import webhooks
+    from consent.storage import db
+
+    minor(consent, "pupil-9")
+    assert guardian(client, shop_key, "pupil-9").status_code == 201
+    with app.app_context():
+        session = db.get_session()
+        own, theirs = (webhooks.payload(session, event) for event in consent.stored_events())
+    assert (own["collection_method"], own["guardian_consent"]) == ("banner", "pending")
+    assert (theirs["collection_method"], theirs["guardian_consent"]) == ("guardian", "given")
+    assert theirs["subject"] == "pupil-9" and theirs["choices"]["marketing_sms"] is True

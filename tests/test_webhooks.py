@@ -78,6 +78,7 @@ def test_change_is_delivered_signed_and_retried_after_failure(app, consent, rece
         "subject": "alice", "subject_verified": True,
         "choices": {"necessary": True, "analytics": False, "advertising": False, "marketing_sms": True,
                     "personalized_recommendation": False, "cross_border_transfer": False},
+        "collection_method": "banner", "guardian_consent": None,
         "receipt_id": result["receipt_id"], "time": payload["time"], "expires_at": result["expires_at"],
     }
     assert payload["time"].startswith(start.date().isoformat())

@@ -86,6 +86,9 @@ def payload(session, event):
         "subject": subject_id,
         "subject_verified": subject_id is not None,
         "choices": document["choices"],
+        # How it was made ("guardian": the site's backend, for a minor), and a minor's, awaiting a guardian.
+        "collection_method": document["collection_method"],
+        "guardian_consent": document.get("guardian_consent"),
         "receipt_id": document["receipt_id"],
         "time": document["recorded_at"],
         # When the decision stops counting: from then on, treat the user as undecided.
