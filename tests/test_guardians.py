@@ -309,3 +309,13 @@ def test_webhooks_tell_a_minors_decision_from_a_guardians(gated, client, consent
     assert (own["collection_method"], own["guardian_consent"]) == ("banner", "pending")
     assert (theirs["collection_method"], theirs["guardian_consent"]) == ("guardian", "given")
     assert theirs["subject"] == "pupil-9" and theirs["choices"]["marketing_sms"] is True
+
+
+def test_the_console_lists_the_minors_awaiting_a_guardian(gated, client, consent, shop_key, operator):
+    minor(consent, "pupil-77")
+    minor(consent, "pupil-78")
+    assert guardian(client, shop_key, "pupil-78").status_code == 201
+    page = client.get("/admin/sites/shop?lang=en").get_data(as_text=True)
+    listed = page[page.index("Minors awaiting a guardian"):page.index("Policy versions")]
+    assert "pupil-77" in listed and "pupil-78" not in listed
+    assert "Signed-in users under 14" in listed

@@ -29,7 +29,7 @@ from consent.http import limits
 from consent.sites import configs, vocabulary, webhooks
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import AdminUser
-from consent.subjects import identity
+from consent.subjects import guardians, identity
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -171,6 +171,9 @@ def new_site():
     return render_template("admin/new_site.html", settings=settings, policy=policy, problems=problems), status
 
 
+MINORS_SHOWN = 50
+
+
 def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, rotate_form=None):
     db_session = get_session()
     config = configs.export_site(db_session, site_id)
@@ -187,6 +190,8 @@ def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, 
         webhook_secret=site_editor.webhook_secret(db_session, site_id),
         deliveries=webhooks.recent_deliveries(db_session, site_id),
         subject_secrets=identity.list_secrets(db_session, site_id),
+        # The first page of the minors awaiting a guardian; the site API and the CLI page through them all.
+        minors=guardians.pending_guardians(db_session, site_id, limit=MINORS_SHOWN),
         rotate_form=rotate_form or SubjectSecretRotateForm(),
         problems=problems,
     ), status
