@@ -185,6 +185,7 @@ def test_under_14_grants_nothing_and_is_pending(app, client, consent, shop_key):
     body = state(client, shop_key, "kid").get_json()
     assert body["guardian_consent"] == "pending"
     assert not any(p["granted"] for pid, p in body["purposes"].items() if pid != "necessary")
+    assert body["purposes"]["necessary"]["granted"] is True  # not based on consent: processed all the same
     [event] = consent.stored_events()
     assert event.action == "pending_guardian"
     assert json.loads(event.document)["guardian_consent"] == "pending"

@@ -94,9 +94,10 @@ def purpose_decision(event, purpose_id, now):
         return {**NO_RECORD, "expired_at": _iso(expired_at)}
     document = json.loads(event.document)
     verified = event.subject_verified is True
-    # A decision awaiting a guardian grants nothing optional, whatever it holds; nor does a binding
-    # nobody proved.
-    granted = verified and document["choices"].get(purpose_id) is True and document.get("guardian_consent") != "pending"
+    # A binding nobody proved grants nothing. A minor's own decision awaiting a guardian holds true only
+    # for purposes not based on consent (consent/ledger/choices.py refuses any other): those are processed
+    # on their own legal basis, so they answer granted like anyone's.
+    granted = verified and document["choices"].get(purpose_id) is True
     return {
         "granted": granted,
         "verified": verified,
