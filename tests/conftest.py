@@ -2,8 +2,11 @@
 
 Every test that uses `app` runs once on SQLite and once on a real PostgreSQL server, each time on
 a fresh database copied from one migrated template (CONSENT_TEST_BACKENDS=sqlite limits the run). A
-module whose tests exercise no storage behaviour (validation before any write, static files) is marked
-STORAGE_AGNOSTIC and runs on the first backend only: a second run would check the same code again.
+module whose tests exercise no storage behaviour of their own (validation before any write, static files,
+console and page logic over the storage module) is marked STORAGE_AGNOSTIC and runs on the first backend
+only: a second run would check the same code again. What differs between the backends (locks, the chain,
+constraints such as PostgreSQL's refusal of NUL and of over-long text) stays tested on both, among others
+by test_route_fuzz.py, which drives every route, the consoles' too, with hostile input.
 """
 import copy
 import itertools

@@ -8,9 +8,11 @@ from consent.accounts import operators
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import ApiKey, PolicyVersion, Site, SiteWebhook
-from tests.conftest import PASSWORD, OperatorActions, bearer, csrf_token, form_fields, import_site
+from tests.conftest import PASSWORD, STORAGE_AGNOSTIC, OperatorActions, bearer, csrf_token, form_fields, import_site
 from tests.test_cookie_declarations import declaring
 from tests.test_webhook_targets import HOSTILE_URLS
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 
 def new_site_fields(site_id="bakery", origin="https://bakery.example", **changes):

@@ -11,8 +11,10 @@ from consent.accounts import operators
 from consent.storage import db
 from consent.storage.models import AdminUser, ApiKey, PolicyVersion, Site, SiteWebhook, SubjectSecret
 from tests.audit_support import import_other_site
-from tests.conftest import PASSWORD, OperatorActions, csrf_token
+from tests.conftest import PASSWORD, STORAGE_AGNOSTIC, OperatorActions, csrf_token
 from tests.test_admin import new_site_fields
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 
 def make_user(app, username, role=operators.OWNER, site_ids=()):

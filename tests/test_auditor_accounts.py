@@ -2,7 +2,9 @@
 import pytest
 
 from tests.audit_support import make_auditor
-from tests.conftest import bearer, csrf_token
+from tests.conftest import STORAGE_AGNOSTIC, bearer, csrf_token
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 EMAIL, PASSWORD = "dpo@example.org", "correct horse battery"
 EVENTS = "/api/v1/audit/sites/shop/events"

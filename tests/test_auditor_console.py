@@ -9,7 +9,9 @@ from consent.accounts.passwords import token_hash
 from consent.storage import db
 from consent.storage.models import Auditor
 from tests.audit_support import import_other_site, make_auditor
-from tests.conftest import csrf_token
+from tests.conftest import STORAGE_AGNOSTIC, csrf_token
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 EMAIL, PASSWORD = "dpo@example.org", "correct horse battery"
 

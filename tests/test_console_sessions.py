@@ -11,7 +11,9 @@ from consent.errors import InvalidRequest
 from consent.storage import db
 from consent.storage.models import AdminUser
 from tests.audit_support import make_auditor
-from tests.conftest import PASSWORD, OperatorActions, csrf_token
+from tests.conftest import PASSWORD, STORAGE_AGNOSTIC, OperatorActions, csrf_token
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 AUDITOR = "dpo@example.org"
 # Each console: where it lives, and a page that needs a signed-in user.

@@ -5,7 +5,9 @@ from sqlalchemy import text
 from consent.ledger import receipts
 from consent.storage import db
 from tests.audit_support import drop_append_only_triggers
-from tests.conftest import import_site, load_site_config
+from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Security headers on our pages, API and widget script; CORS only for the origins sites allow."""
 import pytest
 
-from tests.conftest import SHOP_ORIGIN
+from tests.conftest import SHOP_ORIGIN, STORAGE_AGNOSTIC
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 
 def directives(policy):

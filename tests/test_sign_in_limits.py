@@ -5,7 +5,9 @@ from consent import config
 from consent.accounts import operators
 from consent.storage import db
 from tests.audit_support import make_auditor
-from tests.conftest import csrf_token
+from tests.conftest import STORAGE_AGNOSTIC, csrf_token
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 PASSWORD = "correct horse battery"
 ATTACKER, NEIGHBOUR = "198.51.100.66", "198.51.100.67"

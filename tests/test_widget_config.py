@@ -4,7 +4,9 @@ from sqlalchemy import event
 
 from consent.sites import configs
 from consent.storage import db
-from tests.conftest import SHOP_ORIGIN, import_site, load_site_config
+from tests.conftest import SHOP_ORIGIN, STORAGE_AGNOSTIC, import_site, load_site_config
+
+pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
 CONFIG = "/api/v1/sites/shop/config?lang=en"
 
