@@ -36,6 +36,14 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
     return [...(basis || []), ownStep(purpose) && strings.separate_badge, asked, purpose.description].filter(Boolean).join(" · ");
   }
 
+  // What agreeing to `purpose` means, said above its "I agree" button: separate consent when it or one of
+  // the `others` it turns on too needs it, and which others those are.
+  function agreement(purpose, others) {
+    const { strings } = state.config;
+    const titles = others.map((each) => each.title).join(", ");
+    return [[purpose, ...others].some(ownStep) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ");
+  }
+
   // Recipients, cookies, storage keys, and how long, from where and what refusing means, as declared.
   function details(purpose) {
     const { strings } = state.config;
@@ -99,9 +107,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
           return onChange();
         }
         input.checked = false;
-        const others = needed.map((id) => purposes.find((each) => each.id === id));
-        const titles = others.map((each) => each.title).join(", ");
-        prompt.textContent = [[purpose, ...others].some(ownStep) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ");
+        prompt.textContent = agreement(purpose, needed.map((id) => purposes.find((each) => each.id === id)));
         step.hidden = false;
         step.querySelector("button").focus();
       });
@@ -345,7 +351,6 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
     if (granted(purposeId) || refusing) return Promise.resolve(answer(granted(purposeId)));
     if (state.config.age_gate && age !== "adult") return Promise.resolve(renderBanner()).then(() => answer(false)); // age first
     const needed = (purpose.requires || []).filter((id) => !granted(id)).map((id) => purposes.find((each) => each.id === id));
-    const titles = needed.map((each) => each.title).join(", ");
     const back = () => (kit.needsAsking() ? renderBanner() : renderButton()); // what showed before
     return new Promise((resolve) => {
       const finish = (agreed) => () => {
@@ -364,7 +369,7 @@ behind placeholders, and the clearing of refused purposes' cookies and storage. 
           element("p", { text: about(purpose) }),
           details(purpose),
           ...needed.map((each) => element("section", {}, element("h3", { text: each.title }), element("p", { text: about(each) }), details(each))),
-          element("p", { class: "note", text: [[purpose, ...needed].some(ownStep) && strings.separate_intro, titles && strings.requires_prompt.replace("{purpose}", () => titles)].filter(Boolean).join(" ") }),
+          element("p", { class: "note", text: agreement(purpose, needed) }),
           element("div", { class: "row" }, button(strings.separate_agree, finish(true), { "data-focus": 1 }), button(strings.cancel, finish(false)))
         )
       );

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from consent.admin import purpose_rows
 from consent.errors import InvalidRequest
 from consent.sites import configs
+from consent.sites import controller as controller_fields
 from consent.sites.config_schema import AGE_THRESHOLDS
 from consent.storage.models import PolicyVersion, Site, SiteWebhook
 
@@ -19,11 +20,6 @@ NEW_SITE_POLICY = {"purposes": [{"id": "necessary", "tags": ["cookie"], "legal_b
 # The controller's optional parts the settings form edits: {key: (the form's prefix, the key of its text)}; a group
 # whose fields are all empty is left out. `address` is not edited and kept as it is.
 CONTROLLER_GROUPS = {"privacy_officer": ("officer", "name"), "complaints": ("complaints", "text")}
-REACH = ("email", "url", "phone")
-
-
-def _controller_email(controller):
-    return controller.get("email") or controller.get("contact") or ""
 
 
 def settings_data(config):
@@ -32,7 +28,7 @@ def settings_data(config):
     data = {
         "name_zh": config["name"]["zh-CN"], "name_en": config["name"]["en"],
         "controller_zh": controller["name"]["zh-CN"], "controller_en": controller["name"]["en"],
-        "contact": _controller_email(controller),
+        "contact": controller_fields.email(controller),
         "controller_url": controller.get("url", ""), "controller_phone": controller.get("phone", ""),
         "default_language": config["default_language"],
         "allowed_origins": "\n".join(config["allowed_origins"]),
@@ -45,7 +41,7 @@ def settings_data(config):
         group = controller.get(key, {})
         text = group.get(text_key, {})
         data.update({f"{prefix}_zh": text.get("zh-CN", ""), f"{prefix}_en": text.get("en", ""),
-                     **{f"{prefix}_{how}": group.get(how, "") for how in REACH}})
+                     **{f"{prefix}_{how}": group.get(how, "") for how in controller_fields.REACH}})
     deadline = controller.get("rights_request_deadline")
     if deadline:
         data.update({"deadline_days": deadline["days"], "deadline_working_days": deadline["working_days"]})
@@ -70,7 +66,8 @@ def _with_controller(controller, form):
     _set(controller, "url", _text(form.controller_url))
     _set(controller, "phone", _text(form.controller_phone))
     for key, (prefix, text_key) in CONTROLLER_GROUPS.items():
-        group = {how: _text(form[f"{prefix}_{how}"]) for how in REACH if _text(form[f"{prefix}_{how}"])}
+        given = {how: _text(form[f"{prefix}_{how}"]) for how in controller_fields.REACH}
+        group = {how: value for how, value in given.items() if value}
         text = purpose_rows.optional_pair(form[f"{prefix}_zh"].data, form[f"{prefix}_en"].data)
         _set(controller, key, {**({text_key: text} if text else {}), **group})
     days = form.deadline_days.data

@@ -180,10 +180,7 @@ class Classifier:
 def _matches(entry, name, kind, area):
     if kind == "storage" and entry.get("area", "both") not in ("both", area):
         return False
-    if isinstance(entry, str):
-        return entry == name
-    exact = entry.get("name" if kind == "cookies" else "key")
-    return exact == name if exact else cookie_declarations.glob_matches(entry["pattern"], name)
+    return cookie_declarations.declares(entry, name, "name" if kind == "cookies" else "key")
 
 
 def name_of(thing):

@@ -102,6 +102,11 @@ class ControllerSchema(ReachableSchema):
             super().reachable(data)
 
 
+def email(controller):
+    """The controller's email, under its own key or its older name `contact`; "" without one."""
+    return controller.get("email") or controller.get("contact") or ""
+
+
 def _reach(given):
     return {key: given[key] for key in REACH if given.get(key)}
 
@@ -112,12 +117,11 @@ def for_receipt(controller, language):
     email, url and phone each come from their own field only. Kantara's `contact` is the first of them given;
     email, address and phone are always there (empty when not given), as in receipts before url existed.
     """
-    email = controller.get("email") or controller.get("contact") or ""
-    reach = {"email": email, "url": controller.get("url", ""), "phone": controller.get("phone", "")}
+    reach = {"email": email(controller), "url": controller.get("url", ""), "phone": controller.get("phone", "")}
     stated = {
         "piiController": controller["name"][language],
         "contact": next((reach[key] for key in REACH if reach[key]), ""),
-        "email": email,
+        "email": reach["email"],
         "address": controller.get("address", {}).get(language, ""),
         "phone": reach["phone"],
         **({"url": reach["url"]} if reach["url"] else {}),

@@ -84,6 +84,12 @@ def declared_name(cookie):
     return cookie if isinstance(cookie, str) else cookie.get("name") or cookie["pattern"]
 
 
+def declares(entry, name, exact_key):
+    """Whether a declaration (a plain name, or an object with `exact_key` or a pattern) covers `name`."""
+    _field, exact, pattern = _parts(entry, exact_key)
+    return exact == name if pattern is None else glob_matches(pattern, name)
+
+
 def glob_matches(pattern, name):
     """`pattern` (only "*" special) matches the whole of `name`."""
     return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), name, flags=re.S) is not None
@@ -132,9 +138,10 @@ def _domain_problem(entry, hosts):
 
 
 def _clearing_problem(entry, kind, widget_own, required_names):
-    field, exact, pattern = _parts(entry, "name" if kind == "cookies" else "key")
+    exact_key = "name" if kind == "cookies" else "key"
+    field = _parts(entry, exact_key)[0]
     for kept in (widget_own, *sorted(required_names)):
-        if kept == exact or (pattern is not None and glob_matches(pattern, kept)):
+        if declares(entry, kept, exact_key):
             why = ("the visitor's consent decision, which the widget keeps" if kept == widget_own
                    else "which a required purpose declares")
             message = f"Withdrawing this purpose would clear {kept!r}, {why}."

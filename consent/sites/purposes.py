@@ -6,7 +6,7 @@ are derived here, in one place, for versions published before the declaration ex
 `required: true` alone means the contract basis, `kind` is a purpose's one tag, `sensitive: true` alone
 is sensitive without a named category.
 """
-from consent.sites.vocabulary import CONSENT, PROFILING
+from consent.sites.vocabulary import CONSENT
 
 # Recipients that decide for themselves what they do with the information: providing it to them needs the
 # individual's separate consent (PIPL art. 23); a processor acting on the site's behalf does not (art. 21).
@@ -25,10 +25,6 @@ def is_consent(purpose):
 
 def tags(purpose):
     return purpose.get("tags") or [purpose["kind"]]
-
-
-def is_profiling(purpose):
-    return PROFILING in tags(purpose)
 
 
 def is_sensitive(purpose):

@@ -77,7 +77,6 @@ TAGS = {
     "research": _l("Research and product improvement"),
     "other": _l("Other"),
 }
-PROFILING = "profiling"
 
 # Who receives personal information from the site.
 RECIPIENT_ROLES = {
