@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from consent.accounts.commands import admin_cli, apikey_cli, auditor_cli
 from consent.errors import ConsentError
 from consent.ledger.commands import keys_cli, log_cli
-from consent.scanner.commands import scanner_cli
+from consent.scanner.commands import scan_command, scanner_cli
 from consent.sites.commands import site_cli, webhooks_cli
 from consent.storage.db import db_cli
 from consent.subjects.commands import guardians_cli, subject_secret_cli
@@ -29,7 +29,7 @@ class ConsentGroup(AppGroup):
 
 consent_cli = ConsentGroup("consent", help="Manage the consent service.")
 for group in (db_cli, site_cli, apikey_cli, admin_cli, auditor_cli, subject_secret_cli, guardians_cli, keys_cli,
-              log_cli, webhooks_cli, scanner_cli):
+              log_cli, webhooks_cli, scanner_cli, scan_command):
     consent_cli.add_command(group)
 
 

@@ -75,6 +75,15 @@ def defaults():
         # Webhooks go only to https URLs of public addresses (no SSRF into our own network); True also
         # allows http and loopback/private addresses, for development and tests only.
         "CONSENT_WEBHOOK_ALLOW_PRIVATE": False,
+        # The compliance scanner (consent/scanner/): pages per scan at most, seconds per page load and per
+        # scan, and the Chromium it drives.
+        "CONSENT_SCAN_MAX_PAGES": 20,
+        "CONSENT_SCAN_PAGE_SECONDS": 20,
+        "CONSENT_SCAN_MAX_SECONDS": 600,
+        "CONSENT_SCAN_CHROMIUM": "/usr/bin/chromium",
+        # Addresses or networks a scan may reach although not public ("127.0.0.1/32"): development and
+        # tests only; a scan reaches public addresses only otherwise.
+        "CONSENT_SCAN_ALLOW_PRIVATE": "",
     }
 
 

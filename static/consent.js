@@ -491,7 +491,7 @@
     if (config.age_gate && !age) {
       return show(bannerBox(
         element("p", { id: "cw-age", text: ageText("age_question") }),
-        element("div", { class: "row" }, button(ageText("age_adult"), answer("adult"), { "data-focus": 1 }), button(ageText("age_minor"), answer("minor")))
+        element("div", { class: "row" }, button(ageText("age_adult"), answer("adult"), { "data-focus": 1, "data-age": "adult" }), button(ageText("age_minor"), answer("minor")))
       ));
     }
     let list = null; // built on demand, by lazy code: the banner paints first
@@ -516,8 +516,9 @@
       element(
         "div",
         { class: "row" },
-        button(strings.accept_all, choose((doNotTrack) => allChoices(true, doNotTrack)), { "data-focus": 1 }),
-        button(strings.reject_all, choose(() => allChoices(false))),
+        // data-choice: what the compliance scanner clicks, in any language (consent/scanner/browse.py)
+        button(strings.accept_all, choose((doNotTrack) => allChoices(true, doNotTrack)), { "data-focus": 1, "data-choice": "all" }),
+        button(strings.reject_all, choose(() => allChoices(false)), { "data-choice": "none" }),
         customize,
         save
       )

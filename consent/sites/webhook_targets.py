@@ -47,7 +47,10 @@ CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 
 class TargetRefused(Exception):
-    """A webhook URL we will not send to; `str()` is the English reason, `message(gettext)` a translated one."""
+    """A webhook URL we will not send to; `str()` is the English reason, `message(gettext)` a translated one.
+    A subclass refuses other things with its own MESSAGES (consent/scanner/guard.py)."""
+
+    MESSAGES = MESSAGES
 
     def __init__(self, reason, **params):
         self.reason = reason
@@ -62,7 +65,7 @@ class TargetRefused(Exception):
         if "kind" in params:
             kind_text = ADDRESS_KINDS[params["kind"]]
             params["kind"] = translate(kind_text)
-        message_text = MESSAGES[self.reason]
+        message_text = self.MESSAGES[self.reason]
         return translate(message_text, **params)
 
 

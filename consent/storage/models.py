@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
@@ -280,6 +281,39 @@ class WebhookAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class Scan(Base):
+    """One run of the compliance scanner over some of a site's pages (consent/scanner/scans.py): queued from
+    the console or run from the command line, kept with its date and result so that scans compare.
+
+    At most one scan per site is queued or running: a partial unique index says so to both backends.
+    """
+
+    __tablename__ = "scans"
+    __table_args__ = (
+        Index("ux_scans_one_active", "site_id", unique=True,
+              sqlite_where=text("status IN ('queued', 'running')"),
+              postgresql_where=text("status IN ('queued', 'running')")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    requested_by: Mapped[str] = mapped_column(String(254))  # the operator's email, or "command line"
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    urls: Mapped[list] = mapped_column(JSON)  # where the scan starts
+    max_pages: Mapped[int] = mapped_column(Integer)
+    follow_links: Mapped[bool] = mapped_column(Boolean, default=False)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)  # progress, while it runs
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Findings by severity, for the console's chart without reading every result.
+    high: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    medium: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    low: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # consent/scanner/report.py's document
 
 
 class Erasure(Base):
