@@ -7,7 +7,8 @@ from sqlalchemy import select
 from consent.accounts import operators
 from consent.sites import configs
 from consent.storage import db
-from consent.storage.models import ApiKey, PolicyVersion, Site, SiteWebhook
+from consent.storage.models import PolicyVersion, Site
+from consent.storage.operations import ApiKey, SiteWebhook
 from tests.conftest import PASSWORD, STORAGE_AGNOSTIC, OperatorActions, bearer, csrf_token, form_fields, import_site
 from tests.test_cookie_declarations import declaring
 from tests.test_webhook_targets import HOSTILE_URLS

@@ -9,7 +9,8 @@ from sqlalchemy import func, select, text
 from consent import create_app
 from consent.accounts import operators
 from consent.storage import db
-from consent.storage.models import AdminUser, ApiKey, PolicyVersion, Site, SiteWebhook, SubjectSecret
+from consent.storage.models import PolicyVersion, Site, SubjectSecret
+from consent.storage.operations import AdminUser, ApiKey, SiteWebhook
 from tests.audit_support import import_other_site
 from tests.conftest import PASSWORD, STORAGE_AGNOSTIC, OperatorActions, csrf_token
 from tests.test_admin import new_site_fields

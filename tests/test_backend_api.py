@@ -8,7 +8,8 @@ from consent.accounts import api_keys
 from consent.ledger.chain import verify_chain
 from consent.schemas import MAX_BATCH_SUBJECTS
 from consent.storage import db
-from consent.storage.models import ApiKey, Erasure, Subject
+from consent.storage.models import Subject
+from consent.storage.operations import ApiKey, Erasure
 from tests.conftest import bearer, create_api_key, import_site, load_site_config
 
 ALL_EXCEPT_SENSITIVE = {"necessary": True, "analytics": True, "advertising": True, "marketing_sms": True,

@@ -18,7 +18,8 @@ from consent.ledger.chain import GENESIS_HASH
 from consent.proof.verify import b64url_encode, canonical_json
 from consent.sites import webhooks
 from consent.storage import db
-from consent.storage.models import Checkpoint, PolicyVersion, SigningKey, Site, WebhookDelivery
+from consent.storage.models import Checkpoint, PolicyVersion, SigningKey, Site
+from consent.storage.operations import WebhookDelivery
 from tests.audit_support import bulk_events, drop_append_only_triggers, run_sql
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import ConsentActions, import_site, load_site_config, make_app

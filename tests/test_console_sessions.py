@@ -9,7 +9,7 @@ from sqlalchemy import delete
 from consent.accounts import auditors, operators
 from consent.errors import InvalidRequest
 from consent.storage import db
-from consent.storage.models import AdminUser
+from consent.storage.operations import AdminUser
 from tests.audit_support import make_auditor
 from tests.conftest import PASSWORD, STORAGE_AGNOSTIC, OperatorActions, csrf_token
 

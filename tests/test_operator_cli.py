@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from consent.accounts import operators
 from consent.storage import db
-from consent.storage.models import ApiKey, WebhookDelivery
+from consent.storage.operations import ApiKey, WebhookDelivery
 from tests.conftest import bearer, import_site, load_site_config
 
 

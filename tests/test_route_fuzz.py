@@ -20,7 +20,8 @@ from wtforms.fields.core import UnboundField
 from consent import forms, schemas
 from consent.accounts import operators
 from consent.storage import db
-from consent.storage.models import AdminUser, Auditor
+from consent.storage.models import Auditor
+from consent.storage.operations import AdminUser
 from tests.audit_support import import_other_site, make_auditor
 from tests.conftest import PASSWORD, SHOP_ORIGIN, ConsentActions, bearer, create_api_key, csrf_token
 

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Request, Response
 from consent.errors import InvalidRequest
 from consent.sites import webhook_targets, webhooks
 from consent.storage import db
-from consent.storage.models import SiteWebhook, WebhookDelivery
+from consent.storage.operations import SiteWebhook, WebhookDelivery
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import STORAGE_AGNOSTIC, import_site, load_site_config
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Request, Response
 
 from consent.sites import webhooks
 from consent.storage import db
-from consent.storage.models import WebhookDelivery
+from consent.storage.operations import WebhookDelivery
 from tests.browser.conftest import BackgroundServer
 from tests.conftest import bearer, import_site, load_site_config
 

@@ -5,7 +5,7 @@ import yaml
 from consent.errors import InvalidRequest
 from consent.sites import configs
 from consent.storage import db
-from consent.storage.models import SiteWebhook
+from consent.storage.operations import SiteWebhook
 from tests.conftest import import_site, load_site_config
 from tests.test_sites import EXAMPLES
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from consent.accounts.passwords import token_hash
 from consent.errors import Forbidden, NotFound, Unauthorized
-from consent.storage.models import ApiKey
+from consent.storage.operations import ApiKey
 
 # "csk_" (consent site key) + 8 visible characters + "_" + the secret part.
 TOKEN_PREFIX = "csk_"

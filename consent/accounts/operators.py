@@ -11,7 +11,8 @@ from consent.accounts import sessions
 from consent.accounts.passwords import hash_password, password_matches
 from consent.errors import Forbidden, InvalidRequest, NotFound
 from consent.storage.db import storable
-from consent.storage.models import AdminUser, AdminUserSite, Site
+from consent.storage.models import Site
+from consent.storage.operations import AdminUser, AdminUserSite
 
 MIN_PASSWORD_LENGTH = 10
 OWNER, OPERATOR = "owner", "operator"

@@ -28,7 +28,7 @@ from consent.forms import (
 from consent.http import limits
 from consent.sites import configs, vocabulary, webhooks
 from consent.storage.db import get_session, write_transaction
-from consent.storage.models import AdminUser
+from consent.storage.operations import AdminUser
 from consent.subjects import guardians, identity
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -11,7 +11,8 @@ from consent.errors import InvalidRequest
 from consent.sites import configs
 from consent.sites import controller as controller_fields
 from consent.sites.config_schema import AGE_THRESHOLDS
-from consent.storage.models import PolicyVersion, Site, SiteWebhook
+from consent.storage.models import PolicyVersion, Site
+from consent.storage.operations import SiteWebhook
 
 BLANK_PURPOSE_ROWS = 4
 # A new site starts with the strictly necessary purpose and empty rows for the others.

@@ -27,7 +27,8 @@ from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain
 from consent.proof.verify import VerificationError, strict_loads, verify_jws
 from consent.sites.configs import get_site
-from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, WebhookDelivery, in_utc, utcnow
+from consent.storage.models import Checkpoint, ConsentEvent, in_utc, utcnow
+from consent.storage.operations import SiteWebhook, WebhookDelivery
 
 # Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log
 # split into several chains later needs no new checkpoint format.

@@ -25,15 +25,8 @@ from consent.ledger import checkpoints
 from consent.ledger.chain import GENESIS_HASH, text_hash
 from consent.proof.verify import canonical_json
 from consent.storage import db
-from consent.storage.models import (
-    DELIVERIES,
-    EVENTS,
-    RECEIPTS,
-    SIGNATURES,
-    SITES,
-    SUBJECTS,
-    WEBHOOKS,
-)
+from consent.storage.models import EVENTS, RECEIPTS, SIGNATURES, SITES, SUBJECTS
+from consent.storage.operations import DELIVERIES, WEBHOOKS
 from consent.subjects import identity
 
 # Built once: compiled once per engine, then reused by every batch.

@@ -48,10 +48,13 @@ class Visitor:
     """One fresh visitor of one page: a context, its page, and what they met."""
 
     def __init__(self, browser, proxy_url, service_url, storage_state, page_seconds):
-        self.cookie_setters = {}
-        self.initiators = {}
+        self.cookie_setters = {}  # cookie name -> "response URL" or "script URL"
+        self.initiators = {}  # request URL -> the script or document that asked for it
+        self.responses = {}  # CDP request id -> request URL: Set-Cookie headers arrive by request id
         self.requests = []
-        self.context = browser.new_context(proxy={"server": proxy_url}, storage_state=storage_state)
+        # Service workers blocked: what one fetches the page's request events would not all show.
+        self.context = browser.new_context(proxy={"server": proxy_url}, storage_state=storage_state,
+                                           service_workers="block", accept_downloads=False)
         self.context.set_default_timeout(page_seconds * 1000)
         self.context.add_init_script(INIT_SCRIPT)
         self.context.expose_binding("__consentScanCookie", self._cookie_written)
@@ -65,7 +68,6 @@ class Visitor:
         self.cdp.on("Network.requestWillBeSent", self._initiator)
         self.cdp.on("Network.responseReceivedExtraInfo", self._set_cookie_headers)
         self.cdp.send("Network.enable")
-        self.responses = {}  # CDP request id -> URL, for the Set-Cookie headers that name no URL
 
     def _cookie_written(self, _source, name, script):
         self.cookie_setters.setdefault(name, f"script {script}")
@@ -97,26 +99,26 @@ class Visitor:
         self.context.close()
 
     def visit(self, url, kind):
-        """Load `url`, make the visitor's choice, let the page settle; the Visit, links found, and problems."""
-        problems = []
+        """Load `url`, make the visitor's choice, let the page settle; the Visit (None when the page could not be
+        scanned), the links found, and the problems met."""
         try:
             response = self.page.goto(url, wait_until="load")
-        except PlaywrightError as error:
-            return None, [], [f"{url}: {str(error).splitlines()[0]}"]
-        if response is not None and response.status >= 400:
-            problems.append(f"{url}: HTTP {response.status} in the {kind} visit")
-        if guard.origin_of(self.page.url) != guard.origin_of(url):
-            problems.append(f"{url} went to {self.page.url}, off the site's origin, in the {kind} visit")
-        self._settle()
-        links = self._links()
-        if kind != "before":
-            # After the choice, what counts is what happens with it in force: the rest of this page view,
-            # and the next one, which starts with the stored decision.
-            self.requests = []
-            if not self._choose("all" if kind == "accept" else "none"):
-                problems.append(f"{url}: no consent banner to click in the {kind} visit")
-            self.page.reload(wait_until="load")
+            failed = response is not None and response.status >= 400
+            problems = [f"{url}: HTTP {response.status} in the {kind} visit"] if failed else []
+            if guard.origin_of(self.page.url) != guard.origin_of(url):
+                return None, [], [f"{url} went to {self.page.url}, off the site's origin, in the {kind} visit"]
             self._settle()
+            links = self._links()
+            if kind != "before":
+                # After the choice, what counts is what happens with it in force: the rest of this page view,
+                # and the next one, which starts with the stored decision.
+                self.requests = []
+                if not self._choose("all" if kind == "accept" else "none"):
+                    problems.append(f"{url}: no consent banner to click in the {kind} visit")
+                self.page.reload(wait_until="load")
+                self._settle()
+        except PlaywrightError as error:
+            return None, [], [f"{url}: {str(error).splitlines()[0]} in the {kind} visit"]
         return self._observed(url, kind), links, problems
 
     def _choose(self, choice):

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from consent.errors import InvalidRequest
 from consent.scanner import guard, known, report, scans
@@ -43,6 +43,7 @@ def lookup(names):
 
 
 @click.command("scan")
+@with_appcontext
 @click.argument("site_id", required=False)
 @click.argument("urls", nargs=-1)
 @click.option("--pages", type=int, default=10, show_default=True, help="Visit at most this many pages.")

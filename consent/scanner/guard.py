@@ -151,6 +151,7 @@ class _ProxyConnection(socketserver.BaseRequestHandler):
         with upstream:
             if method == "CONNECT":
                 self.request.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                upstream.sendall(rest)  # what the client sent without waiting for the answer
             else:
                 # One request per connection: the browser may send its next one to another host.
                 kept = [line for line in lines[1:] if line and not line.lower().startswith(
@@ -171,9 +172,9 @@ def _read_head(connection):
     try:
         while b"\r\n\r\n" not in data:
             chunk = connection.recv(65536)
-            if not chunk or len(data) > HEAD_LIMIT:
-                return None, b""
             data += chunk
+            if not chunk or len(data) > HEAD_LIMIT and b"\r\n\r\n" not in data[:HEAD_LIMIT]:
+                return None, b""
     except OSError:
         return None, b""
     head, _, rest = data.partition(b"\r\n\r\n")
@@ -184,6 +185,8 @@ def _split_target(method, target):
     """(host, port, path) of `CONNECT host:port` or `GET http://host[:port]/path`; ValueError otherwise."""
     if method == "CONNECT":
         parts = urlsplit(f"//{target}")
+        if not parts.hostname or "@" in parts.netloc:
+            raise ValueError(target)
         return parts.hostname, parts.port or 443, ""
     parts = urlsplit(target)
     if parts.scheme != "http" or not parts.hostname or "@" in parts.netloc:

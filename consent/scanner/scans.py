@@ -21,7 +21,8 @@ from consent import clock
 from consent.scanner import browse, findings, guard, known, report
 from consent.sites import configs
 from consent.storage.db import get_session, write_transaction
-from consent.storage.models import Scan, in_utc
+from consent.storage.models import in_utc
+from consent.storage.operations import Scan
 
 COMMAND_LINE = "command line"
 

@@ -10,7 +10,8 @@ from consent.ledger import lifetime
 from consent.schemas import SITE_ID, load
 from consent.sites import config_errors, cookie_declarations, purposes, webhooks
 from consent.sites.config_schema import AGE_THRESHOLDS, SiteConfigSchema
-from consent.storage.models import PolicyVersion, Site, SiteOrigin, SiteWebhook
+from consent.storage.models import PolicyVersion, Site, SiteOrigin
+from consent.storage.operations import SiteWebhook
 from consent.subjects import identity
 
 SITE_ID_PATTERN = SITE_ID.regex

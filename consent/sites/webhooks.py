@@ -23,7 +23,8 @@ from consent.ledger import lifetime
 from consent.proof.verify import b64url_decode
 from consent.sites import webhook_targets
 from consent.storage.db import get_session, write_transaction
-from consent.storage.models import Checkpoint, ConsentEvent, SiteWebhook, Subject, WebhookAttempt, WebhookDelivery
+from consent.storage.models import Checkpoint, ConsentEvent, Subject
+from consent.storage.operations import SiteWebhook, WebhookAttempt, WebhookDelivery
 
 SIGNATURE_HEADER = "X-Consent-Signature"
 TIMESTAMP_HEADER = "X-Consent-Timestamp"

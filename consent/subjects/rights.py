@@ -20,7 +20,8 @@ from consent import clock
 from consent.config import derived_hmac
 from consent.ledger import lifetime
 from consent.sites.configs import current_policy
-from consent.storage.models import ConsentEvent, Erasure, Subject
+from consent.storage.models import ConsentEvent, Subject
+from consent.storage.operations import Erasure
 
 NO_RECORD = {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None, "decided_at": None,
              "separate_consent": False, "expires_at": None, "expired_at": None}

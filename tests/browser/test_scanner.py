@@ -5,13 +5,16 @@ The fixture site is on 127.0.0.1, a "tracker" on localhost (another host, so ano
 service on 127.0.0.1 too: CONSENT_SCAN_ALLOW_PRIVATE lets the scan reach loopback, and nothing else that is
 not public.
 """
+import json
+
 import pytest
 
-from consent.scanner import scans
+from consent.scanner import commands, scans
 from consent.storage.db import get_session
-from consent.storage.models import Scan
+from consent.storage.operations import Scan
 from tests.browser.conftest import SQLITE_ONLY, BackgroundServer, HostSite, host_html
 from tests.conftest import import_site, load_site_config
+from tests.test_scan_guard import scan_command
 
 pytestmark = SQLITE_ONLY
 
@@ -130,9 +133,39 @@ def test_a_site_that_behaves_gets_no_findings(scanning, browser, service, consen
         result = scan(scanning, browser, "clean", [server.url + "/"], follow_links=True)
     assert result["findings"] == [] and result["problems"] == [] and result["refused"] == []
     assert result["pages"] == [server.url + "/", server.url + "/about"]
-    session_cookie = next(cookie for visit in result["visits"] for cookie in visit["cookies"] if cookie["name"] == "session")
+    met = [cookie for visit in result["visits"] for cookie in visit["cookies"]]
+    session_cookie = next(cookie for cookie in met if cookie["name"] == "session")
     assert session_cookie["http_only"] and session_cookie["set_by"] == f"response {server.url}/"
     assert result["suggested"] == ""
     with scanning.app_context():
         stored = get_session().get(Scan, result["scan"])
         assert (stored.status, stored.pages_done, stored.high, stored.medium, stored.low) == ("done", 2, 0, 0, 0)
+
+
+def test_the_worker_runs_what_the_console_queued_and_ci_gets_json_and_an_exit_status(scanning, service, consent):
+    site = HostSite()
+    with BackgroundServer(site) as server:
+        import_site(scanning, site_config("fixture", server.url, [], necessary_cookies=[]))
+        site.page("/", host_html(service, site="fixture", head="<script src='/stats.js'></script>"))
+        site.page("/stats.js", cookie_script(("fx_stats", DAY)), mimetype="text/javascript")
+        with scanning.app_context():
+            queued = scans.queue("fixture", [server.url + "/"], 1, False, "owner@example.com")
+        worker = scan_command(scanning, "--worker", "--once")
+        assert worker.exit_code == 0 and worker.output == f"scan {queued} of fixture: done\n"
+        ci = scan_command(scanning, "fixture", server.url + "/", "--json", "--fail-on", "high")
+    assert ci.exit_code == 3, ci.output
+    result = json.loads(ci.output)
+    assert summary(result) == [("before_consent", "high", "cookie fx_stats"),
+                               ("undeclared", "medium", "cookie fx_stats")]
+    before, undeclared = result["findings"]
+    assert before["evidence"].startswith("fx_stats on 127.0.0.1/, expiring at ")
+    assert before["evidence"].endswith(f", set by script {server.url}/stats.js, present in the before visit")
+    assert commands.summary(result).splitlines() == [
+        "1 pages, 2 findings: 1 high, 1 medium, 0 low",
+        f"high   before_consent       cookie fx_stats on {server.url}/: {before['evidence']}",
+        f"medium undeclared           cookie fx_stats on {server.url}/: {undeclared['evidence']}",
+        "", *result["suggested"].splitlines()]
+    with scanning.app_context():
+        assert [(scan.status, scan.requested_by, scan.high) for scan in scans.history(get_session(), "fixture")] == [
+            ("done", "command line", 1), ("done", "owner@example.com", 1)]
+    assert consent.stored_events() == []
