@@ -3,6 +3,8 @@
 Forms only carry fields from pages; what a site configuration may hold is still decided by
 `consent.schemas.SiteConfigSchema`, which every console save goes through.
 """
+import re
+
 from flask import abort, current_app, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -26,6 +28,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from consent.scanner import guard
 from consent.sites import vocabulary, webhook_targets
 from consent.sites.config_schema import AGE_THRESHOLDS, MAX_TAGS
 from consent.sites.controller import MAX_DEADLINE_DAYS
@@ -197,6 +200,40 @@ class SubjectSecretRotateForm(PageForm):
     overlap_hours = IntegerField(_l("Old secrets keep working for (hours)"), default=168,
                                  validators=[InputRequired(), NumberRange(0, 24 * 90)])
     submit = SubmitField(_l("Rotate the subject secret"))
+
+
+MAX_SCAN_URL = 2048
+# Control characters and spaces: a browser's address never holds them, and a URL with a NUL in it would
+# only fail later, in the scan worker's browser.
+NOT_IN_A_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def web_addresses(_form, field):
+    """One address a line, each short and without spaces; which origins they may name is for the scanner."""
+    for number, line in enumerate((field.data or "").splitlines(), 1):
+        line = line.strip()
+        if len(line) > MAX_SCAN_URL or NOT_IN_A_URL.search(line):
+            raise ValidationError(gettext("Line %(number)s is not a web address: at most %(most)s characters, "
+                                          "without spaces or control characters.", number=number, most=MAX_SCAN_URL))
+
+
+class ScanForm(PageForm):
+    """A scan to queue (consent/scanner/scans.py): the scanner itself refuses pages off the site's origins, and
+    the page limit, again; here the limit is checked so that the field shows why."""
+
+    urls = TextAreaField(_l("Pages to scan, one address per line"),
+                         validators=[DataRequired(), Length(max=100_000), web_addresses])
+    # Ten pages, as `flask consent scan` visits by default, unless the service allows fewer.
+    pages = IntegerField(_l("Visit at most this many pages"),
+                         default=lambda: min(10, current_app.config["CONSENT_SCAN_MAX_PAGES"]),
+                         validators=[InputRequired()])
+    follow_links = BooleanField(_l("Also visit the links to the site's own pages that the pages lead to"))
+    submit = SubmitField(_l("Queue the scan"))
+
+    def validate_pages(self, field):
+        limit = current_app.config["CONSENT_SCAN_MAX_PAGES"]
+        if field.data is not None and not 1 <= field.data <= limit:  # None: not a number, said already
+            raise ValidationError(guard.ScanRefused("page_limit", limit=limit).message(gettext))
 
 
 class AdminRoleForm(PageForm):

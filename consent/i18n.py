@@ -100,12 +100,14 @@ def widget_strings(language):
 
 
 def utc_time(moment):
-    """A time (a Unix timestamp, an ISO 8601 text or an aware datetime) as a UTC time both languages read the
-    same way: 2026-11-25 09:30:00 UTC."""
+    """A time (a Unix timestamp, an ISO 8601 text or a datetime) as a UTC time both languages read the
+    same way: 2026-11-25 09:30:00 UTC. A time without its zone is UTC: SQLite hands stored times back so."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     elif not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment, UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # not the machine's local time, which astimezone would assume
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

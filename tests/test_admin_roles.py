@@ -57,7 +57,7 @@ def site_routes(app):
 
 
 def path_for(rule, site_id):
-    fill = {"site_id": site_id, "prefix": "csk_x", "language": "en"}
+    fill = {"site_id": site_id, "prefix": "csk_x", "language": "en", "scan_id": "1"}
     return re.sub(r"<(?:[^:>]+:)?([a-z_]+)>|<any\([^)]*\):([a-z_]+)>",
                   lambda match: fill[match.group(1) or match.group(2)], rule.rule)
 

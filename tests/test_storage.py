@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from consent.storage import db
+from consent.storage import db, operations  # noqa: F401  (operations: its tables join Base.metadata)
 from consent.storage.models import Base
 
 

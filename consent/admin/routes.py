@@ -26,6 +26,7 @@ from consent.forms import (
     require_token,
 )
 from consent.http import limits
+from consent.scanner import scans
 from consent.sites import configs, vocabulary, webhooks
 from consent.storage.db import get_session, write_transaction
 from consent.storage.operations import AdminUser
@@ -193,6 +194,8 @@ def _site_page(site_id, settings=None, problems=(), new_token=None, status=200, 
         # The first page of the minors awaiting a guardian; the site API and the CLI page through them all.
         minors=guardians.pending_guardians(db_session, site_id, limit=MINORS_SHOWN),
         rotate_form=rotate_form or SubjectSecretRotateForm(),
+        # The latest scan, and the latest finished one among these: the page's "Compliance scan" section.
+        recent_scans=scans.history(db_session, site_id, limit=20),
         problems=problems,
     ), status
 

@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection `consent.storage.db.upgrade` hands over."""
 from alembic import context
 
+from consent.storage import operations  # noqa: F401  (its tables join Base.metadata)
 from consent.storage.models import Base
 
 connection = context.config.attributes.get("connection")
