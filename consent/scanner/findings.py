@@ -15,6 +15,7 @@ or unknown. Then five rules, each finding with its evidence:
 """
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from consent.sites import cookie_declarations, purposes
 
@@ -189,7 +190,8 @@ def name_of(thing):
 
 def describe(thing):
     if isinstance(thing, Cookie):
-        lasting = "a session cookie" if thing.expires < 0 else f"expiring at {int(thing.expires)}"
+        lasting = ("a session cookie" if thing.expires < 0
+                   else f"expiring {datetime.fromtimestamp(thing.expires, UTC):%Y-%m-%d %H:%M} UTC")
         return f"{thing.name} on {thing.domain}{thing.path}, {lasting}" + (f", set by {thing.set_by}" if thing.set_by
                                                                              else "")
     if isinstance(thing, StorageKey):
