@@ -26,6 +26,7 @@ def refusal(call):
     return str(refused.value)
 
 
+@STORAGE_AGNOSTIC
 def test_a_page_outside_the_allowed_origins_is_refused_with_a_clear_message(app):
     with app.app_context():
         message = refusal(lambda: scans.queue("shop", ["https://evil.example/"], 5, False, "test"))
@@ -73,6 +74,7 @@ def test_only_the_networks_allowed_for_development_are_let_through():
 
 
 def test_a_site_has_one_scan_at_a_time(app):
+    """On both backends: the database's partial unique index is what refuses the second."""
     with app.app_context():
         first = scans.queue("shop", ["https://shop.example/"], 5, False, "test")
         message = refusal(lambda: scans.queue("shop", ["https://shop.example/b"], 5, False, "test"))
@@ -83,6 +85,7 @@ def test_a_site_has_one_scan_at_a_time(app):
     assert [status for _, status, _ in stored_scans(app)] == ["done", "queued"]
 
 
+@STORAGE_AGNOSTIC
 @pytest.mark.parametrize("urls, pages, expected", [
     ([], 5, "Name at least one page to scan."),
     (["  "], 5, "Name at least one page to scan."),
@@ -96,7 +99,6 @@ def test_page_limits(app, urls, pages, expected):
     assert stored_scans(app) == []
 
 
-@STORAGE_AGNOSTIC
 def test_a_scan_a_stopped_worker_left_running_fails_and_the_next_one_runs(app, clock):
     with app.app_context():
         stuck = scans.queue("shop", ["https://shop.example/"], 5, False, "test")
@@ -128,7 +130,6 @@ def through_proxy(proxy, request):
         return answer
 
 
-@STORAGE_AGNOSTIC
 def test_the_proxy_forwards_to_allowed_addresses_and_refuses_the_rest():
     site = HostSite()
     site.page("/", "hello")
@@ -160,6 +161,7 @@ def scan_command(app, *args):
     return outcome["result"]
 
 
+@STORAGE_AGNOSTIC
 def test_the_command_line_refuses_in_sentences(app):
     off = scan_command(app, "shop", "https://evil.example/")
     assert off.exit_code == 1 and "https://evil.example/ is not on one of the site's allowed origins" in off.output
