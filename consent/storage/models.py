@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
@@ -58,6 +59,10 @@ class Site(Base):
     # How many calendar months a decision lasts before the visitor is asked again (consent/ledger/lifetime.py,
     # whose DEFAULT_MONTHS the server default repeats: that module reads this one).
     consent_lifetime_months: Mapped[int] = mapped_column(Integer, server_default="12")
+    # The IANA time zone statistics count days in (issue 17); None: the jurisdiction's (consent/stats/days.py).
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Whether the widget sends its anonymous banner marks, shown and decided (consent/stats/, README "Statistics").
+    banner_statistics: Mapped[bool] = mapped_column(Boolean, server_default=true())
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,7 +1,8 @@
-"""Tables of running a site: console users, API keys, webhooks and their deliveries, erasures, compliance scans."""
-from datetime import datetime
+"""Tables of running a site: console users, API keys, webhooks and their deliveries, erasures, compliance scans,
+statistics."""
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consent.storage.models import Base, Checkpoint, utcnow
@@ -139,6 +140,70 @@ class Erasure(Base):
     subject_hash: Mapped[str] = mapped_column(String(64))
     had_record: Mapped[bool] = mapped_column(Boolean)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+
+# --- Statistics (issue 17): aggregate counters only, rolled up outside the decision path ------------------
+# None of these tables holds an identifier: no visitor, subject, address or client hash, only counts per
+# site, day (in the site's time zone), language, policy version and outcome.
+
+
+class DecisionStats(Base):
+    """Decisions of one site, day, language and policy version, rolled up from its events by sequence."""
+
+    __tablename__ = "decision_stats"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    policy_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    decisions: Mapped[int] = mapped_column(Integer, default=0)
+    accept_all: Mapped[int] = mapped_column(Integer, default=0)
+    reject_all: Mapped[int] = mapped_column(Integer, default=0)
+    custom: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawals: Mapped[int] = mapped_column(Integer, default=0)  # took back a purpose the same visitor had granted
+    under_age: Mapped[int] = mapped_column(Integer, default=0)  # an under-age statement
+    dnt: Mapped[int] = mapped_column(Integer, default=0)
+    gpc: Mapped[int] = mapped_column(Integer, default=0)
+    granted: Mapped[dict] = mapped_column(JSON, default=dict)  # {purpose id: decisions granting it}
+
+
+class FunnelMark(Base):
+    """One anonymous banner mark as the widget sent it ("shown", or the decision that followed), kept only until
+    the roll-up counts it: a time, a language and an outcome, nothing about who."""
+
+    __tablename__ = "funnel_marks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    language: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(16))  # shown, accept_all, reject_all, custom
+    seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # from shown to decided, capped
+
+
+class FunnelStats(Base):
+    """Banner marks of one site, day, language and outcome; `seconds` counts decisions by time-to-decide bucket."""
+
+    __tablename__ = "funnel_stats"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[dict] = mapped_column(JSON, default=dict)  # {bucket's upper bound in seconds: count}
+
+
+class StatsProgress(Base):
+    """How far a site's roll-up has read: the last event and the last funnel mark counted."""
+
+    __tablename__ = "stats_progress"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_mark_id: Mapped[int] = mapped_column(Integer, default=0)
+    time_zone: Mapped[str] = mapped_column(String(64))  # the zone the days were counted in
 
 
 # The plain tables, for the statements of the decision path (consent/storage/models.py has the others).
