@@ -5,6 +5,7 @@ from flask import Flask
 
 from consent import cli, config, errors, i18n
 from consent.admin import scans as _admin_scans  # noqa: F401  (its routes join the console's blueprint)
+from consent.admin import stats as _admin_stats  # noqa: F401  (likewise)
 from consent.admin.routes import bp as admin_bp
 from consent.audit.api import bp as audit_api_bp
 from consent.audit.console import bp as auditor_bp

@@ -12,6 +12,7 @@ from consent.errors import ConsentError
 from consent.ledger.commands import keys_cli, log_cli
 from consent.scanner.commands import scan_command, scanner_cli
 from consent.sites.commands import site_cli, webhooks_cli
+from consent.stats.commands import stats_cli
 from consent.storage.db import db_cli
 from consent.subjects.commands import guardians_cli, subject_secret_cli
 
@@ -29,7 +30,7 @@ class ConsentGroup(AppGroup):
 
 consent_cli = ConsentGroup("consent", help="Manage the consent service.")
 for group in (db_cli, site_cli, apikey_cli, admin_cli, auditor_cli, subject_secret_cli, guardians_cli, keys_cli,
-              log_cli, webhooks_cli, scanner_cli, scan_command):
+              log_cli, webhooks_cli, scanner_cli, scan_command, stats_cli):
     consent_cli.add_command(group)
 
 

@@ -84,6 +84,9 @@ def defaults():
         # Addresses or networks a scan may reach although not public ("127.0.0.1/32"): development and
         # tests only; a scan reaches public addresses only otherwise.
         "CONSENT_SCAN_ALLOW_PRIVATE": "",
+        # Statistics (consent/stats/): a count from 1 to this less one is shown as "< this" in the console's
+        # tables by language and by version and in under-age counts, so a cell never singles out a few visitors.
+        "CONSENT_STATS_MIN_CELL": 10,
     }
 
 

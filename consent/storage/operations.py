@@ -196,14 +196,14 @@ class FunnelStats(Base):
 
 
 class StatsProgress(Base):
-    """How far a site's roll-up has read: the last event and the last funnel mark counted."""
+    """How far a site's decision roll-up has read its log (by the site's event sequence, which commits in order),
+    and the zone its days were counted in. Banner marks need no mark: each is deleted as it is counted."""
 
     __tablename__ = "stats_progress"
 
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
-    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
-    last_mark_id: Mapped[int] = mapped_column(Integer, default=0)
-    time_zone: Mapped[str] = mapped_column(String(64))  # the zone the days were counted in
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    time_zone: Mapped[str] = mapped_column(String(64))
 
 
 # The plain tables, for the statements of the decision path (consent/storage/models.py has the others).

@@ -48,8 +48,7 @@ def upgrade():
     op.create_table(
         "stats_progress",
         sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("last_event_id", sa.Integer(), nullable=False),
-        sa.Column("last_mark_id", sa.Integer(), nullable=False),
+        sa.Column("last_seq", sa.Integer(), nullable=False),
         sa.Column("time_zone", sa.String(64), nullable=False),
     )
 
