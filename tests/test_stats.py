@@ -81,10 +81,11 @@ def test_small_cells_are_suppressed_and_zero_is_not():
 
 
 def test_the_rollup_counts_each_decision_once_and_picks_up_where_it_stopped(app, consent, clock):
-    decide(consent, clock, utc(20, 2), OPTIONAL)
+    decide(consent, clock, utc(20, 2), OPTIONAL, **consent.user("u2"))
     assert figures_of(app, NOV_20, NOV_20).totals.counts["decisions"] == 1
-    decide(consent, clock, utc(20, 3), ())
-    assert figures_of(app, NOV_20, NOV_20).totals.counts["decisions"] == 2
+    decide(consent, clock, utc(20, 3), ("analytics",), **consent.user("u2"))  # a withdrawal across two roll-ups
+    counts = figures_of(app, NOV_20, NOV_20).totals.counts
+    assert (counts["decisions"], counts["withdrawals"]) == (2, 1)
     with app.app_context():
         assert rollup.roll_up("shop") == (0, 0)  # nothing new
         assert figures.behind(get_session(), "shop") == 0

@@ -105,7 +105,7 @@ def _count(session, site_id, zone, events):
     """{(day, language, policy version): {counter: n, "granted": Counter}} of `events`."""
     counts = defaultdict(lambda: {**dict.fromkeys(COUNTERS, 0), "granted": Counter()})
     consent_purposes = _ConsentPurposes(session, site_id)
-    previous = {}  # the batch's own latest choices per visitor, held in memory for the batch only
+    previous = _latest_before(session, site_id, events)  # held in memory for the batch only
     for event in events:
         document = json.loads(event.document)
         day = day_of(datetime.fromisoformat(document["recorded_at"]), zone)
@@ -120,21 +120,32 @@ def _count(session, site_id, zone, events):
         counted["dnt"] += bool(signals.get("dnt"))
         counted["gpc"] += bool(signals.get("gpc"))
         counted["granted"].update(purpose for purpose in offered if choices.get(purpose) is True)
-        who = ("subject", event.subject_ref) if event.subject_ref else ("visitor", event.visitor_id)
-        before = previous[who] if who in previous else _previous_choices(session, site_id, who, event.seq)
+        before = previous.get(_who(event), {})
         counted["withdrawals"] += any(before.get(purpose) is True and choices.get(purpose) is False
                                       for purpose in offered)
-        previous[who] = choices
+        previous[_who(event)] = choices
     return counts
 
 
-def _previous_choices(session, site_id, who, seq):
-    """The choices of the same visitor's (or proven user's) decision before `seq`; {} when none."""
-    column = ConsentEvent.subject_ref if who[0] == "subject" else ConsentEvent.visitor_id
-    document = session.scalar(select(ConsentEvent.document).where(
-        ConsentEvent.site_id == site_id, column == who[1], ConsentEvent.seq < seq,
-    ).order_by(ConsentEvent.seq.desc()).limit(1))
-    return json.loads(document)["choices"] if document else {}
+def _who(event):
+    """Whose decision an event is: a proven user's (their pseudonym) or a visitor's (their credential's hash)."""
+    return ("subject", event.subject_ref) if event.subject_ref else ("visitor", event.visitor_id)
+
+
+def _latest_before(session, site_id, events, chunk=500):
+    """{whose: the choices of their latest decision before the batch} for everyone deciding in the batch, read
+    through the subject and visitor indexes, a chunk of people per query (one query per event would let a
+    planner walk the sequence index instead, once per event)."""
+    latest = {}
+    for kind, column in (("subject", ConsentEvent.subject_ref), ("visitor", ConsentEvent.visitor_id)):
+        people = sorted({who[1] for who in map(_who, events) if who[0] == kind})
+        for start in range(0, len(people), chunk):
+            rows = session.execute(select(column, ConsentEvent.seq, ConsentEvent.document).where(
+                ConsentEvent.site_id == site_id, column.in_(people[start:start + chunk]),
+                ConsentEvent.seq < events[0].seq)).all()
+            for person, _seq, document in sorted(rows, key=lambda row: row[1]):
+                latest[kind, person] = json.loads(document)["choices"]
+    return latest
 
 
 class _ConsentPurposes:
@@ -152,8 +163,12 @@ class _ConsentPurposes:
 
 
 def _mark_batch(site_id):
-    zone = zone_name(get_session().get(Site, site_id))
-    get_session().rollback()
+    session = get_session()
+    zone = zone_name(session.get(Site, site_id))
+    waiting = session.scalar(select(FunnelMark.id).where(FunnelMark.site_id == site_id).limit(1))
+    session.rollback()
+    if waiting is None:
+        return 0  # no write lock taken for nothing: decisions wait for it
     with write_transaction() as writer:
         oldest = select(FunnelMark.id).where(FunnelMark.site_id == site_id).order_by(FunnelMark.id).limit(BATCH)
         counted = writer.execute(delete(FunnelMark).where(FunnelMark.id.in_(oldest)).returning(
