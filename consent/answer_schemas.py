@@ -195,6 +195,8 @@ class WidgetConfigSchema(Answer):
         "description": "Where the widget sets its decision cookie on hosts under it; absent: the page's own host."})
     reload_on_withdrawal = fields.Boolean(metadata={
         "description": "true: reload the page after a withdrawal; absent: do not."})
+    funnel = fields.Boolean(metadata={
+        "description": "true: send the anonymous banner marks (POST .../funnel); absent: the site turned them off."})
     view = fields.String(validate=validate.OneOf(["banner"]), metadata={
         "description": "banner (with ?view=banner): purposes without description and recipients, cookies without "
                        "lifetime and description, only the banner's strings; absent: the full configuration."})

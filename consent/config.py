@@ -34,6 +34,9 @@ def defaults():
         "CONSENT_RATELIMIT_CLIENT": "60 per minute",
         # All visitors of one site together, so one site's flood cannot starve the others.
         "CONSENT_RATELIMIT_SITE": "6000 per minute",
+        # The banner's anonymous marks (shown, decided), per client address and per site: buckets of their own.
+        "CONSENT_RATELIMIT_MARKS_CLIENT": "120 per minute",
+        "CONSENT_RATELIMIT_MARKS_SITE": "6000 per minute",
         # Everything else (widget config, receipts, pages), per client address.
         "CONSENT_RATELIMIT_READS": "600 per minute",
         # Sign-in attempts on the admin and auditor consoles together, per client address.

@@ -122,6 +122,14 @@ class GuardianNotExpected(ConsentError):
     slug = "guardian-not-expected"
 
 
+class StatisticsOff(ConsentError):
+    """The site turned its banner statistics off (banner_statistics: false): its widget sends no marks."""
+
+    status = 403
+    title = "Banner statistics off"
+    slug = "statistics-off"
+
+
 # Problem types of refusals Werkzeug and Flask-Limiter raise, by status.
 HTTP_PROBLEMS = {413: ("too-large", DROP), 429: ("rate-limited", RETRY)}
 

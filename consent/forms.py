@@ -92,6 +92,10 @@ class SiteSettingsForm(PageForm):
     age_threshold = SelectField(_l("Age threshold"), coerce=int, default=AGE_THRESHOLDS[0], choices=[
         SelectChoice(AGE_THRESHOLDS[0], _l("14 (PIPL art. 31)")), SelectChoice(AGE_THRESHOLDS[1], _l("18"))])
     reload_on_withdrawal = BooleanField(_l("Reload the page after a withdrawal (stops trackers already running)"))
+    # On for a new site, as in YAML; the settings page fills it from the site.
+    banner_statistics = BooleanField(
+        _l("Count how often the banner is shown and answered (anonymous marks, nothing stored on the device)"),
+        default=True)
     webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), Length(max=2048), public_webhook_target])
     # The controller's other ways to be reached (consent/sites/controller.py checks them): each group is left
     # out of the site's configuration when all its fields are empty.

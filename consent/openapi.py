@@ -38,11 +38,13 @@ COMPONENTS = {
     "Erasure": answers.ErasureSchema,
     "GuardianDecision": schemas.GuardianDecisionSchema,
     "GuardianPending": answers.GuardianPendingSchema,
+    "FunnelMark": schemas.FunnelMarkSchema,
 }
 COMPONENT_NAMES = {schema: name for name, schema in COMPONENTS.items()}
 EXAMPLES = {"ConsentQuery": {"subjects": ["user-42", "user-43"], "purpose": "marketing_sms"},
             "GuardianDecision": {"choices": {"necessary": True, "marketing_sms": True}, "policy_version": "v1",
-                                 "language": "zh-CN"}}
+                                 "language": "zh-CN"},
+            "FunnelMark": {"mark": "accept_all", "language": "zh-CN", "seconds": 7}}
 RECEIPT_JWS = {
     "type": ["string", "null"],
     "description": "Compact JWS (EdDSA, kid in the header) over the receipt's canonical JSON; verify it "
@@ -60,7 +62,7 @@ STRING = {"type": "string"}
 REFUSALS = {
     401: "No API key (or auditor token), or an unknown or revoked one.",
     403: "Refused: origin not allowed, key of another site (or a site outside the auditor's scope), "
-         "or a token that does not verify.",
+         "a token that does not verify, or (banner marks) the site turned its banner statistics off.",
     404: "No such site or record.",
     409: "The policy version is not the current one; for checkpoints: the chain does not verify; for a guardian's "
          "decision: the site has no age gate, or the user's latest decision is no minor's.",
@@ -176,6 +178,23 @@ def _paths(converter):
             "options": _operation("CORS preflight: answered for origins that embed some site.", "consentPreflight",
                                   allowed),
         },
+        "/api/v1/sites/{site_id}/funnel": {"post": {
+            **_operation(
+                "One anonymous banner mark, the banner shown or the decision made from it, sent by the widget with "
+                "navigator.sendBeacon from an allowed origin. Stored without anything about who sent it: no "
+                "address, client hash or cookie.", "funnelMark",
+                {"204": {"description": "Stored: the site, the service's time, the language, the outcome and, for a "
+                                        "decision, the seconds (at most 3600 kept)."},
+                 **_problems(403, 404, 413, 422)},
+                [site, origin]),
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": schemas.FunnelMarkSchema},
+                "text/plain": {"schema": {
+                    "type": "string", "contentMediaType": "application/json",
+                    "description": "The same JSON object as text, as navigator.sendBeacon sends it (no preflight); "
+                                   "the body is read as JSON whatever its Content-Type, up to 256 bytes."}},
+            }},
+        }},
         "/api/v1/sites/{site_id}/history-link": visitor_proof_route(
             "A short-lived link to the visitor's own history, for their credential or subject token.",
             "historyLink", "The link.", answers.HistoryLinkSchema),

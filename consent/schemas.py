@@ -127,6 +127,32 @@ class VisitorProofSchema(Schema):
     subject_token = fields.String(load_default=None, allow_none=True, validate=SUBJECT_TOKEN)
 
 
+# The banner's anonymous marks (README, "Banner statistics"): the banner was shown, or the visitor decided from it.
+FUNNEL_DECISIONS = ("accept_all", "reject_all", "custom")
+FUNNEL_MARKS = ("shown", *FUNNEL_DECISIONS)
+MAX_MARK_SECONDS = 24 * 3600  # taken up to a day from shown to decided (a tab left open), stored capped lower
+
+
+class FunnelMarkSchema(Schema):
+    """POST /api/v1/sites/<site>/funnel: one anonymous mark of the banner, with nothing about who sent it."""
+
+    mark = fields.String(required=True, validate=validate.OneOf(FUNNEL_MARKS), metadata={
+        "description": "shown: the banner with the choice buttons was shown; else the decision made from it."})
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES), metadata={
+        "description": "The language the banner was shown in."})
+    seconds = StrictInteger(validate=validate.Range(0, MAX_MARK_SECONDS),
+                            metadata={"description": "Decisions only, and required for them: whole seconds from "
+                                                     "the banner shown to the decision."})
+
+    @validates_schema
+    def seconds_go_with_decisions(self, data, **_kwargs):
+        if data["mark"] == "shown" and "seconds" in data:
+            raise ValidationError("Only a decision says how long it took; leave seconds out of \"shown\".", "seconds")
+        if data["mark"] != "shown" and "seconds" not in data:
+            raise ValidationError("A decision says how many whole seconds after the banner was shown it came.",
+                                  "seconds")
+
+
 # --- Site backend API (authenticated with the site's API key) ------------------------------------
 
 

@@ -118,6 +118,14 @@
     });
   }
 
+  // The banner's anonymous marks (README, "Banner statistics"): one when it shows, one when the visitor
+  // decides from it. No identifier, nothing kept on the device, nothing linking the two. A beacon's text/plain
+  // body needs no CORS preflight; never in device mode (previews, scanners), nor when the site turned them off.
+  let shown = null; // the banner on screen: [when it showed, its language], until the visitor decides from it
+  function mark(body) {
+    if (!DEVICE && state.config.funnel) navigator.sendBeacon(SITE_API + "funnel", JSON.stringify(body));
+  }
+
   // Until the lazy part is loaded (state.full), the banner's view of the config is enough: the bytes
   // every first visit waits for. The lazy part needs the full one, for every language it shows.
   async function loadConfig(language) {
@@ -499,6 +507,10 @@
     const choose = (choices) => () => {
       const [picked, doNotTrack] = list ? readChoices(list) : [null, !!(state.stored && state.stored.d)];
       decide(choices ? choices(doNotTrack) : picked, doNotTrack, "banner", age);
+      // Its kind as the service's classify() counts it: the optional purposes outside a step of their own.
+      const granted = config.purposes.filter((purpose) => !purpose.required && !ownStep(purpose)).map((purpose) => state.stored.c[purpose.id]);
+      mark({ mark: granted.includes(true) ? (granted.includes(false) ? "custom" : "accept_all") : "reject_all", language: shown[1], seconds: Math.floor((Date.now() - shown[0]) / 1000) });
+      shown = null;
       renderButton(true); // the banner gives way to the floating button, focus too
     };
     const save = button(strings.save, choose(), { hidden: true });
@@ -509,6 +521,10 @@
       customize.hidden = true;
       list.querySelector("input:not([disabled])").focus();
     }, report));
+    if (!shown) {
+      shown = [Date.now(), state.language];
+      setTimeout(mark, 0, { mark: "shown", language: state.language }); // once the banner is on the page
+    }
     show(bannerBox(
       element("p", { id: "cw-intro", text: config.texts.intro }),
       ...notices(),

@@ -307,6 +307,8 @@ def csrf_token(html):
 ROOMY_LIMITS = {
     "CONSENT_RATELIMIT_CLIENT": "100000 per minute",
     "CONSENT_RATELIMIT_SITE": "100000 per minute",
+    "CONSENT_RATELIMIT_MARKS_CLIENT": "100000 per minute",
+    "CONSENT_RATELIMIT_MARKS_SITE": "100000 per minute",
     "CONSENT_RATELIMIT_READS": "100000 per minute",
     "CONSENT_RATELIMIT_SIGN_IN": "100000 per minute",
 }

@@ -104,6 +104,7 @@ ADDED_PATHS = {
         "A guardian's decision for a minor user, recorded by the site's backend (issue Guardians).",
     "/api/v1/sites/{site_id}/guardian-pending":
         "The minor users still waiting for a guardian's decision, for the site's operator (issue Guardians).",
+    "/api/v1/sites/{site_id}/funnel": "The banner's anonymous marks, shown and decided (issue 17).",
 }
 REVIEWED_DIFFERENCES: dict[tuple, str] = {
     ("added", ("parameter", "/api/v1/sites/{site_id}/config", "get", "view", "query")):
@@ -114,6 +115,8 @@ REVIEWED_DIFFERENCES: dict[tuple, str] = {
         "The body of the guardian-decision route (issue Guardians), a component as ConsentRequest is.",
     ("added", ("component", "GuardianPending")):
         "The answer of the guardian-pending route (issue Guardians), a component as ConsentQueryResult is.",
+    ("added", ("component", "FunnelMark")):
+        "The body of the funnel route (issue 17), a component as ConsentRequest is.",
 }
 
 

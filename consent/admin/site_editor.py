@@ -36,6 +36,7 @@ def settings_data(config):
         "age_gate": config["age_gate"],
         "age_threshold": config.get("age_threshold", AGE_THRESHOLDS[0]),
         "reload_on_withdrawal": config.get("reload_on_withdrawal", False),
+        "banner_statistics": config.get("banner_statistics", True),
         "webhook_url": config.get("webhook", {}).get("url", ""),
     }
     for key, (prefix, text_key) in CONTROLLER_GROUPS.items():
@@ -87,6 +88,7 @@ def with_settings(config, form):
     changed["age_gate"] = bool(form.age_gate.data)
     changed["age_threshold"] = form.age_threshold.data
     changed["reload_on_withdrawal"] = bool(form.reload_on_withdrawal.data)
+    changed["banner_statistics"] = bool(form.banner_statistics.data)
     changed.pop("webhook", None)
     if (form.webhook_url.data or "").strip():
         changed["webhook"] = {"url": form.webhook_url.data.strip()}

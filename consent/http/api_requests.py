@@ -4,14 +4,19 @@ from flask import request
 from consent.errors import InvalidRequest
 
 
-def json_body():
-    """The request's JSON body; InvalidRequest for anything else, however malformed."""
+def json_body(any_type=False):
+    """The request's JSON body; InvalidRequest for anything else, however malformed.
+
+    `any_type`: read whatever the Content-Type says (navigator.sendBeacon sends text/plain, which needs no
+    CORS preflight).
+    """
     try:
-        payload = request.get_json(silent=True)
+        payload = request.get_json(force=any_type, silent=True)
     except RecursionError:  # nesting deep enough to exhaust the parser
         payload = None
     if payload is None:
-        raise InvalidRequest("The body must be a JSON object sent with Content-Type: application/json.")
+        raise InvalidRequest("The body must be a JSON object" +
+                             ("." if any_type else " sent with Content-Type: application/json."))
     return payload
 
 

@@ -68,6 +68,27 @@ site_writes = limiter.limit(
 )
 
 
+def mark_stored(response):
+    """Whether the request stored a banner mark (204)."""
+    return response.status_code == 204
+
+
+# The banner's anonymous marks (consent/visitor/funnel.py) have buckets of their own, so they never use up a
+# visitor's decisions: per client, keyed on the client hash in the limiter's store alone (no table of ours
+# holds it), and per site, which only stored marks take from, so one site's flood cannot grow the marks table
+# without bound while requests refused for any reason cannot aim the cap at a site.
+client_marks = limiter.limit(
+    _setting("CONSENT_RATELIMIT_MARKS_CLIENT"),
+    error_message="Too many banner marks from this address; try again later.",
+)
+site_marks = limiter.limit(
+    _setting("CONSENT_RATELIMIT_MARKS_SITE"),
+    key_func=site_key,
+    deduct_when=mark_stored,
+    error_message="Too many banner marks for this site right now; try again later.",
+)
+
+
 def sign_in_refused(_request_limit):
     """The 429 page a person sees after too many sign-in attempts, in their language."""
     page = render_template(

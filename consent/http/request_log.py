@@ -3,12 +3,13 @@
 Each request is logged as its route pattern (`/api/v1/receipts/<receipt_id>`), never the path
 itself, whose segments and query may name a person; the client is the keyed hash of its address
 (consent/http/clients.py). The development server's own request lines are rewritten the same way.
+Routes marked `anonymous` (the banner's statistics marks) are logged without even that hash: `client=-`.
 """
 import logging
 import re
 import time
 
-from flask import g, request
+from flask import current_app, g, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from consent.http.clients import client_hash, current_client_hash
@@ -21,13 +22,32 @@ TERMINAL_STYLES = re.compile(r"\x1b\[[0-9;]*m")
 ANY_PATH = re.compile(r"/\S*")
 
 
-def route_of(app, method, path):
-    """The route pattern a path matches (no ids, no query), or "-" when it matches none."""
+NO_CLIENT = "-"
+
+
+def anonymous(view):
+    """Mark a view whose requests are logged without their client: not even its keyed hash."""
+    view.anonymous_client = True
+    return view
+
+
+def is_anonymous(app, endpoint):
+    return getattr(app.view_functions.get(endpoint), "anonymous_client", False)
+
+
+def rule_of(app, method, path):
+    """The route a path matches (no ids, no query), or None when it matches none."""
     try:
         rule, _args = app.url_map.bind("localhost").match(path.split("?", 1)[0], method=method, return_rule=True)
     except HTTPException:
-        return "-"
-    return rule.rule
+        return None
+    return rule
+
+
+def route_of(app, method, path):
+    """The route pattern a path matches, or "-" when it matches none."""
+    rule = rule_of(app, method, path)
+    return rule.rule if rule else "-"
 
 
 def start_timer():
@@ -38,11 +58,18 @@ def log_request(response):
     if "request_started" in g:
         elapsed_ms = (time.perf_counter() - g.request_started) * 1000
         rule = request.url_rule.rule if request.url_rule else "-"
-        request_log.info(
-            "%s %s %s %.1fms client=%s", request.method, rule, response.status_code, elapsed_ms,
-            current_client_hash(),
-        )
+        client = NO_CLIENT if is_anonymous(current_app, request.endpoint) else current_client_hash()
+        request_log.info("%s %s %s %.1fms client=%s", request.method, rule, response.status_code, elapsed_ms, client)
     return response
+
+
+class LimiterRedaction(logging.Filter):
+    """Flask-Limiter names the limit's key (the client hash) when a request exceeds it: not for anonymous routes."""
+
+    def filter(self, record):
+        if has_request_context() and is_anonymous(current_app, request.endpoint) and len(record.args or ()) == 3:
+            record.args = (record.args[0], NO_CLIENT, record.args[2])
+        return True
 
 
 class DevServerRedaction(logging.Filter):
@@ -60,8 +87,11 @@ class DevServerRedaction(logging.Filter):
             prefix = f"client={client_hash(match['address'])} - - {match['date']}"
         if match["message"] == REQUEST_MESSAGE and len(record.args) == 3:
             method, path, protocol = (TERMINAL_STYLES.sub("", str(record.args[0])).split(" ") + ["", "", ""])[:3]
+            rule = rule_of(self.app, method, path)
+            if rule is not None and is_anonymous(self.app, rule.endpoint):
+                prefix = f"client={NO_CLIENT} - - {match['date']}"
             record.msg = f'{prefix} "%s %s %s" %s %s'
-            record.args = (method, route_of(self.app, method, path), protocol, *record.args[1:])
+            record.args = (method, rule.rule if rule else "-", protocol, *record.args[1:])
         else:
             # Anything else (a refused request line, say) may quote a path: keep none of it.
             try:
@@ -78,6 +108,9 @@ def init_app(app):
     for earlier in [f for f in werkzeug_log.filters if isinstance(f, DevServerRedaction)]:
         werkzeug_log.removeFilter(earlier)  # the filter of an app created before this one
     werkzeug_log.addFilter(DevServerRedaction(app))
+    limiter_log = logging.getLogger("flask-limiter")
+    if not any(isinstance(f, LimiterRedaction) for f in limiter_log.filters):
+        limiter_log.addFilter(LimiterRedaction())
     if app.config["CONSENT_REQUEST_LOG"]:
         request_log.setLevel(logging.INFO)
         app.before_request(start_timer)

@@ -249,6 +249,8 @@ class SiteConfigSchema(Schema):
     )
     # After a withdrawal the widget reloads the page: trackers already running stop (gated scripts stay inert).
     reload_on_withdrawal = StrictBoolean(load_default=False)
+    # The widget sends its anonymous banner marks, shown and decided (README, "Banner statistics"); false: none.
+    banner_statistics = StrictBoolean(load_default=True)
 
     @validates_schema
     def declarations_can_be_cleared(self, data, **_kwargs):

@@ -119,6 +119,7 @@ def import_site(session, config):
     site.cookie_domain = config.get("cookie_domain")
     site.google_consent_mode = config.get("google_consent_mode")
     site.reload_on_withdrawal = config["reload_on_withdrawal"]
+    site.banner_statistics = config["banner_statistics"]
     # Decisions already recorded keep the expiry they were given; this applies to the next ones.
     site.consent_lifetime_months = config["consent_lifetime_months"]
     site.current_policy_version = policy["version"]
@@ -196,6 +197,8 @@ def export_site(session, site_id):
     for optional in ("cookie_domain", "google_consent_mode", "reload_on_withdrawal"):  # only when set
         if getattr(site, optional):
             config[optional] = getattr(site, optional)
+    if not site.banner_statistics:  # on by default: files that never set it export unchanged
+        config["banner_statistics"] = False
     if site.age_threshold != AGE_THRESHOLDS[0]:  # files that never set it export unchanged
         config["age_threshold"] = site.age_threshold
     if site.consent_lifetime_months != lifetime.DEFAULT_MONTHS:  # files that never set it export unchanged
@@ -261,6 +264,8 @@ def widget_config(session, site_id, language=None):
         "lifetime_months": site.consent_lifetime_months,
         **({"cookie_domain": site.cookie_domain} if site.cookie_domain else {}),
         **({"reload_on_withdrawal": True} if site.reload_on_withdrawal else {}),
+        # The widget sends its anonymous banner marks (consent/visitor/funnel.py).
+        **({"funnel": True} if site.banner_statistics else {}),
     }
 
 

@@ -4,25 +4,26 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from consent import openapi
 from consent.errors import InvalidRequest, NotFound, OriginNotAllowed, problem_types
-from consent.http import limits
+from consent.http import limits, request_log
 from consent.http.api_requests import json_body
 from consent.http.compression import compressed_response, etag_of, revalidated_response
 from consent.http.links import public_url
 from consent.i18n import normalize_language, preferred_language
 from consent.ledger import receipts
 from consent.ledger.decisions import origin_is_allowed, record_consent
-from consent.schemas import ConsentRequestSchema, VisitorProofSchema, load
+from consent.schemas import ConsentRequestSchema, FunnelMarkSchema, VisitorProofSchema, load
 from consent.sites import consent_mode
 from consent.sites.configs import current_policy, get_site
 from consent.sites.widget_config import VIEWS, served_config
 from consent.storage.db import get_session
-from consent.visitor import own_data, widget_script
+from consent.visitor import funnel, own_data, widget_script
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PREFLIGHT_MAX_AGE = 600
 CONSENT_REQUEST = ConsentRequestSchema()  # schemas keep no state between loads: build once
 VISITOR_PROOF = VisitorProofSchema()
+FUNNEL_MARK = FunnelMarkSchema()
 
 
 @bp.before_request
@@ -71,6 +72,19 @@ def create_consent():
     result["receipt_url"] = public_url("api.get_receipt", receipt_id=result["receipt_id"],
                                        token=result["receipt_token"])
     return jsonify(result), 201 if created else 200
+
+
+@bp.post("/sites/<site_id>/funnel")
+@request_log.anonymous
+@limits.client_marks
+@limits.site_marks
+def funnel_mark(site_id):
+    """One anonymous banner mark: shown, or the decision made from it (README, "Banner statistics")."""
+    request.max_content_length = funnel.MAX_MARK_BYTES  # before anything reads the body
+    mark = load(FUNNEL_MARK, json_body(any_type=True))
+    funnel.record_mark(site_id, request.headers.get("Origin"), mark)
+    g.origin_proved = request.headers.get("Origin")
+    return "", 204
 
 
 @bp.post("/sites/<site_id>/history-link")
