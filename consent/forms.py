@@ -32,6 +32,7 @@ from consent.scanner import guard
 from consent.sites import vocabulary, webhook_targets
 from consent.sites.config_schema import AGE_THRESHOLDS, MAX_TAGS
 from consent.sites.controller import MAX_DEADLINE_DAYS
+from consent.stats import days
 
 # Both consoles' answer to a POST whose CSRF token is missing, forged or expired.
 FORM_EXPIRED = _l("This form has expired or was not sent from this console; please try again.")
@@ -51,6 +52,12 @@ def public_webhook_target(_form, field):
         webhook_targets.check_registration(field.data.strip(), current_app.config["CONSENT_WEBHOOK_ALLOW_PRIVATE"])
     except webhook_targets.TargetRefused as refusal:
         raise ValidationError(refusal.message(gettext)) from None
+
+
+def iana_time_zone(_form, field):
+    """A time zone this machine knows by its IANA name (consent/stats/days.py)."""
+    if field.data and not days.is_zone(field.data.strip()):
+        raise ValidationError(gettext("Name an IANA time zone, such as Asia/Shanghai or Europe/Berlin."))
 
 
 class PageForm(FlaskForm):
@@ -96,6 +103,8 @@ class SiteSettingsForm(PageForm):
     banner_statistics = BooleanField(
         _l("Count how often the banner is shown and answered (anonymous marks, nothing stored on the device)"),
         default=True)
+    time_zone = StringField(_l("Time zone the statistics count days in (IANA, such as Asia/Shanghai; empty: the "
+                               "jurisdiction's)"), validators=[Optional(), Length(max=64), iana_time_zone])
     webhook_url = StringField(_l("Webhook URL"), validators=[Optional(), Length(max=2048), public_webhook_target])
     # The controller's other ways to be reached (consent/sites/controller.py checks them): each group is left
     # out of the site's configuration when all its fields are empty.

@@ -64,6 +64,8 @@ def test_the_csv_has_the_same_figures_and_suppresses_the_same_cells(operator, de
     assert ["total", "", "accept_all share", "0.6923", ""] in rows
     assert ["language", "en", "decisions", "<10", "0"] in rows and ["language", "zh-CN", "decisions", "12", "0"] in rows
     assert ["purpose", "analytics", "granted share", "0.7692", "0.0000"] in rows
+    # 8 grants among Chinese decisions: too few to show as a share of that language
+    assert ["language", "zh-CN", "analytics granted share", "", ""] in rows
 
 
 @pytest.mark.parametrize("query", ["from=2026-13-01", "from=yesterday", "from=2026-11-21&to=2026-11-20",
@@ -91,3 +93,19 @@ def test_share_bars_are_as_wide_as_their_share():
     svg = ElementTree.fromstring(str(stats_chart.share_bars([("Analytics", 0.5, 0.25), ("Ads", None, None)])))
     assert [rect.get("width") for rect in svg.iter(f"{SVG}rect")] == ["160.0", "80.0"]
     assert [text.text for text in svg.iter(f"{SVG}text")] == ["Analytics", "50%", "Ads"]
+
+
+def test_the_settings_set_the_time_zone_and_refuse_an_unknown_one(app, operator):
+    from consent.storage.db import get_session
+    from consent.storage.models import Site
+    from tests.test_admin import SETTINGS
+
+    assert operator.submit("/admin/sites/shop", {**SETTINGS, "time_zone": "Europe/Berlin"}).status_code == 303
+    for wrong in ("Mars/Olympus", "Europe/Berlin; DROP", "x" * 65):
+        refused = operator.submit("/admin/sites/shop?lang=en", {**SETTINGS, "time_zone": wrong})
+        assert refused.status_code == 422
+        assert ("Field cannot be longer than 64 characters" if len(wrong) > 64 else
+                "Name an IANA time zone, such as Asia/Shanghai or Europe/Berlin.") in refused.get_data(as_text=True)
+    assert operator.submit("/admin/sites/shop", {**SETTINGS, "time_zone": ""}).status_code == 303
+    with app.app_context():
+        assert get_session().get(Site, "shop").time_zone is None  # empty: the jurisdiction's again

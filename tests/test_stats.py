@@ -114,3 +114,16 @@ def test_banner_marks_are_counted_once_and_deleted(app):
     with app.app_context():
         assert get_session().query(FunnelMark).count() == 0
     assert figures_of(app, NOV_20, NOV_20).funnel.shown == 3  # counted once, not again
+
+
+def test_a_site_names_its_time_zone_in_its_file_and_a_wrong_one_is_refused(app):
+    from consent.errors import ConsentError
+    from consent.sites import configs
+
+    import_site(app, load_site_config(time_zone="Europe/Berlin"))
+    with app.app_context():
+        assert get_session().get(Site, "shop").time_zone == "Europe/Berlin"
+        assert configs.export_site(get_session(), "shop")["time_zone"] == "Europe/Berlin"
+    for wrong in ("Mars/Olympus", "../../etc/passwd", "", "UTC+8", "Asia/Shanghai\x00"):
+        with pytest.raises(ConsentError, match="Name an IANA time zone"):
+            import_site(app, load_site_config(time_zone=wrong))

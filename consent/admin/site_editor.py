@@ -37,6 +37,7 @@ def settings_data(config):
         "age_threshold": config.get("age_threshold", AGE_THRESHOLDS[0]),
         "reload_on_withdrawal": config.get("reload_on_withdrawal", False),
         "banner_statistics": config.get("banner_statistics", True),
+        "time_zone": config.get("time_zone") or "",
         "webhook_url": config.get("webhook", {}).get("url", ""),
     }
     for key, (prefix, text_key) in CONTROLLER_GROUPS.items():
@@ -89,6 +90,9 @@ def with_settings(config, form):
     changed["age_threshold"] = form.age_threshold.data
     changed["reload_on_withdrawal"] = bool(form.reload_on_withdrawal.data)
     changed["banner_statistics"] = bool(form.banner_statistics.data)
+    changed.pop("time_zone", None)
+    if (form.time_zone.data or "").strip():
+        changed["time_zone"] = form.time_zone.data.strip()
     changed.pop("webhook", None)
     if (form.webhook_url.data or "").strip():
         changed["webhook"] = {"url": form.webhook_url.data.strip()}

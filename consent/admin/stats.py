@@ -76,6 +76,13 @@ def csv_rows(now, before, threshold):
         value = totals.share(name)
         return "" if value is None else f"{value:.4f}"
 
+    def granted(totals, purpose):
+        """A purpose's share in a language or version: not shown where the decisions or the grants are few."""
+        if totals is None or any(figures.suppressed(value, threshold)
+                                 for value in (totals.counts["decisions"], totals.granted[purpose])):
+            return ""
+        return f"{totals.share(purpose):.4f}"
+
     for day, decisions in now.days.items():
         yield "day", day.isoformat(), "decisions", decisions, ""
     for name in ("decisions", *OUTCOMES, "withdrawals", "dnt", "gpc", "under_age"):
@@ -89,8 +96,11 @@ def csv_rows(now, before, threshold):
     for section, these, those in (("language", now.by_language, before.by_language),
                                   ("policy version", now.by_version, before.by_version)):
         for key in sorted(set(these) | set(those)):
+            this, that = these.get(key), those.get(key)
             for name in ("decisions", *OUTCOMES, "under_age"):
-                yield section, key, name, count(these.get(key), name, True), count(those.get(key), name, True)
+                yield section, key, name, count(this, name, True), count(that, name, True)
+            for purpose in sorted(set(this.granted if this else ()) | set(that.granted if that else ())):
+                yield section, key, f"{purpose} granted share", granted(this, purpose), granted(that, purpose)
     for name, this, previous in (("banner shown", now.funnel.shown, before.funnel.shown),
                                  ("decided from the banner", now.funnel.decisions, before.funnel.decisions),
                                  ("left without deciding", now.funnel.left_without_deciding,

@@ -14,6 +14,7 @@ from consent.schemas import NO_CONTROL_CHARACTERS, PURPOSE_ID, SITE_ID, Localize
 from consent.sites import cookie_declarations as declared
 from consent.sites import vocabulary
 from consent.sites.controller import ControllerSchema
+from consent.stats import days
 
 ORIGIN = validate.Regexp(
     r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z", error="An origin is scheme://host[:port], nothing after it."
@@ -211,6 +212,11 @@ class WebhookSchema(Schema):
     secret = fields.String(validate=validate.Length(16, 128))
 
 
+def iana_zone(name):
+    if not days.is_zone(name):
+        raise ValidationError("Name an IANA time zone, such as Asia/Shanghai or Europe/Berlin.")
+
+
 class SiteConfigSchema(Schema):
     id = fields.String(required=True, validate=SITE_ID)
     name = Localized(max_length=200, required=True)
@@ -229,6 +235,8 @@ class SiteConfigSchema(Schema):
     # Share one decision between the site's subdomains: the widget sets its cookie on this domain
     # wherever the page's host is under it (elsewhere, on the page's own host).
     cookie_domain = fields.String(load_default=None, allow_none=True, validate=COOKIE_DOMAIN)
+    # The IANA zone statistics count the site's days in; left out, its jurisdiction's (consent/stats/days.py).
+    time_zone = fields.String(load_default=None, allow_none=True, validate=iana_zone)
     # How many calendar months a decision lasts before the visitor is asked again (consent/ledger/lifetime.py).
     consent_lifetime_months = StrictInteger(
         load_default=DEFAULT_MONTHS,

@@ -120,6 +120,7 @@ def import_site(session, config):
     site.google_consent_mode = config.get("google_consent_mode")
     site.reload_on_withdrawal = config["reload_on_withdrawal"]
     site.banner_statistics = config["banner_statistics"]
+    site.time_zone = config.get("time_zone")
     # Decisions already recorded keep the expiry they were given; this applies to the next ones.
     site.consent_lifetime_months = config["consent_lifetime_months"]
     site.current_policy_version = policy["version"]
@@ -194,7 +195,7 @@ def export_site(session, site_id):
         "purposes": policy.purposes,
         "age_gate": site.age_gate,
     }
-    for optional in ("cookie_domain", "google_consent_mode", "reload_on_withdrawal"):  # only when set
+    for optional in ("cookie_domain", "google_consent_mode", "reload_on_withdrawal", "time_zone"):  # only when set
         if getattr(site, optional):
             config[optional] = getattr(site, optional)
     if not site.banner_statistics:  # on by default: files that never set it export unchanged
