@@ -4,10 +4,13 @@ report of a compliance scan of the demo page, into docs/*.png.
 Run with `make screenshots`: a throw-away SQLite database, the demo site, the service on a free
 loopback port, Debian's Chromium (with fonts-noto-cjk for the Chinese).
 """
+import json
+import random
 import secrets
 import sys
 import tempfile
 import threading
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,10 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.scan import fixture_site  # noqa: E402  (the project root is only importable from here on)
-from consent import create_app  # noqa: E402
+from bench.stats import asked_in_the_banner  # noqa: E402
+from consent import clock, create_app  # noqa: E402
 from consent.accounts import operators  # noqa: E402
 from consent.scanner import scans  # noqa: E402
 from consent.sites import configs  # noqa: E402
+from consent.stats import rollup  # noqa: E402
 from consent.storage import db  # noqa: E402
 from tests.browser.conftest import BackgroundServer  # noqa: E402
 
@@ -34,7 +39,8 @@ def demo_app(workdir):
     """The service on a fresh SQLite database holding the demo site, embeddable from `origin` later; the scanner
     may reach loopback, where the demo page is served."""
     app = create_app({"DATABASE_URL": f"sqlite:///{workdir}/consent.sqlite3", "SECRET_KEY": secrets.token_urlsafe(48),
-                      "CONSENT_KEY_DIR": f"{workdir}/keys", "CONSENT_SCAN_ALLOW_PRIVATE": "127.0.0.1/32"})
+                      "CONSENT_KEY_DIR": f"{workdir}/keys", "CONSENT_SCAN_ALLOW_PRIVATE": "127.0.0.1/32",
+                      "RATELIMIT_ENABLED": False})  # the statistics' made-up decisions come from one address
     db.upgrade(app)
     return app
 
@@ -89,6 +95,44 @@ def capture_scan_report(app, base_url, shop_url):
     print("docs/scans-zh.png docs/scan-report-zh.png")
 
 
+def capture_stats(app, base_url):
+    """Two weeks of made-up decisions and banner marks of the demo site, rolled up; the Statistics page in Chinese."""
+    config = configs.parse_yaml((ROOT / "examples" / "sites" / "demo.yaml").read_text(encoding="utf-8"))
+    banner = asked_in_the_banner(config)
+    randomly, real_now, client = random.Random(17), clock.now, app.test_client()
+    today = real_now()
+    try:
+        for day in range(14):
+            for number in range(randomly.randint(30, 70)):
+                moment = today - timedelta(days=13 - day, minutes=number * 9)
+                clock.now = lambda moment=moment: moment
+                granted = randomly.random() < 0.55
+                choices = {purpose: granted or randomly.random() < 0.2 for purpose in banner}
+                client.post("/api/v1/consents", headers={"Origin": base_url}, json={
+                    "site_id": "demo", "policy_version": config["policy"]["version"],
+                    "language": "zh-CN" if number % 3 else "en", "choices": choices})
+                for mark, seconds in (("shown", None), ("accept_all" if granted else "reject_all", number % 40)):
+                    if mark == "shown" or number % 4:  # every fourth banner left without a decision
+                        client.post("/api/v1/sites/demo/funnel", headers={"Origin": base_url}, data=json.dumps(
+                            {"mark": mark, "language": "zh-CN", **({} if seconds is None else {"seconds": seconds})}))
+    finally:
+        clock.now = real_now
+    with app.app_context():
+        rollup.roll_up_all()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1100, "height": 1500}, locale="zh-CN")
+        page.goto(f"{base_url}/admin/login?lang=zh-CN")
+        page.locator("input[name=username]").fill("docs")
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("input[type=submit], button[type=submit]").last.click()
+        first = (today - timedelta(days=13)).date()
+        page.goto(f"{base_url}/admin/sites/demo/stats?lang=zh-CN&from={first}&to={today.date()}")
+        page.screenshot(path=ROOT / "docs" / "stats-zh.png")
+        browser.close()
+    print("docs/stats-zh.png")
+
+
 PASSWORD = secrets.token_urlsafe(16)
 
 
@@ -105,6 +149,7 @@ def main():
             capture(base_url)
             with shop:
                 capture_scan_report(app, base_url, shop.url)
+            capture_stats(app, base_url)
         finally:
             server.shutdown()
             db.dispose(app)
