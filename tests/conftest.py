@@ -9,6 +9,7 @@ constraints such as PostgreSQL's refusal of NUL and of over-long text) stays tes
 by test_route_fuzz.py, which drives every route, the consoles' too, with hostile input.
 """
 import copy
+import functools
 import itertools
 import os
 import re
@@ -26,7 +27,7 @@ from werkzeug.routing import Rule
 
 from consent import clock as service_clock
 from consent import create_app
-from consent.accounts import operators
+from consent.accounts import operators, passwords
 from consent.sites import configs
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
@@ -71,6 +72,11 @@ def _remember_url_builders():
 
 
 _remember_url_builders()
+
+# Console and auditor passwords: Werkzeug's default scrypt work factor costs about 0.3 s per account made and
+# signed in, and the tests make hundreds. They hash with a small one instead (test-only; a hash names its own
+# parameters, so checking is unchanged); the unknown-account hash, made at import, keeps the default.
+passwords.generate_password_hash = functools.partial(passwords.generate_password_hash, method="scrypt:1024:8:1")
 
 
 def make_app(database_url, **overrides):
