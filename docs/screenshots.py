@@ -10,6 +10,7 @@ import secrets
 import sys
 import tempfile
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,6 +72,22 @@ def capture(base_url):
         browser.close()
 
 
+@contextmanager
+def console_page(app, base_url, height):
+    """A Chromium page signed in to the console, in Chinese, as an owner made for the screenshots."""
+    with app.app_context(), db.write_transaction() as session:
+        operators.set_password(session, "docs", PASSWORD)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1100, "height": height}, locale="zh-CN")
+        page.goto(f"{base_url}/admin/login?lang=zh-CN")
+        page.locator("input[name=username]").fill("docs")
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("input[type=submit], button[type=submit]").last.click()
+        yield page
+        browser.close()
+
+
 def capture_scan_report(app, base_url, shop_url):
     """Scan the benchmark's fixture shop (an analytics script that does not wait, gated ones that do, an embed),
     twice, then photograph the console's scan page and the newest report, in Chinese."""
@@ -78,20 +95,11 @@ def capture_scan_report(app, base_url, shop_url):
     with app.app_context():
         for pages in (1, 3):  # two scans, so the chart over time has two bars
             scans.run(scans.queue("demo", [f"{shop_url}/page0"], pages, True, "docs/screenshots.py"))
-        with db.write_transaction() as session:
-            operators.set_password(session, "docs", PASSWORD)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1100, "height": 1400}, locale="zh-CN")
-        page.goto(f"{base_url}/admin/login?lang=zh-CN")
-        page.locator("input[name=username]").fill("docs")
-        page.locator("input[name=password]").fill(PASSWORD)
-        page.locator("input[type=submit], button[type=submit]").last.click()
+    with console_page(app, base_url, height=1400) as page:
         page.goto(f"{base_url}/admin/sites/demo/scans?lang=zh-CN")
         page.screenshot(path=ROOT / "docs" / "scans-zh.png", full_page=True)
         page.goto(f"{base_url}/admin/sites/demo/scans/2?lang=zh-CN")
         page.screenshot(path=ROOT / "docs" / "scan-report-zh.png")  # its top: the findings; tables follow below
-        browser.close()
     print("docs/scans-zh.png docs/scan-report-zh.png")
 
 
@@ -119,17 +127,10 @@ def capture_stats(app, base_url):
         clock.now = real_now
     with app.app_context():
         rollup.roll_up_all()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1100, "height": 1500}, locale="zh-CN")
-        page.goto(f"{base_url}/admin/login?lang=zh-CN")
-        page.locator("input[name=username]").fill("docs")
-        page.locator("input[name=password]").fill(PASSWORD)
-        page.locator("input[type=submit], button[type=submit]").last.click()
+    with console_page(app, base_url, height=1500) as page:
         first = (today - timedelta(days=13)).date()
         page.goto(f"{base_url}/admin/sites/demo/stats?lang=zh-CN&from={first}&to={today.date()}")
         page.screenshot(path=ROOT / "docs" / "stats-zh.png")
-        browser.close()
     print("docs/stats-zh.png")
 
 
