@@ -40,6 +40,15 @@ def test_cors_only_for_allowed_origins(client):
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
+def test_a_nul_in_the_origin_is_no_allowed_origin_on_every_backend(client):
+    """PostgreSQL refuses NUL in a text lookup: the CORS check must find nothing, not fail (found by the funnel's
+    tests on PostgreSQL)."""
+    for call in (client.get, client.options):
+        answer = call("/api/v1/sites/shop/config", headers={"Origin": SHOP_ORIGIN + "\x00",
+                                                            "Access-Control-Request-Method": "GET"})
+        assert answer.status_code < 500 and "Access-Control-Allow-Origin" not in answer.headers
+
+
 def test_preflight(client):
     ok = client.options("/api/v1/consents", headers={"Origin": SHOP_ORIGIN, "Access-Control-Request-Method": "POST"})
     refused = client.options("/api/v1/consents", headers={"Origin": "https://evil.example"})

@@ -27,7 +27,7 @@ from consent.ledger import lifetime, receipts, signing, writer
 from consent.ledger.choices import awaits_guardian, checked_choices, classify
 from consent.proof.verify import canonical_json
 from consent.sites.configs import current_policy
-from consent.storage.db import get_session
+from consent.storage.db import get_session, storable
 from consent.storage.models import ORIGINS, SITES, ConsentEvent, Receipt, SiteOrigin, in_utc
 from consent.subjects import identity
 from consent.subjects.rights import latest_verified_choices
@@ -49,7 +49,7 @@ SITE_FOR_ORIGIN = select(
 
 def origin_is_allowed(session, origin, site_id=None):
     """Whether `origin` may embed the widget of `site_id` (or of any site, for CORS preflight)."""
-    if not origin:
+    if not origin or not storable(origin):  # a NUL: PostgreSQL would refuse the lookup, not find nothing
         return False
     query = select(SiteOrigin.site_id).where(SiteOrigin.origin == origin)
     if site_id is not None:
