@@ -5,13 +5,14 @@
 import argparse
 import time
 
-from bench import audit_log, backend_check, floor, lookup, scan, server, stats, widget
+from bench import audit_log, backend_check, floor, in_process, lookup, scan, server, stats, widget
 from bench.common import machine_note, ms, print_table
 
 OURS, CC, KLARO = widget.OURS, "vanilla-cookieconsent", "klaro"
 TIME_TO_BANNER_VS_CC = 0.7  # issue 14: at most 0.7x vanilla-cookieconsent's, and below klaro's
 DURABLE_TARGET, HALF_LOAD_P99_MS, LOOKUP_P99_MS = 1500, 20, 5
 STATS_PAGE_MS = 200  # issue 17: the Statistics page at 1,000,000 events
+IN_PROCESS_RATIO = 6  # issue 18: a decision against the bare Flask JSON view, in one process
 
 
 def verdict(met):
@@ -87,6 +88,9 @@ def main():
     backend_check.main(1000 if args.quick else 5000)
     print("\n### Proof of consent in-process: signing, log verification, export (bench/audit_log.py)\n")
     audit_log.main(2000 if args.quick else 20_000)
+    in_process_table, in_process_ratio = in_process.run(decisions=100 if args.quick else 300)
+    print_table("A decision in process against the bare Flask JSON view (bench/in_process.py)", in_process.HEADER,
+                in_process_table)
     stats_table = stats.run(events=20_000 if args.quick else 1_000_000)
     print_table("Statistics details: the page, the roll-up, a decision beside it (bench/stats.py)", stats.HEADER,
                 stats_table)
@@ -96,7 +100,14 @@ def main():
     print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
                 ["measure", "target", "ours", *peers, "verdict"],
                 widget_rows(medians) + server_rows(server_results) + lookup_rows(lookup_results)
-                + stats_rows(stats_table) + [scan_row(scan_results)])
+                + [in_process_row(in_process_table, in_process_ratio)] + stats_rows(stats_table)
+                + [scan_row(scan_results)])
+
+
+def in_process_row(table, ratio):
+    """Issue 18: a decision in one process costs at most IN_PROCESS_RATIO times the bare Flask JSON view."""
+    return ["decision ÷ bare Flask JSON view, in process", f"<= {IN_PROCESS_RATIO}×", f"{ratio:.1f}× ({table[0][1]})",
+            "", "", verdict(ratio <= IN_PROCESS_RATIO)]
 
 
 def stats_rows(table):

@@ -1,0 +1,74 @@
+"""A decision's cost in one process against the bare Flask JSON view, in the same run (issue 18's first measure).
+
+Both through Flask's test client, so neither network nor server is counted: the demo site's decision (SQLite at
+synchronous=FULL, a durable commit each) against bench/floor.py's view that parses the same JSON and answers.
+`--profile` prints where the decisions' time goes (cProfile, cumulative).
+
+    .venv/bin/python -m bench.in_process [--decisions 300] [--profile]
+"""
+import argparse
+import cProfile
+import pstats
+import statistics
+import tempfile
+import time
+
+from bench import floor
+from bench.common import BENCH_ORIGIN, bench_app, machine_note, prepare_database, print_table
+from bench.stats import asked_in_the_banner
+
+HEADER = ["measure", "median per request", "ratio"]
+
+
+def timed(call, count):
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e6
+
+
+def run(decisions=300, profile=False):
+    with tempfile.TemporaryDirectory() as workdir:
+        url = f"sqlite:///{workdir}/decisions.sqlite3"
+        config = prepare_database(url)
+        app = bench_app(url, CONSENT_REQUEST_LOG=False)
+        client, bare = app.test_client(), floor.app.test_client()
+        body = {"site_id": config["id"], "policy_version": config["policy"]["version"], "language": "en",
+                "choices": dict.fromkeys(asked_in_the_banner(config), True)}
+
+        def decide():
+            answer = client.post("/api/v1/consents", json=body, headers={"Origin": BENCH_ORIGIN})
+            assert answer.status_code == 201, answer.get_json()
+
+        def parse():
+            assert bare.post("/json", json=body).status_code == 201
+
+        for warm in (decide, parse):
+            timed(warm, 20)
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
+        ours = timed(decide, decisions)
+        if profiler:
+            profiler.disable()
+        floor_us = timed(parse, decisions)
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+    return [["decision, in process (SQLite, synchronous=FULL)", f"{ours:.0f} µs", f"{ours / floor_us:.1f}×"],
+            ["bare Flask view parsing the same JSON", f"{floor_us:.0f} µs", "1.0×"]], ours / floor_us
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=300)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    note = machine_note()
+    rows, _ratio = run(args.decisions, args.profile)
+    print_table(f"A decision in process against the Flask floor ({note})", HEADER, rows)
+
+
+if __name__ == "__main__":
+    main()
