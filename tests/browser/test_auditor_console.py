@@ -1,5 +1,6 @@
 """The auditor console in a real browser, in both languages: sign in, search a subject, open a receipt, see it valid."""
 import pytest
+from playwright.sync_api import expect
 
 from tests.audit_support import make_auditor
 
@@ -25,7 +26,7 @@ def test_auditor_finds_a_subjects_receipt_and_sees_it_valid(app, page, service, 
     page.get_by_label(subject_field).fill("customer-8812")
     page.locator("form.search").get_by_role("button", name=search).click()
     links = page.locator("ol.timeline a")
-    assert links.count() == 1
+    expect(links).to_have_count(1)  # waits for the results page: count() alone could read the form's page
     links.first.click()
 
     assert recorded["receipt_id"] in page.locator("h1").inner_text()
