@@ -13,7 +13,6 @@ workers and websockets alike, since the browser has no other way out.
 """
 import ipaddress
 import select
-import socket
 import socketserver
 import threading
 from urllib.parse import urlsplit
@@ -83,15 +82,11 @@ def check_address(host, port, allowed=()):
     if not host or not webhook_targets.HOST.match(host.lower()):
         raise ScanRefused("not_host", host=host)
     try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return webhook_targets.resolve(webhook_targets.Target("http", host, port, "/"), allowed_networks=allowed)
+    except webhook_targets.TargetRefused as refusal:  # the same reason, said of a scan
+        raise ScanRefused(refusal.reason, **refusal.params) from None
     except (OSError, UnicodeError):
         raise ScanRefused("unresolved", host=host) from None
-    addresses = list(dict.fromkeys(answer[4][0] for answer in answers))
-    for address in addresses:
-        kind = webhook_targets.address_kind(address)
-        if kind and not any(ipaddress.ip_address(address.split("%", 1)[0]) in network for network in allowed):
-            raise ScanRefused("address", host=host, address=address, kind=kind)
-    return addresses
 
 
 def check_start(urls, allowed_origins, allowed=()):
@@ -145,7 +140,7 @@ class _ProxyConnection(socketserver.BaseRequestHandler):
         except ValueError:
             return self._answer(b"400 Bad Request", b"not a proxy request")
         try:
-            upstream = _connect(addresses, port)
+            upstream = webhook_targets.connect(addresses, port, IDLE_SECONDS)
         except OSError as error:
             return self._answer(b"502 Bad Gateway", str(error).encode())
         with upstream:
@@ -197,16 +192,6 @@ def _split_target(method, target):
 def _host_of(request_line):
     target = request_line.decode("latin-1").split(" ")[1:2]
     return (urlsplit(target[0] if "://" in target[0] else f"//{target[0]}").hostname or "") if target else ""
-
-
-def _connect(addresses, port):
-    failure = OSError("no address to connect to")
-    for address in addresses:
-        try:
-            return socket.create_connection((address, port), timeout=IDLE_SECONDS)
-        except OSError as error:
-            failure = error
-    raise failure
 
 
 def _pipe(client, upstream):

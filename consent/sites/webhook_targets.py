@@ -98,7 +98,7 @@ def parse(url, allow_private=False):
 
 def address_kind(address):
     """Why an IP address is not a public one (a key of ADDRESS_KINDS), or None if it is public."""
-    address = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 scope ("fe80::1%eth0")
+    address = _bare(address)
     if address.version == 6:
         embedded = address.ipv4_mapped or address.sixtofour
         if embedded is None and address in NAT64:
@@ -118,21 +118,27 @@ def address_kind(address):
     return next((kind for kind, applies in kinds if applies), None)
 
 
-def resolve(target, allow_private=False):
+def resolve(target, allow_private=False, allowed_networks=()):
     """Every address the host resolves to, refusing the host if any one of them is not public.
 
     One non-public answer is enough to refuse: a name that also resolves inside is not trusted.
     Numeric forms (2130706433, 0177.0.0.1) resolve like the address they spell, so they are caught too.
-    A name that does not resolve raises socket.gaierror (an OSError).
+    A name that does not resolve raises socket.gaierror (an OSError). `allowed_networks` (ipaddress
+    networks) are let through although not public: the scanner's development setting.
     """
     answers = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     addresses = list(dict.fromkeys(answer[4][0] for answer in answers))
     if not allow_private:
         for address in addresses:
             kind = address_kind(address)
-            if kind is not None:
+            if kind is not None and not any(_bare(address) in network for network in allowed_networks):
                 raise TargetRefused("address", host=target.host, address=address, kind=kind)
     return addresses
+
+
+def _bare(address):
+    """An address as ipaddress reads it, its IPv6 scope left out ("fe80::1%eth0")."""
+    return ipaddress.ip_address(address.split("%", 1)[0])
 
 
 def check_registration(url, allow_private=False):
@@ -167,16 +173,17 @@ def post(url, body, headers, timeout, allow_private=False):
         connection.close()
 
 
+def connect(addresses, port, timeout, source_address=None):
+    """A socket to the first of these (checked) addresses that answers, tried in order; else the last OSError."""
+    failure = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout, source_address)
+        except OSError as error:
+            failure = error
+    raise failure
+
+
 def _connect_to_one_of(addresses, port):
     """A connect function for http.client that tries only these (checked) addresses, in order."""
-
-    def connect(_requested, timeout, source_address=None):
-        failure = OSError("no address to connect to")
-        for address in addresses:
-            try:
-                return socket.create_connection((address, port), timeout, source_address)
-            except OSError as error:
-                failure = error
-        raise failure
-
-    return connect
+    return lambda _requested, timeout, source_address=None: connect(addresses, port, timeout, source_address)
