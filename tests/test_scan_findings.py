@@ -109,3 +109,15 @@ def test_declared_lifetimes_are_read_as_written():
     assert scan.lifetime_seconds("about a year") is None and scan.lifetime_seconds("99999 days") is None
     assert scan.outlives(cookie("x"), 0, AT) is None  # a session cookie never outlives anything
     assert scan.outlives(cookie("x", 2), 0, AT) == "set to last 2 days, declared for the session"
+
+
+def test_the_suggested_declarations_name_each_undeclared_thing_once_however_many_pages_met_it():
+    from consent.scanner import report
+
+    pages = [scan.Visit(f"https://shop.example/{page}", "accept", AT, [cookie("_ga", 30), cookie("fx", None)],
+                        [scan.StorageKey("local", "k"), scan.StorageKey("session", "k")]) for page in ("a", "b")]
+    lists, necessary_only = known_lists(), [{**SHOP[0], "kind": "cookie"}]
+    suggested = report.suggested_declarations(
+        necessary_only, scan.findings(necessary_only, pages, "consent_shop", lists, "consent.example"), pages, lists)
+    assert suggested.count("name: _ga") == 1 and suggested.count("name: fx") == 1
+    assert suggested.count("key: k") == 1 and "area: both" in suggested  # met in both areas: one declaration

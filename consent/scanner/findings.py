@@ -96,19 +96,20 @@ def findings(site_purposes, visits, widget_cookie, known_lists, service_host):
 
     for visit in visits:
         rule = {"before": "before_consent", "reject": "after_reject"}.get(visit.kind)
-        for thing, subject, declared in classify.things(visit):
-            if declared is None and subject != "host" and not classify.is_widget(thing):
-                add(Finding("undeclared", "medium", f"{subject} {name_of(thing)}", visit.page,
+        for thing, declared in classify.things(visit):
+            host = isinstance(thing, Request)
+            if declared is None and not host and not classify.is_widget(thing):
+                add(Finding("undeclared", "medium", subject_of(thing), visit.page,
                             f"{describe(thing)}, met in the {visit.kind} visit", None, classify.known(thing)))
             if rule and not classify.necessary(declared) and not classify.is_widget(thing):
-                what = "contacted" if subject == "host" else "present"
-                add(Finding(rule, classify.severity(thing), f"{subject} {name_of(thing)}", visit.page,
+                what = "contacted" if host else "present"
+                add(Finding(rule, classify.severity(thing), subject_of(thing), visit.page,
                             f"{describe(thing)}, {what} in the {visit.kind} visit",
                             declared and declared["id"], classify.known(thing)))
-            if subject == "cookie" and declared is not None:
+            if isinstance(thing, Cookie) and declared is not None:
                 too_long = outlives(thing, declared_lifetime(declared, thing), visit.at)
                 if too_long:
-                    add(Finding("outlives_declaration", "medium", f"cookie {thing.name}", visit.page, too_long,
+                    add(Finding("outlives_declaration", "medium", subject_of(thing), visit.page, too_long,
                                 declared["id"], classify.known(thing)))
     seen = {cookie.name for visit in visits for cookie in visit.cookies}
     for purpose in site_purposes:
@@ -131,15 +132,15 @@ class Classifier:
         self.service_host = service_host
 
     def things(self, visit):
-        """(thing, "cookie" | "localStorage key" | "sessionStorage key" | "host", its declaring purpose)."""
+        """(cookie, storage key or request, its declaring purpose or None) of everything the visit met."""
         for cookie in visit.cookies:
-            yield cookie, "cookie", self.declaring("cookies", cookie.name, cookie.domain)
+            yield cookie, self.declaring("cookies", cookie.name)
         for entry in visit.storage:
-            yield entry, f"{entry.area}Storage key", self.declaring("storage", entry.key, None, entry.area)
+            yield entry, self.declaring("storage", entry.key, entry.area)
         for request in visit.requests:
-            yield request, "host", self.declaring_host(request.host)
+            yield request, self.declaring_host(request.host)
 
-    def declaring(self, kind, name, domain, area=None):
+    def declaring(self, kind, name, area=None):
         if kind == "cookies" and name == self.widget_cookie:
             return None
         for purpose in self.purposes:
@@ -149,7 +150,7 @@ class Classifier:
         return None
 
     def declaring_host(self, host):
-        """A purpose whose third-party cookies name the host's domain, or whose recipient is that host."""
+        """A purpose whose declared cookies name the host's domain (a third party's cookies, declared)."""
         for purpose in self.purposes:
             for entry in purpose.get("cookies", []):
                 domain = not isinstance(entry, str) and entry.get("domain", "").lstrip(".")
@@ -182,6 +183,13 @@ def _matches(entry, name, kind, area):
     if kind == "storage" and entry.get("area", "both") not in ("both", area):
         return False
     return cookie_declarations.declares(entry, name, "name" if kind == "cookies" else "key")
+
+
+def subject_of(thing):
+    """How a finding names what it is about: "cookie _ga", "localStorage key x", "host hm.baidu.com"."""
+    label = ("cookie" if isinstance(thing, Cookie) else f"{thing.area}Storage key" if isinstance(thing, StorageKey)
+             else "host")
+    return f"{label} {name_of(thing)}"
 
 
 def name_of(thing):

@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import yaml
 
-from consent.scanner.findings import SEVERITIES
+from consent.scanner.findings import SEVERITIES, Cookie, name_of, subject_of
 from consent.sites import purposes
 
 FORMAT = 1
@@ -55,30 +55,28 @@ def at_or_above(result, severity):
 
 def suggested_declarations(site_purposes, found, visits, lists):
     """A YAML fragment declaring every cookie and storage key found undeclared, or "" when there is none."""
-    met = {}
+    met = {}  # each thing's subject: the thing as first met, and when
     for visit in visits:
-        for cookie in visit.cookies:
-            met.setdefault(("cookie", cookie.name), (cookie, visit.at))
-        for entry in visit.storage:
-            met.setdefault((entry.area + "Storage key", entry.key), (entry, visit.at))
+        for thing in (*visit.cookies, *visit.storage):
+            met.setdefault(subject_of(thing), (thing, visit.at))
     by_purpose = {}
-    for finding in found:
-        if finding.rule != "undeclared":
-            continue
-        kind, _, name = finding.subject.partition(" key " if " key " in finding.subject else " ")
-        kind = kind + " key" if kind.endswith("Storage") else kind
-        thing, at = met[(kind, name)]
-        entry = lists.cookie(name)
+    # Each once, however many pages it was met undeclared on.
+    for subject in dict.fromkeys(finding.subject for finding in found if finding.rule == "undeclared"):
+        thing, at = met[subject]
+        entry = lists.cookie(name_of(thing))
         purpose_id = _purpose_for(site_purposes, entry.category if entry else None)
-        declarations = by_purpose.setdefault(purpose_id, {"cookies": [], "storage": []})
-        if kind == "cookie":
+        declarations = by_purpose.setdefault(purpose_id, {"cookies": [], "storage": {}})
+        if isinstance(thing, Cookie):
             declarations["cookies"].append(_cookie(thing, at, entry))
-        elif not any(known["key"] == name for known in declarations["storage"]):
-            declarations["storage"].append({"key": name, "area": thing.area, **_description(entry)})
+        elif thing.key in declarations["storage"]:  # the same key in both areas: one declaration for both
+            declarations["storage"][thing.key]["area"] = "both"
+        else:
+            declarations["storage"][thing.key] = {"key": thing.key, "area": thing.area, **_description(entry)}
     if not by_purpose:
         return ""
-    fragment = [{"id": purpose_id, **{kind: entries for kind, entries in lists_.items() if entries}}
-                for purpose_id, lists_ in by_purpose.items()]
+    fragment = [{"id": purpose_id, **({"cookies": declared["cookies"]} if declared["cookies"] else {}),
+                 **({"storage": list(declared["storage"].values())} if declared["storage"] else {})}
+                for purpose_id, declared in by_purpose.items()]
     return ("# Declarations for what the scan met undeclared. Review each one, merge it into the purpose of the\n"
             "# same id in your site file, and publish a new policy version; describe what the lists did not know.\n"
             + yaml.safe_dump({"purposes": fragment}, allow_unicode=True, sort_keys=False, width=120))
