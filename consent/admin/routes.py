@@ -27,7 +27,7 @@ from consent.forms import (
 )
 from consent.http import limits
 from consent.scanner import scans
-from consent.sites import configs, vocabulary, webhooks
+from consent.sites import configs, cookie_declarations, vocabulary, webhooks
 from consent.storage.db import get_session, write_transaction
 from consent.storage.operations import AdminUser
 from consent.subjects import guardians, identity
@@ -300,7 +300,7 @@ def preview_frame(site_id, language):
     """
     site = configs.get_site(get_session(), site_id)
     response = make_response(render_template("admin/preview_frame.html", site=site, language=language))
-    response.delete_cookie(f"consent_{site.id}", path="/", samesite="Lax")
+    response.delete_cookie(cookie_declarations.own_cookie(site.id), path="/", samesite="Lax")
     return response
 
 

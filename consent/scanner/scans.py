@@ -8,7 +8,6 @@ per site, kept with their dates and results so that the console can compare them
 A scan never runs inside a web request. One site has at most one queued or running scan: the partial unique
 index ux_scans_one_active (migration 0018) refuses a second, whichever process asks.
 """
-import re
 import time
 from contextlib import nullcontext
 from datetime import timedelta
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent import clock
 from consent.scanner import browse, findings, guard, known, report
-from consent.sites import configs
+from consent.sites import configs, cookie_declarations
 from consent.storage.db import get_session, write_transaction
 from consent.storage.models import in_utc
 from consent.storage.operations import Scan
@@ -112,7 +111,7 @@ def _scan(scan, browser, storage_state):
             deadline=time.monotonic() + config["CONSENT_SCAN_MAX_SECONDS"], storage_state=storage_state,
             progress=_progress(scan.id))
     lists = known.known_cookies()
-    found = findings.findings(site_purposes, visits, widget_cookie(scan.site_id), lists,
+    found = findings.findings(site_purposes, visits, cookie_declarations.own_cookie(scan.site_id), lists,
                               browse.host_of(service_url))
     return report.document(scan, site_purposes, pages, visits, found, problems, proxy.refused, lists)
 
@@ -123,11 +122,6 @@ def _browser(browser):
         return nullcontext(browser)
     from consent.scanner.chromium import launched  # Playwright starts only where a scan runs
     return launched()
-
-
-def widget_cookie(site_id):
-    """The widget's own cookie (static/consent.js: "consent_" and the site id's [a-z0-9-] characters)."""
-    return "consent_" + re.sub(r"[^a-z0-9-]", "", site_id)
 
 
 def _finish(scan_id, result=None, error=None):

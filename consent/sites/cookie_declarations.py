@@ -36,6 +36,12 @@ PARTIES = ("first", "third")
 AREA_CODES = {"local": "l", "session": "s", "both": "b"}
 
 
+def own_cookie(site_id):
+    """The widget's own cookie, its decision on the device (static/consent.js: "consent_" and the site id, whose
+    characters are already the [a-z0-9-] the widget keeps); its offline queue is this and "_pending"."""
+    return f"consent_{site_id}"
+
+
 def for_widget(purpose, language):
     """The purpose's declarations as the widget is sent them: {"cookies": [...], "storage": [...]}, each if any."""
     cookies = [_widget_cookie(entry, language) for entry in purpose.get("cookies", []) if _clearable(entry)]
@@ -104,7 +110,7 @@ def declaration_problems(config):
       visitor's decision), nor a cookie or key a required purpose declares (clearing would sign people out).
     """
     hosts = [urlsplit(origin).hostname or "" for origin in config["allowed_origins"]]
-    widget_own = {"cookies": f"consent_{config['id']}", "storage": f"consent_{config['id']}_pending"}
+    widget_own = {"cookies": own_cookie(config["id"]), "storage": f"{own_cookie(config['id'])}_pending"}
     required = {kind: _exact_names(config["purposes"], kind) for kind in ("cookies", "storage")}
     problems = {}
     for index, purpose in enumerate(config["purposes"]):
