@@ -35,9 +35,7 @@ def chart(points, labels):
     baseline = TOP + PLOT_HEIGHT
     width = max(LEFT * 2 + len(points) * STEP, LEFT + len(STACK) * LEGEND_STEP)
     height = baseline + DATES + LEGEND
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="scan-chart" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" aria-hidden="true" focusable="false" font-size="10">',
-             f'<line x1="{LEFT}" y1="{baseline}" x2="{width - LEFT}" y2="{baseline}" stroke="#999"/>']
+    parts = [f'<line x1="{LEFT}" y1="{baseline}" x2="{width - LEFT}" y2="{baseline}" stroke="#999"/>']
     bars = heights([counts for _date, counts in points])
     for number, ((date, counts), bar) in enumerate(zip(points, bars, strict=True)):
         parts += _bar(LEFT + number * STEP, baseline, date, counts, bar)
@@ -46,8 +44,15 @@ def chart(points, labels):
         x = LEFT + number * LEGEND_STEP
         parts.append(f'<rect x="{x}" y="{legend}" width="10" height="10" fill="{COLOURS[severity]}"/>')
         parts.append(f'<text x="{x + 14}" y="{legend + 9}" fill="{TEXT}">{escape(labels[severity])}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return svg(width, height, parts)
+
+
+def svg(width, height, parts):
+    """The console's chart element around `parts` (consent/admin/stats_chart.py draws in it too): hidden from
+    screen readers, whom the table beside each chart serves."""
+    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+                  f'viewBox="0 0 {width} {height}" aria-hidden="true" focusable="false" font-size="10">'
+                  + "".join(parts) + "</svg>")
 
 
 def _bar(x, baseline, date, counts, bar):

@@ -5,17 +5,12 @@ hidden from screen readers. Pure functions, tested without a request.
 """
 from markupsafe import Markup, escape
 
+from consent.admin.scan_chart import TEXT, svg
+
 BAR = "#2f6db5"
 BEFORE = "#a9b8cc"  # the previous period
-TEXT = "#333"
 HEIGHT = 120  # the tallest day's column, in pixels
 WIDTH = 320  # a share of 100 %, in pixels
-
-
-def _svg(width, height, parts):
-    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
-                  f'viewBox="0 0 {width} {height}" aria-hidden="true" focusable="false" font-size="10">'
-                  + "".join(parts) + "</svg>")
 
 
 def daily_columns(days):
@@ -34,7 +29,7 @@ def daily_columns(days):
     parts.append(f'<text x="8" y="{top - 3}" fill="{TEXT}">{most if any(count for _d, count in days) else 0}</text>')
     for anchor, x, (day, _count) in (("start", 8, days[0]), ("end", width - 8, days[-1])):
         parts.append(f'<text x="{x}" y="{bottom + 12}" text-anchor="{anchor}" fill="{TEXT}">{day:%m-%d}</text>')
-    return _svg(width, bottom + 16, parts)
+    return svg(width, bottom + 16, parts)
 
 
 def share_bars(rows):
@@ -53,7 +48,7 @@ def share_bars(rows):
         if share is not None:
             parts.append(f'<text x="{label_width + round(share * WIDTH, 2) + 4}" y="{y + 11}" fill="{TEXT}">'
                          f'{share:.0%}</text>')
-    return _svg(label_width + WIDTH + 40, len(rows) * row_height, parts)
+    return svg(label_width + WIDTH + 40, len(rows) * row_height, parts)
 
 
 def _clip(label, most=26):
