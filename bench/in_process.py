@@ -9,24 +9,13 @@ synchronous=FULL, a durable commit each) against bench/floor.py's view that pars
 import argparse
 import cProfile
 import pstats
-import statistics
 import tempfile
-import time
 
 from bench import floor
-from bench.common import BENCH_ORIGIN, bench_app, machine_note, prepare_database, print_table
-from bench.stats import asked_in_the_banner
+from bench.common import bench_app, machine_note, prepare_database, print_table
+from bench.stats import accept_all, decision_times, timed
 
 HEADER = ["measure", "median per request", "ratio"]
-
-
-def timed(call, count):
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1e6
 
 
 def run(decisions=300, profile=False):
@@ -34,26 +23,21 @@ def run(decisions=300, profile=False):
         url = f"sqlite:///{workdir}/decisions.sqlite3"
         config = prepare_database(url)
         app = bench_app(url, CONSENT_REQUEST_LOG=False)
-        client, bare = app.test_client(), floor.app.test_client()
-        body = {"site_id": config["id"], "policy_version": config["policy"]["version"], "language": "en",
-                "choices": dict.fromkeys(asked_in_the_banner(config), True)}
-
-        def decide():
-            answer = client.post("/api/v1/consents", json=body, headers={"Origin": BENCH_ORIGIN})
-            assert answer.status_code == 201, answer.get_json()
+        bare = floor.app.test_client()
+        body = accept_all(config)  # the body decision_times posts
 
         def parse():
             assert bare.post("/json", json=body).status_code == 201
 
-        for warm in (decide, parse):
-            timed(warm, 20)
+        decision_times(app, config, 20)  # warm both
+        timed(parse, 20)
         profiler = cProfile.Profile() if profile else None
         if profiler:
             profiler.enable()
-        ours = timed(decide, decisions)
+        ours = decision_times(app, config, decisions)[0] * 1000  # µs
         if profiler:
             profiler.disable()
-        floor_us = timed(parse, decisions)
+        floor_us = timed(parse, decisions)[0] * 1000
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     return [["decision, in process (SQLite, synchronous=FULL)", f"{ours:.0f} µs", f"{ours / floor_us:.1f}×"],
