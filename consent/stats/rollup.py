@@ -45,22 +45,32 @@ def roll_up_all():
 
 def roll_up(site_id):
     """Count what is new for `site_id`, until nothing is: (decisions counted, banner marks counted)."""
+    zone = zone_name(get_session().get(Site, site_id))
+    get_session().rollback()
     decisions = marks = 0
     while True:
-        counted = _decision_batch(site_id)
+        counted = _decision_batch(site_id, zone)
         decisions += counted
         if counted < BATCH:
             break
     while True:
-        counted = _mark_batch(site_id)
+        counted = _mark_batch(site_id, zone)
         marks += counted
         if counted < BATCH:
             return decisions, marks
 
 
-def _decision_batch(site_id):
+def _counters(writer, model, key, empty):
+    """The row of counters for `key` (its primary key, by column), added with the `empty` counts when new."""
+    row = writer.get(model, key)
+    if row is None:
+        row = model(**key, **empty)
+        writer.add(row)
+    return row
+
+
+def _decision_batch(site_id, zone):
     session = get_session()
-    zone = zone_name(session.get(Site, site_id))
     progress = session.get(StatsProgress, site_id)
     if progress is None or progress.time_zone != zone:
         _start_over(site_id, zone)
@@ -82,11 +92,9 @@ def _decision_batch(site_id):
         if moved != 1:
             return 0  # another roll-up counted these first
         for (day, language, version), counted in counts.items():
-            row = writer.get(DecisionStats, (site_id, day, language, version))
-            if row is None:
-                row = DecisionStats(site_id=site_id, day=day, language=language, policy_version=version,
-                                    granted={}, **dict.fromkeys(COUNTERS, 0))
-                writer.add(row)
+            row = _counters(writer, DecisionStats, {"site_id": site_id, "day": day, "language": language,
+                                                    "policy_version": version},
+                            {"granted": {}, **dict.fromkeys(COUNTERS, 0)})
             for name in COUNTERS:
                 setattr(row, name, getattr(row, name) + counted[name])
             row.granted = dict(Counter(row.granted) + counted["granted"])  # a new dict: JSON columns track assignment
@@ -161,9 +169,8 @@ class _ConsentPurposes:
         return self.known[version]
 
 
-def _mark_batch(site_id):
+def _mark_batch(site_id, zone):
     session = get_session()
-    zone = zone_name(session.get(Site, site_id))
     waiting = session.scalar(select(FunnelMark.id).where(FunnelMark.site_id == site_id).limit(1))
     session.rollback()
     if waiting is None:
@@ -179,10 +186,8 @@ def _mark_batch(site_id):
             if seconds is not None:
                 entry[1][str(bucket(seconds))] += 1
         for (day, language, outcome), (count, buckets) in counts.items():
-            row = writer.get(FunnelStats, (site_id, day, language, outcome))
-            if row is None:
-                row = FunnelStats(site_id=site_id, day=day, language=language, outcome=outcome, count=0, seconds={})
-                writer.add(row)
+            row = _counters(writer, FunnelStats, {"site_id": site_id, "day": day, "language": language,
+                                                  "outcome": outcome}, {"count": 0, "seconds": {}})
             row.count += count
             row.seconds = dict(Counter(row.seconds) + buckets)
     return len(counted)
