@@ -56,8 +56,7 @@ def site_stats_csv(site_id):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "key", "measure", f"{first}..{last}", f"{before.first}..{before.last}"])
-    for section, key, measure, this, previous in csv_rows(now, before, threshold):
-        writer.writerow([section, key, measure, this, previous])
+    writer.writerows(csv_rows(now, before, threshold))
     response = make_response(out.getvalue())
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{site_id}-stats-{first}-{last}.csv"'

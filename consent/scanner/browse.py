@@ -108,7 +108,7 @@ class Visitor:
             if guard.origin_of(self.page.url) != guard.origin_of(url):
                 return None, [], [f"{url} went to {self.page.url}, off the site's origin, in the {kind} visit"]
             self._settle()
-            links = self._links()
+            links = self._links() if kind == "before" else []  # only the first visit's are followed
             if kind != "before":
                 # After the choice, what counts is what happens with it in force: the rest of this page view,
                 # and the next one, which starts with the stored decision.
