@@ -3,18 +3,25 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import insert, select, text
 
 from consent.accounts.auditors import create_auditor
 from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, event_hash
-from consent.ledger.receipts import build_receipt, policy_text_hash, sign_receipt
+from consent.ledger.receipts import SIGNATURE_SALT, build_receipt, policy_text_hash, sign_receipt
 from consent.proof.verify import canonical_json
 from consent.storage import db
 from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, ReceiptSignature, Site
 from tests.conftest import import_site, load_site_config
 
 APPEND_ONLY_TABLES = ("consent_events", "receipts", "receipt_signatures", "checkpoints")
+
+
+def legacy_receipt_signature(receipt):
+    """A receipt's HMAC signature as issued before issue 18: an itsdangerous token embedding the receipt."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SIGNATURE_SALT).dumps(receipt)
 
 
 def import_other_site(app):
@@ -70,10 +77,13 @@ def bulk_events(app, site_id, count, subject_ref=None, start=None, batch=2000):
             })
             old_keys = {"identified_by": None, "subject_token_kid": None, "decided_at": None, "linked_receipt_id": None}
             receipt = build_receipt(site, policy, {**old_keys, **document})
-            kid, jws = signing.sign_text(session, canonical_json(receipt))
+            receipt_text = canonical_json(receipt)
+            kid, jws = signing.sign_text(session, receipt_text)
+            # Every other receipt as signed before issue 18: a chain holding both kinds verifies.
+            signature = sign_receipt(receipt_text) if seq % 2 else legacy_receipt_signature(receipt)
             receipts.append({"receipt_id": document["receipt_id"], "event_id": document["event_id"],
-                             "site_id": site_id, "document": canonical_json(receipt),
-                             "hmac_signature": sign_receipt(receipt), "created_at": recorded_at})
+                             "site_id": site_id, "document": receipt_text,
+                             "hmac_signature": signature, "created_at": recorded_at})
             signatures.append({"receipt_id": document["receipt_id"], "kid": kid, "jws": jws, "created_at": recorded_at})
             if len(rows) == batch:
                 _insert_events(session, rows, receipts, signatures)

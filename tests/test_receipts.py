@@ -1,13 +1,15 @@
 """Receipts: the Kantara shape, the HMAC signature, and the visitor's access token."""
+import hashlib
+import hmac
 import json
 
 import pytest
-from itsdangerous import URLSafeSerializer
 from sqlalchemy import select, text
 
 from consent.ledger import receipts
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt
+from tests.audit_support import legacy_receipt_signature
 
 KANTARA_FIELDS = {
     "version", "jurisdiction", "consentTimestamp", "collectionMethod", "consentReceiptID", "language",
@@ -45,21 +47,52 @@ def test_visitor_fetches_receipt_and_signature_checks(client, app, recorded):
     assert response.status_code == 200
     fetched = response.get_json()
     assert fetched["receipt"] == recorded["receipt"] and fetched["signature_valid"] is True
-    # Anyone holding the service's secret checks the signature independently of our code.
-    signed = URLSafeSerializer("test-secret", salt=receipts.SIGNATURE_SALT).loads(fetched["signature"])
-    assert signed == recorded["receipt"]
+    # Anyone holding the service's secret checks the signature independently of our code (README, "Receipts").
+    key = hashlib.sha256(b"consent.receipt.mac.v2" + b"test-secret").digest()
+    text = json.dumps(fetched["receipt"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert fetched["signature"] == "v2." + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def test_tampered_signature_does_not_verify(app, recorded):
-    payload, signature = recorded["signature"].rsplit(".", 1)
-    forged = json.dumps({**recorded["receipt"], "signals": {"dnt": False, "gpc": False}})
-    # A character that carries signature bits (the last one is partly padding, and may already be "A").
-    flipped = f"{signature[:-3]}{'B' if signature[-3] == 'A' else 'A'}{signature[-2:]}"
+def test_receipt_signature_is_a_detached_mac_over_the_receipt(app, recorded):
+    """Issue 18: the HMAC no longer embeds the receipt; it vouches for its canonical JSON, and only that."""
+    signature = recorded["signature"]
+    assert signature.startswith("v2.") and len(signature) == 3 + 64
+    forged = {**recorded["receipt"], "signals": {"dnt": False, "gpc": True}}
+    flipped = f"{signature[:-1]}{'0' if signature[-1] != '0' else '1'}"
     with app.app_context():
-        assert receipts.verify_receipt_signature(recorded["signature"]) == recorded["receipt"]
-        for tampered in (f"{payload}x.{signature}", f"{payload}.{flipped}", f"{forged}.{signature}"):
-            with pytest.raises(receipts.Forbidden):
-                receipts.verify_receipt_signature(tampered)
+        assert receipts.hmac_signature_valid(signature, recorded["receipt"])
+        assert not receipts.hmac_signature_valid(signature, forged)
+        for tampered in (flipped, signature[:-1], signature + "0", "v2." + "é" * 64, "v2.", "", None, 42):
+            assert not receipts.hmac_signature_valid(tampered, recorded["receipt"])
+
+
+def test_receipts_signed_before_issue_18_still_verify(app, recorded):
+    """The itsdangerous tokens issued before (the receipt inside, compressed) keep verifying, and only theirs."""
+    with app.app_context():
+        legacy = legacy_receipt_signature(recorded["receipt"])
+        assert not legacy.startswith("v2.")
+        assert receipts.hmac_signature_valid(legacy, recorded["receipt"])
+        payload, mac = legacy.rsplit(".", 1)
+        forged = {**recorded["receipt"], "signals": {"dnt": False, "gpc": True}}
+        flipped = f"{mac[:-3]}{'B' if mac[-3] == 'A' else 'A'}{mac[-2:]}"
+        assert not receipts.hmac_signature_valid(legacy, forged)
+        for tampered in (f"{payload}x.{mac}", f"{payload}.{flipped}"):
+            assert not receipts.hmac_signature_valid(tampered, recorded["receipt"])
+
+
+def test_a_rotated_secret_key_keeps_both_kinds_of_receipt_valid(app_with, recorded, app):
+    with app.app_context():
+        legacy = legacy_receipt_signature(recorded["receipt"])
+        before = receipts.sign_receipt("{}")
+    rotated = app_with(SECRET_KEY="a-new-key-" + "x" * 40, SECRET_KEY_FALLBACKS=[app.config["SECRET_KEY"]])
+    with rotated.app_context():
+        assert receipts.hmac_signature_valid(recorded["signature"], recorded["receipt"])
+        assert receipts.hmac_signature_valid(legacy, recorded["receipt"])
+        assert receipts.sign_receipt("{}") != before  # new receipts are signed with the new key
+    alone = app_with(SECRET_KEY="a-new-key-" + "x" * 40)
+    with alone.app_context():
+        assert not receipts.hmac_signature_valid(recorded["signature"], recorded["receipt"])
+        assert not receipts.hmac_signature_valid(legacy, recorded["receipt"])
 
 
 @pytest.mark.parametrize(

@@ -290,7 +290,7 @@ class Decision:
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
         kid, jws = signing.sign_text(session, receipt_text)
         return replace(self, event=event, receipt=receipt, receipt_text=receipt_text,
-                       hmac_signature=receipts.sign_receipt(receipt), kid=kid, jws=jws, **changes)
+                       hmac_signature=receipts.sign_receipt(receipt_text), kid=kid, jws=jws, **changes)
 
 
 def _age_facts(site, data):

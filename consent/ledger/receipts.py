@@ -1,9 +1,10 @@
-"""Consent receipts: built in the Kantara Consent Receipt v1.1 shape, signed with itsdangerous.
+"""Consent receipts: built in the Kantara Consent Receipt v1.1 shape, signed with an HMAC under SECRET_KEY.
 
-Two signers with two salts, because they mean two different things: one vouches for a receipt's
-content, the other lets a visitor fetch their own receipt by id without an account.
+Two keys, because they mean two different things: one vouches for a receipt's content (sign_receipt),
+the other lets a visitor fetch their own receipt by id without an account (access_token).
 """
 import hashlib
+import hmac
 import json
 
 from flask import current_app
@@ -12,6 +13,7 @@ from sqlalchemy import bindparam, select
 
 from consent.errors import Forbidden, NotFound
 from consent.http.links import public_url
+from consent.config import derived_hmac
 from consent.proof.verify import canonical_json
 from consent.sites import controller, cookie_declarations
 from consent.sites import purposes as meaning
@@ -178,16 +180,18 @@ def receipt_extensions(site, policy, event):
     }
 
 
-def sign_receipt(receipt):
-    return _serializer(SIGNATURE_SALT).dumps(receipt)
+# Receipts signed since issue 18 carry a detached MAC: "v2." and the hex HMAC-SHA256, under a key derived from
+# SECRET_KEY for this one use (config.derived_hmac), of the receipt's canonical JSON: the text stored, and signed
+# by Ed25519 too.
+# Older ones are itsdangerous tokens embedding the whole receipt, zlib-compressed (HMAC-SHA1, SIGNATURE_SALT),
+# which stay verifiable: their payload is base64url JSON, so they never start with "v2.".
+MAC_PREFIX = "v2."
+MAC_PURPOSE = b"consent.receipt.mac.v2"
 
 
-def verify_receipt_signature(signature):
-    """The receipt a signature vouches for; Forbidden if any byte of it was changed."""
-    try:
-        return _serializer(SIGNATURE_SALT).loads(signature)
-    except BadSignature as error:
-        raise Forbidden("The receipt signature does not verify.") from error
+def sign_receipt(receipt_text):
+    """The HMAC signature of a receipt, given as its canonical JSON (the text stored and signed by Ed25519)."""
+    return MAC_PREFIX + derived_hmac(current_app.config["SECRET_KEY"], MAC_PURPOSE, receipt_text)
 
 
 def hmac_signature_valid(signature, document):
@@ -197,11 +201,20 @@ def hmac_signature_valid(signature, document):
 
 def hmac_signature_checker():
     """hmac_signature_valid, with the keys read once: for checking many receipts in a row."""
+    keys = _keys()
     serializer = _serializer(SIGNATURE_SALT)
 
     def valid(signature, document):
+        if not isinstance(signature, str):
+            return False
+        if signature.startswith(MAC_PREFIX):
+            text = canonical_json(document)
+            given = signature[len(MAC_PREFIX):]
+            # As bytes: compare_digest refuses a str with characters beyond ASCII, which a forger may send.
+            return any(hmac.compare_digest(given.encode(), derived_hmac(key, MAC_PURPOSE, text).encode())
+                       for key in keys)
         try:
-            return serializer.loads(signature) == document
+            return serializer.loads(signature) == document  # a receipt signed before issue 18
         except BadSignature:
             return False
 
