@@ -10,7 +10,8 @@ import tempfile
 import time
 
 from consent import create_app
-from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent
+from consent.ledger.decisions import Principal, record_consent
+from consent.ledger.site_facts import SERVICE_PAGE
 from consent.schemas import ConsentRequestSchema, load
 from consent.storage import db
 from tests.conftest import bearer, create_api_key, import_site, load_site_config

@@ -122,6 +122,15 @@ class GuardianNotExpected(ConsentError):
     slug = "guardian-not-expected"
 
 
+class SiteChanged(ConsentError):
+    """The site's configuration changed twice while this decision was being recorded: nothing was stored."""
+
+    status = 409
+    title = "Site changed"
+    slug = "site-changed"
+    action = RETRY
+
+
 class StatisticsOff(ConsentError):
     """The site turned its banner statistics off (banner_statistics: false): its widget sends no marks."""
 

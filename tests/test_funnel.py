@@ -232,7 +232,7 @@ def test_one_address_is_limited_without_its_hash_in_any_log(app_with, caplog):
     assert len(stored_marks(app)) == 3
     with app.app_context():
         hashed = client_hash(ADDRESS)
-    assert [record for record in caplog.records if record.name == "flask-limiter"]  # the breach was logged ...
+    assert [record for record in caplog.records if record.name == "consent.limits"]  # the breach was logged ...
     funnel_lines = [record.getMessage() for record in caplog.records if "funnel" in record.getMessage()]
     assert funnel_lines and not any(hashed in line or ADDRESS in line for line in funnel_lines)  # ... without it
 

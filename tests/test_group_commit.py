@@ -9,7 +9,7 @@ from consent.ledger import signing
 from consent.ledger.chain import verify_chain
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Subject
-from tests.conftest import ConsentActions
+from tests.conftest import ConsentActions, import_site, load_site_config
 
 QUEUED = 6
 
@@ -150,11 +150,12 @@ def test_a_policy_published_while_decisions_wait_refuses_them(app_with):
         thread.start()
         while not writer._waiting:
             time.sleep(0.005)
-        with app.app_context(), db.write_transaction() as session:
-            from consent.storage.models import Site
-            session.get(Site, "shop").current_policy_version = "moved-on"
+        config = load_site_config()
+        config["policy"]["version"] = "v2"
+        import_site(app, config)
     thread.join(30)
     assert answers[0].status_code == 409
+    assert answers[0].get_json()["type"].endswith("/stale-policy-version")
     assert stored(app, ConsentEvent) == 0
 
 

@@ -1,5 +1,5 @@
 """Who is asking: the client's address, kept only as a keyed, truncated hash (records, rate limits, logs)."""
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consent.config import derived_hmac
@@ -19,8 +19,13 @@ def client_hash(client_ip):
 
 
 def current_client_hash():
-    """The hash of the current request's client address (the proxy's client when behind trusted proxies)."""
-    return client_hash(request.remote_addr) or "unknown"
+    """The hash of the current request's client address (the proxy's client when behind trusted proxies).
+
+    Computed once per request: the rate limits, the record and the request log all ask.
+    """
+    if "client_hash" not in g:
+        g.client_hash = client_hash(request.remote_addr) or "unknown"
+    return g.client_hash
 
 
 def init_app(app):

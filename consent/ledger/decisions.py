@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import select
 
 from consent import clock
 from consent.config import derived_hmac
@@ -19,33 +19,23 @@ from consent.errors import (
     InvalidRequest,
     NotFound,
     OriginNotAllowed,
+    SiteChanged,
     StalePolicyVersion,
     SubjectNotProven,
 )
 from consent.http.clients import client_hash
-from consent.ledger import lifetime, receipts, signing, writer
+from consent.ledger import lifetime, receipts, signing, site_facts, writer
 from consent.ledger.choices import awaits_guardian, checked_choices, classify
+from consent.ledger.site_facts import PublishedPolicy
 from consent.proof.verify import canonical_json
-from consent.sites.configs import current_policy
 from consent.storage.db import get_session, storable
-from consent.storage.models import ORIGINS, SITES, ConsentEvent, Receipt, SiteOrigin, in_utc
+from consent.storage.models import ConsentEvent, Receipt, SiteOrigin, in_utc
 from consent.subjects import identity
 from consent.subjects.rights import latest_verified_choices
 
-# Stands for the service's own visitor pages (the "my data" page) acting for a site. They have no
-# embedding origin: they prove the visitor with a receipt token instead, and never answer via CORS.
-SERVICE_PAGE = object()
 REQUEST_PURPOSE = b"consent.request"  # derived_hmac's purpose for request hashes
 # What proves who sent a request, left out of its hash: a retry may come with a renewed token or another key.
 CREDENTIALS = ("subject_token", "visitor_secret", "asserting_api_key")
-
-# Queries of every decision, built once (and so compiled once) on the plain tables: no ORM needed.
-SITE_FOR_ORIGIN = select(
-    SITES.c.id, SITES.c.name, SITES.c.controller, SITES.c.jurisdiction, SITES.c.current_policy_version,
-    SITES.c.age_gate, SITES.c.age_threshold, SITES.c.consent_lifetime_months,
-    exists().where(ORIGINS.c.site_id == SITES.c.id, ORIGINS.c.origin == bindparam("origin")).label("origin_allowed"),
-).where(SITES.c.id == bindparam("site_id"))
-
 
 def origin_is_allowed(session, origin, site_id=None):
     """Whether `origin` may embed the widget of `site_id` (or of any site, for CORS preflight)."""
@@ -125,9 +115,31 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     storing it (consent/ledger/writer.py), so concurrent decisions wait for each other as little as possible.
     """
     session = get_session()
-    connection = session.connection()
-    site = site_for_origin(connection, data["site_id"], origin)
-    policy = published_policy(session, site)
+    for attempt in (1, 2):
+        # The worker's copy of the site first; once more from the database if the writer found it stale.
+        if attempt == 2:
+            site_facts.forget(data["site_id"])
+        decision, principal_used = _prepare(session, data, origin, client_ip, header_signals, principal)
+        # End this request's read transaction (if it read anything) before queueing for the write lock: a
+        # reader held open while waiting would keep SQLite from ever recycling its write-ahead log.
+        session.commit()
+        try:
+            stored = writer.append(decision)
+            break
+        except writer.Stale:
+            continue
+        except writer.Repeated as repeated:
+            return _repeated(session, data, decision, principal_used, repeated)
+    else:
+        raise SiteChanged("The site's configuration changed while this decision was recorded; send it again.")
+    result = _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws)
+    return {**result, **_subject_outcome(principal_used)}, True
+
+
+def _prepare(session, data, origin, client_ip, header_signals, principal):
+    """The checked, signed Decision of a request and who it is by, from the worker's copy of the site."""
+    facts = site_for_origin(session, data["site_id"], origin, data["policy_version"])
+    site, policy = facts.site, facts.policy
     _check_policy_version(data["policy_version"], policy.version)
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
@@ -146,31 +158,31 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
         # A grant that is over before it arrives (sent late, or a link to an old decision) would count as
         # no decision anyway; refused, so that the widget asks again instead of applying it.
         raise DecisionTooOld("This decision has expired already; ask the visitor again.")
-    pseudonym = identity.stored_pseudonyms(connection, site.id, [principal.subject_id]).get(principal.subject_id)
+    pseudonym = None
+    if principal.subject_id is not None:
+        pseudonym = identity.stored_pseudonyms(session.connection(), site.id, [principal.subject_id]).get(
+            principal.subject_id)
     decision = Decision.prepare(session, site, policy, data, choices, header_signals or {}, client_hash(client_ip),
                                 pseudonym, principal, now, decided_at, expires_at)
-    # End this request's read transaction before queueing for the write lock: a reader held open
-    # while waiting would keep SQLite from ever recycling its write-ahead log, which then only grows.
-    session.commit()
-    try:
-        stored = writer.append(decision)
-    except writer.Repeated as repeated:
-        existing = _receipt_for_key(session, site.id, data["idempotency_key"])
-        if existing is None:  # not the key after all: another constraint refused the decision
-            raise repeated.__cause__ from None
-        # As payment APIs do: the key answers only the request it was first sent with (its subject
-        # token aside, which may have been renewed meanwhile). Another request gets nothing. What the
-        # request was is read from the hashed document: an event stored before documents held it
-        # (README, "For auditors") answers every reuse with 409, whatever its columns say.
-        if not _answers(existing, data["idempotency_key"], decision.request_hash):
-            raise IdempotencyConflict("This idempotency key was used for another request; use a new key.") from None
-        result = _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws)
-        # What the first request bound, which a token expired since cannot undo.
-        bound = bool(existing.subject_verified)
-        problem = None if bound else principal.subject_problem
-        return {**result, "subject_verified": bound, "subject_problem": problem}, False
-    result = _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws)
-    return {**result, **_subject_outcome(principal)}, True
+    return decision, principal
+
+
+def _repeated(session, data, decision, principal, repeated):
+    """The answer to a decision whose idempotency key is stored already: the first receipt, for the same request."""
+    existing = _receipt_for_key(session, decision.site.id, data["idempotency_key"])
+    if existing is None:  # not the key after all: another constraint refused the decision
+        raise repeated.__cause__ from None
+    # As payment APIs do: the key answers only the request it was first sent with (its subject
+    # token aside, which may have been renewed meanwhile). Another request gets nothing. What the
+    # request was is read from the hashed document: an event stored before documents held it
+    # (README, "For auditors") answers every reuse with 409, whatever its columns say.
+    if not _answers(existing, data["idempotency_key"], decision.request_hash):
+        raise IdempotencyConflict("This idempotency key was used for another request; use a new key.") from None
+    result = _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws)
+    # What the first request bound, which a token expired since cannot undo.
+    bound = bool(existing.subject_verified)
+    problem = None if bound else principal.subject_problem
+    return {**result, "subject_verified": bound, "subject_problem": problem}, False
 
 
 def _subject_outcome(principal):
@@ -211,8 +223,8 @@ class Decision:
     the writer knows; nothing signed depends on that place, so signing happens before the write.
     """
 
-    site: object  # the row site_for_origin read
-    policy: "PublishedPolicy"
+    site: object  # the row of site_facts.SITE_COLUMNS the decision was prepared from
+    policy: PublishedPolicy
     subject_id: str | None  # only ever a proven user (Principal)
     new_subject: bool  # no pseudonym was stored for subject_id when the decision was prepared
     idempotency_key: str | None
@@ -306,37 +318,12 @@ def _age_facts(site, data):
     return {"age_threshold": site.age_threshold, "guardian_consent": None}
 
 
-@dataclass(frozen=True)
-class PublishedPolicy:
-    """What recording a decision needs of a policy version: published versions never change."""
-
-    version: str
-    url: str
-    purposes: list
-    text_hash: str  # receipts.policy_text_hash of the archived version: receipts pin it
-    effective_date: date | None = None  # from when the version applies, if it says
-
-
-def published_policy(session, site):
-    """The site's current policy version, read once per worker: it can never change once published."""
-    cache = current_app.extensions.setdefault("consent.published_policies", {})
-    key = (site.id, site.current_policy_version)
-    if key not in cache:
-        policy = current_policy(session, site)
-        cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes, receipts.policy_text_hash(policy),
-                                     policy.effective_date)
-    return cache[key]
-
-
-def site_for_origin(connection, site_id, origin):
-    """The columns of a site a decision needs, in one query that also checks the origin may embed it."""
-    asked = origin if isinstance(origin, str) else ""  # SERVICE_PAGE and no origin match no row
-    site = connection.execute(SITE_FOR_ORIGIN, {"site_id": site_id, "origin": asked}).first()
-    if site is None:
-        raise NotFound(f"No site {site_id!r} is configured here.")
-    if origin is not SERVICE_PAGE and not site.origin_allowed:
-        raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {site.id!r}.")
-    return site
+def site_for_origin(session, site_id, origin, policy_version=None):
+    """The worker's copy of a site (site_facts.SiteFacts), once `origin` (or SERVICE_PAGE) may embed it."""
+    facts = site_facts.site_facts(session, site_id, origin, policy_version)
+    if not facts.allow(origin):
+        raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {facts.site.id!r}.")
+    return facts
 
 
 def _check_policy_version(asked, current):

@@ -17,23 +17,22 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from consent.errors import StalePolicyVersion
 from consent.ledger import checkpoints
 from consent.ledger.chain import GENESIS_HASH, text_hash
 from consent.proof.verify import canonical_json
-from consent.storage import db
+from consent.storage import db, driver
 from consent.storage.models import EVENTS, RECEIPTS, SIGNATURES, SITES, SUBJECTS
 from consent.storage.operations import DELIVERIES, WEBHOOKS
 from consent.subjects import identity
 
-# Built once: compiled once per engine, then reused by every batch.
+# Built once, compiled once per dialect, and run on the driver's cursor (consent/storage/driver.py).
 # The site row is locked (PostgreSQL; SQLite's writer already holds its database lock) so that
-# concurrent writers take turns extending a site's chain; its policy may have moved on meanwhile.
+# concurrent writers take turns extending a site's chain; its configuration may have moved on meanwhile,
+# which its revision tells (consent/ledger/site_facts.py).
 LOCK_SITE = select(
-    SITES.c.current_policy_version,
+    SITES.c.revision,
     exists().where(WEBHOOKS.c.site_id == SITES.c.id).label("has_webhook"),
 ).where(SITES.c.id == bindparam("site_id")).with_for_update(of=SITES)
 # Read in a statement of its own, after the lock is granted: in PostgreSQL a statement sees what
@@ -52,6 +51,10 @@ BATCH_LIMIT = 200  # decisions per transaction: bounds a transaction's size and 
 
 class Repeated(Exception):
     """The decision's idempotency key is stored already: the caller answers with the first receipt."""
+
+
+class Stale(Exception):
+    """The site's configuration changed after the decision was prepared from it: nothing was stored."""
 
 
 @dataclass(eq=False)
@@ -73,7 +76,7 @@ class ChainWriter:
     def append(self, decision):
         """Store `decision` (a decisions.Decision); its stored rows, once committed.
 
-        Raises Repeated for a stored idempotency key, StalePolicyVersion if the policy changed
+        Raises Repeated for a stored idempotency key, Stale if the site's configuration changed
         before the write, or whatever error writing it met.
         """
         entry = _Entry(decision)
@@ -116,7 +119,7 @@ def _write(batch):
         [entry] = batch
         # The idempotency key is unique per site: a retry of a stored decision lands here, nothing
         # of it written. Checking first would cost every first try a query for the rare retry.
-        if isinstance(error, IntegrityError) and entry.decision.idempotency_key:
+        if entry.decision.idempotency_key and driver.is_integrity_error(error, db.get_engine(current_app).dialect):
             repeated = Repeated()
             repeated.__cause__ = error  # for the caller to raise, should the key turn out not to be stored
             error = repeated
@@ -134,7 +137,7 @@ def _write(batch):
 
 @dataclass
 class _ChainHead:
-    policy_version: str
+    revision: int
     has_webhook: bool
     seq: int
     event_hash: str
@@ -149,10 +152,9 @@ def _link_and_insert(connection, decisions):
     heads = {}
     # Sorted, so two writers lock the same sites in the same order and never deadlock (PostgreSQL).
     for site_id in sorted({decision.site.id for decision in decisions}):
-        site = connection.execute(LOCK_SITE, {"site_id": site_id}).one()
-        head = connection.execute(CHAIN_HEAD, {"site_id": site_id}).first()
-        heads[site_id] = _ChainHead(site.current_policy_version, site.has_webhook,
-                                    head.seq if head else 0, head.event_hash if head else GENESIS_HASH)
+        revision, has_webhook = driver.first(connection, LOCK_SITE, site_id=site_id)
+        seq, event_hash = driver.first(connection, CHAIN_HEAD, site_id=site_id) or (0, GENESIS_HASH)
+        heads[site_id] = _ChainHead(revision, has_webhook, seq, event_hash)
     pseudonyms = _stored_pseudonyms(connection, decisions)
     rows = [[] for _ in INSERTS]
     subjects, events, receipts, signatures, deliveries = rows
@@ -160,8 +162,8 @@ def _link_and_insert(connection, decisions):
     every = current_app.config["CONSENT_CHECKPOINT_EVERY"]
     for decision in decisions:
         head = heads[decision.site.id]
-        if decision.policy.version != head.policy_version:
-            outcomes.append(StalePolicyVersion.between(decision.policy.version, head.policy_version))
+        if decision.site.revision != head.revision:
+            outcomes.append(Stale())
             continue
         if decision.new_subject:
             subject = (decision.site.id, decision.subject_id)
@@ -189,7 +191,7 @@ def _link_and_insert(connection, decisions):
         outcomes.append(decision)
     for statement, table_rows in zip(INSERTS, rows, strict=True):
         if table_rows:
-            connection.execute(statement, table_rows)
+            driver.insert_rows(connection, statement, table_rows)
     # A site this batch extended is also due when its newest checkpoint is older than the interval.
     counted = {site_id for site_id, _seq, _head_hash in due_checkpoints}
     extended = {outcome.site.id for outcome in outcomes if not isinstance(outcome, Exception)} - counted

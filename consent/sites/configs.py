@@ -3,6 +3,7 @@ import os
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 from consent.errors import InvalidRequest, NotFound
 from consent.http.links import public_url
@@ -124,6 +125,8 @@ def import_site(session, config):
     # Decisions already recorded keep the expiry they were given; this applies to the next ones.
     site.consent_lifetime_months = config["consent_lifetime_months"]
     site.current_policy_version = policy["version"]
+    if not created:  # origins live in a table of their own: the row is updated (its revision raised) all the same
+        flag_modified(site, "revision")
     site.origins = [
         SiteOrigin(origin=origin, position=position) for position, origin in enumerate(config["allowed_origins"])
     ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
     true,
 )
@@ -66,6 +67,10 @@ class Site(Base):
     current_policy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Raised by every update of the row (raise_revision), which every change to the site's configuration is,
+    # origins included: a worker's cached copy of the site (consent/ledger/site_facts.py) is current while this
+    # is what it read, whatever the clock did meanwhile.
+    revision: Mapped[int] = mapped_column(Integer, server_default="0")
 
     origins: Mapped[list["SiteOrigin"]] = relationship(
         cascade="all, delete-orphan", order_by="SiteOrigin.position"
@@ -74,6 +79,11 @@ class Site(Base):
     @property
     def allowed_origins(self):
         return [origin.origin for origin in self.origins]
+
+
+@event.listens_for(Site, "before_update")
+def raise_revision(_mapper, _connection, site):
+    site.revision = (site.revision or 0) + 1
 
 
 class SiteOrigin(Base):

@@ -22,7 +22,8 @@ from sqlalchemy import and_, func, select
 from consent.errors import GuardianNotExpected, NotFound
 from consent.ledger import lifetime
 from consent.ledger.choices import MINOR_STATEMENTS
-from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent
+from consent.ledger.decisions import Principal, record_consent
+from consent.ledger.site_facts import SERVICE_PAGE
 from consent.sites.configs import get_site
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Receipt, Subject

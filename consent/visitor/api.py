@@ -58,8 +58,7 @@ def consents_preflight(site_id=None):
 
 
 @bp.post("/consents")
-@limits.client_writes
-@limits.site_writes
+@limits.decision_writes
 def create_consent():
     data = load(CONSENT_REQUEST, json_body())
     result, created = record_consent(
@@ -76,8 +75,7 @@ def create_consent():
 
 @bp.post("/sites/<site_id>/funnel")
 @request_log.anonymous
-@limits.client_marks
-@limits.site_marks
+@limits.mark_writes
 def funnel_mark(site_id):
     """One anonymous banner mark: shown, or the decision made from it (README, "Banner statistics")."""
     request.max_content_length = funnel.MAX_MARK_BYTES  # before anything reads the body

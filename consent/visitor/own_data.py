@@ -16,7 +16,8 @@ from consent import clock
 from consent.errors import Forbidden, SubjectNotProven
 from consent.http.links import public_url
 from consent.ledger import lifetime, receipts
-from consent.ledger.decisions import SERVICE_PAGE, Principal, record_consent, site_for_origin
+from consent.ledger.decisions import Principal, record_consent, site_for_origin
+from consent.ledger.site_facts import SERVICE_PAGE
 from consent.schemas import ConsentRequestSchema, load
 from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session
@@ -41,7 +42,7 @@ def proven_visitor(session, site_id, proof):
 def history_link(site_id, proof, origin):
     """A link to the visitor's history, valid CONSENT_HISTORY_LINK_MAX_AGE_SECONDS; Forbidden without proof."""
     session = get_session()
-    site_for_origin(session.connection(), site_id, origin)
+    site_for_origin(session, site_id, origin)
     refs, pseudonym, checked = proven_visitor(session, site_id, proof)
     if not refs and checked.subject_id is None:
         raise Forbidden("Send the visitor's credential or a valid subject token to open their history.")
@@ -136,7 +137,7 @@ def subject_decision(site_id, proof, origin):
     decision is no decision: the widget then asks the visitor again.
     """
     session = get_session()
-    site_for_origin(session.connection(), site_id, origin)
+    site_for_origin(session, site_id, origin)
     _refs, pseudonym, checked = proven_visitor(session, site_id, {**proof, "visitor_secret": None})
     if checked.subject_id is None:
         raise SubjectNotProven("A valid subject token is needed to read a user's decision.")
