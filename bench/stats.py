@@ -85,13 +85,18 @@ def accept_all(config):
             "choices": dict.fromkeys(asked_in_the_banner(config), True)}
 
 
-def decision_times(app, config, runs=300):
+def decider(app, config):
+    """A call that records one "Accept all" decision through the test client, as a browser would send it."""
     client, body = app.test_client(), accept_all(config)
 
     def decide():
         answer = client.post("/api/v1/consents", json=body, headers={"Origin": BENCH_ORIGIN})
         assert answer.status_code == 201, answer.get_json()
-    return timed(decide, runs)
+    return decide
+
+
+def decision_times(app, config, runs=300):
+    return timed(decider(app, config), runs)
 
 
 def run(events=1_000_000):

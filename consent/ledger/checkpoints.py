@@ -171,8 +171,10 @@ def publish_to_file(signed):
     each checkpoint is still in the database, queued for the webhook and in the public list, from
     which an outside copy can be completed.
     """
+    if not signed:
+        return
     path = checkpoint_file()
-    if path is None or not signed:
+    if path is None:
         return
     try:
         lines = "".join(json.dumps(checkpoint_json(checkpoint), sort_keys=True, separators=(",", ":")) + "\n"

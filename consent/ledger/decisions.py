@@ -120,9 +120,10 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
         if attempt == 2:
             site_facts.forget(data["site_id"])
         decision, principal_used = _prepare(session, data, origin, client_ip, header_signals, principal)
-        # End this request's read transaction (if it read anything) before queueing for the write lock: a
+        # End this request's read transaction, if it read anything, before queueing for the write lock: a
         # reader held open while waiting would keep SQLite from ever recycling its write-ahead log.
-        session.commit()
+        if session.in_transaction():
+            session.commit()
         try:
             stored = writer.append(decision)
             break

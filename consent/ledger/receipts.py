@@ -55,7 +55,11 @@ def _serializer(salt):
 
 
 def _timed_serializer(salt):
-    return URLSafeTimedSerializer(_keys(), salt=salt)
+    # Built once per worker, salt and keys: building one costs more than signing with it.
+    cache, keys = current_app.extensions.setdefault("consent.timed_serializers", {}), tuple(_keys())
+    if (salt, keys) not in cache:
+        cache[salt, keys] = URLSafeTimedSerializer(list(keys), salt=salt)
+    return cache[salt, keys]
 
 
 def timed_token(salt, payload):
@@ -76,18 +80,17 @@ def read_timed_token(salt, token, max_age, what):
 def build_receipt(site, policy, event):
     """The receipt for one consent event (a dict as stored in the event document)."""
     choices = event["choices"]
-    language = event["language"]
     # Events recorded before decisions had a lifetime hold no expiry; their receipts state none
     # (tests build such receipts to stand for them).
     expires_at = event.get("expires_at")
-    termination = "Until withdrawn by the PII principal or until the policy version changes"
-    if expires_at:
-        termination = "Until withdrawn by the PII principal, until the policy version changes, or until expiresAt"
     processed = [purpose for purpose in policy.purposes if choices[purpose["id"]]]
+    separate = set(event["separate_consents"])
     return {
         **receipt_header(site, policy, event),
-        "services": [{"service": site.name[language],
-                      "purposes": [receipt_purpose(purpose, event, termination) for purpose in policy.purposes]}],
+        "services": [{"service": site.name[event["language"]], "purposes": [
+            {**shown, "consentGiven": choices[shown["purposeId"]] if shown["legalBasis"] == CONSENT else None,
+             "separateConsent": shown["purposeId"] in separate}
+            for shown in _shown_purposes(site, policy, event["language"], bool(expires_at))]}],
         # Sensitive when sensitive information is processed: a granted purpose, or one on another legal basis.
         "sensitive": any(meaning.is_sensitive(purpose) for purpose in processed),
         "spiCat": sorted({category for purpose in processed for category in purpose.get("sensitive_categories", ())}),
@@ -95,13 +98,25 @@ def build_receipt(site, policy, event):
     }
 
 
-def receipt_purpose(purpose, event, termination):
-    """One purpose of a receipt, refused ones included: the receipt proves the refusal too.
+def _shown_purposes(site, policy, language, expires):
+    """What a receipt states of each purpose but the visitor's choice, which is the same for every decision
+    under one published version (never changed) in one language: built once per worker."""
+    cache = current_app.extensions.setdefault("consent.receipt_purposes", {})
+    key = (site.id, policy.version, language, expires)
+    if key not in cache:
+        termination = "Until withdrawn by the PII principal or until the policy version changes"
+        if expires:
+            termination = "Until withdrawn by the PII principal, until the policy version changes, or until expiresAt"
+        cache[key] = [receipt_purpose(purpose, language, termination) for purpose in policy.purposes]
+    return cache[key]
+
+
+def receipt_purpose(purpose, language, termination):
+    """One purpose of a receipt, refused ones included (the receipt proves the refusal too), but for the choice.
 
     A purpose on another legal basis than consent says so in consentType, with consentGiven null: it
     was never a choice, so it is never receipted as consent.
     """
-    language = event["language"]
     basis = meaning.legal_basis(purpose)
     by_consent = basis == CONSENT
     return {
@@ -119,8 +134,6 @@ def receipt_purpose(purpose, event, termination):
         "thirdPartyName": [recipient["name"][language] for recipient in purpose["recipients"]],
         "thirdParties": [receipt_recipient(recipient, language) for recipient in purpose["recipients"]],
         "sensitive": meaning.is_sensitive(purpose),
-        "consentGiven": event["choices"][purpose["id"]] if by_consent else None,
-        "separateConsent": purpose["id"] in event["separate_consents"],
         "separateConsentGrounds": meaning.separate_grounds(purpose),
         **({"requires": meaning.requirements(purpose)} if meaning.requirements(purpose) else {}),
         **({"cookies": [cookie_declarations.declared_name(cookie) for cookie in purpose["cookies"]]}
@@ -155,6 +168,14 @@ def receipt_header(site, policy, event):
     }
 
 
+def _archive_url(site_id, version):
+    """Where a published version is archived, built once per worker (url_for costs more than the rest of a receipt)."""
+    cache = current_app.extensions.setdefault("consent.archive_urls", {})
+    if (site_id, version) not in cache:
+        cache[site_id, version] = public_url("widget.policy_version", site_id=site_id, version=version)
+    return cache[site_id, version]
+
+
 def receipt_extensions(site, policy, event):
     """What a receipt holds beyond Kantara v1.1, needed to prove what was shown and how the visitor chose."""
     expires_at = event.get("expires_at")
@@ -162,7 +183,7 @@ def receipt_extensions(site, policy, event):
         "siteId": site.id,
         "eventId": event["event_id"],
         "policyVersion": policy.version,
-        "policyArchiveUrl": public_url("widget.policy_version", site_id=site.id, version=policy.version),
+        "policyArchiveUrl": _archive_url(site.id, policy.version),
         "policyTextHash": event["policy_text_hash"],
         **({"policyEffectiveDate": policy.effective_date.isoformat()} if policy.effective_date else {}),
         "signals": event["signals"],

@@ -109,7 +109,7 @@ def _abandon_unfinished(batch):
 def _write(batch):
     """Write `batch` in one transaction, or, if that fails, each of its decisions alone."""
     try:
-        with db.write_connection() as connection:
+        with db.write_connection(held=True) as connection:
             outcomes, signed = _link_and_insert(connection, [entry.decision for entry in batch])
     except Exception as error:  # noqa: BLE001 - handed to the thread whose decision it is
         if len(batch) > 1:
@@ -185,7 +185,8 @@ def _link_and_insert(connection, decisions):
                            "created_at": decision.created_at})
         if head.has_webhook:
             deliveries.append({"site_id": decision.site.id, "event_id": document["event_id"], "status": "pending",
-                               "attempts": 0, "next_attempt_at": decision.created_at})
+                               "attempts": 0, "next_attempt_at": decision.created_at,
+                               "created_at": decision.created_at})
         if every and head.seq % every == 0:
             due_checkpoints.append((decision.site.id, head.seq, head.event_hash))
         outcomes.append(decision)

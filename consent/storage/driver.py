@@ -41,6 +41,11 @@ _cache = {}
 def _compiled(dialect, statement, column_keys):
     key = (dialect.name, dialect.driver, id(statement), column_keys)
     if key not in _cache:
+        if column_keys:  # an insert: SQLAlchemy's execution applies Python-side defaults, the driver none
+            missing = [column.key for column in statement.table.columns
+                       if column.default is not None and column.key not in column_keys]
+            if missing:
+                raise ValueError(f"Rows for {statement.table.name} must give {', '.join(missing)} (a Python default).")
         compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
         binds = compiled.binds
         names = tuple(compiled.positiontup) if compiled.positional else tuple(binds)
