@@ -4,6 +4,7 @@ from pathlib import Path
 from flask import Flask
 
 from consent import cli, config, errors, i18n
+from consent.accounts.sessions import SessionCookies
 from consent.admin import scans as _admin_scans  # noqa: F401  (its routes join the console's blueprint)
 from consent.admin import stats as _admin_stats  # noqa: F401  (likewise)
 from consent.admin.routes import bp as admin_bp
@@ -35,6 +36,7 @@ def create_app(config_overrides=None):
     if config_overrides:
         app.config.from_mapping(config_overrides)
     config.fill_instance_defaults(app)
+    app.session_interface = SessionCookies()
 
     db.init_app(app)
     writer.init_app(app)

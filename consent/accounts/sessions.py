@@ -14,8 +14,23 @@ cookie may have been copied.
 import time
 
 from flask import current_app, session
+from flask.sessions import SecureCookieSessionInterface
 
 from consent.storage.db import write_transaction
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its signer built once per keys instead of at every request.
+
+    Flask builds it anew for each request, console or not: 0.04 ms of every decision (issue 18).
+    """
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cache = app.extensions.setdefault("consent.session_serializers", {})
+        if keys not in cache:
+            cache[keys] = super().get_signing_serializer(app)
+        return cache[keys]
 
 
 def begin(console, user):
