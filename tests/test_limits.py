@@ -73,8 +73,11 @@ def test_reads_are_limited_but_the_widget_script_is_not(app_with):
 def test_limit_store_never_sees_a_raw_address(app_with):
     app = app_with()
     post_from(app, "203.0.113.77")
-    keys = list(limits.limiter._storage.storage)  # memory:// keeps its counters in a dict
+    app.test_client().get("/api/v1/sites/shop/config", environ_base={"REMOTE_ADDR": "203.0.113.77"})
+    # memory:// keeps the read limits' counters in a dict, the decisions' in this worker's LocalCounters.
+    keys = [*limits.limiter._storage.storage, *app.extensions["consent.write_counters"].keys()]
     assert keys and not any("203.0.113.77" in key for key in keys)
+    assert any("client:" in key for key in limits.limiter._storage.storage)
     assert any("site:shop" in key for key in keys)
 
 

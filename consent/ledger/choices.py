@@ -24,14 +24,20 @@ def _refusal(detail, purpose_ids, message):
     return InvalidRequest(detail, {"choices": {purpose_id: [message] for purpose_id in purpose_ids}})
 
 
-def checked_choices(purposes, data, age_threshold=14):
+def own_step_ids(purposes):
+    """The ids of the purposes granted only in a step of their own (purposes.in_own_step)."""
+    return frozenset(purpose["id"] for purpose in purposes if meaning.in_own_step(purpose))
+
+
+def checked_choices(purposes, data, age_threshold=14, own_step=None):
     """Every purpose of the policy with its decision, or InvalidRequest naming what is wrong.
 
     Refuses unknown purposes, refusals of purposes not based on consent, tracking granted together with
     Do-Not-Track, purposes of a separate step granted without it, purposes granted without those they
     require, and optional purposes granted by someone who said they are under the site's
-    `age_threshold`, unless a guardian decided.
+    `age_threshold`, unless a guardian decided. `own_step`: own_step_ids(purposes), if known already.
     """
+    own_step = own_step_ids(purposes) if own_step is None else own_step
     by_id = {purpose["id"]: purpose for purpose in purposes}
     choices = data["choices"]
     unknown = sorted(set(choices) - set(by_id))
@@ -57,14 +63,14 @@ def checked_choices(purposes, data, age_threshold=14):
             "Contradicts do_not_track.",
         )
     separate = set(data["separate_consents"])
-    misplaced = sorted(separate - {pid for pid in granted if meaning.in_own_step(by_id[pid])})
+    misplaced = sorted(separate - {pid for pid in granted if pid in own_step})
     if misplaced:
         raise _refusal(
             "separate_consents may only list granted purposes that need a step of their own.",
             misplaced,
             "Not a granted purpose of a separate step.",
         )
-    bundled = [pid for pid in granted if meaning.in_own_step(by_id[pid]) and pid not in separate]
+    bundled = [pid for pid in granted if pid in own_step and pid not in separate]
     if bundled:
         raise _refusal(
             "These purposes need their own, separate consent and cannot be granted with the others.",
@@ -88,14 +94,15 @@ def checked_choices(purposes, data, age_threshold=14):
     return complete
 
 
-def classify(purposes, choices, age_statement):
+def classify(purposes, choices, age_statement, own_step=None):
     """The kind of decision, for queries and reports; the choices themselves are the record.
 
     Purposes of a separate step are decided there, so they do not count towards "all".
     """
     if age_statement in MINOR_STATEMENTS:
         return "pending_guardian"
-    optional = [purpose["id"] for purpose in purposes if not purpose["required"] and not meaning.in_own_step(purpose)]
+    own_step = own_step_ids(purposes) if own_step is None else own_step
+    optional = [purpose["id"] for purpose in purposes if not purpose["required"] and purpose["id"] not in own_step]
     granted = [purpose_id for purpose_id in optional if choices[purpose_id]]
     if optional and len(granted) == len(optional):
         return "accept_all"

@@ -133,8 +133,9 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
             return _repeated(session, data, decision, principal_used, repeated)
     else:
         raise SiteChanged("The site's configuration changed while this decision was recorded; send it again.")
-    result = _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws)
-    return {**result, **_subject_outcome(principal_used)}, True
+    result = _result(stored.receipt_id, stored.receipt, stored.hmac_signature, stored.jws, stored.receipt_text)
+    result.update(_subject_outcome(principal_used))
+    return result, True
 
 
 def _prepare(session, data, origin, client_ip, header_signals, principal):
@@ -144,7 +145,7 @@ def _prepare(session, data, origin, client_ip, header_signals, principal):
     _check_policy_version(data["policy_version"], policy.version)
     if site.age_gate and data["age_statement"] is None:
         raise InvalidRequest("This site asks every visitor for an age statement.", {"age_statement": ["Required."]})
-    choices = checked_choices(policy.purposes, data, site.age_threshold)
+    choices = checked_choices(policy.purposes, data, site.age_threshold, policy.own_step)
     now = clock.now()
     if principal is None:
         principal = decision_principal(session, site, data, choices, now)
@@ -179,11 +180,12 @@ def _repeated(session, data, decision, principal, repeated):
     # (README, "For auditors") answers every reuse with 409, whatever its columns say.
     if not _answers(existing, data["idempotency_key"], decision.request_hash):
         raise IdempotencyConflict("This idempotency key was used for another request; use a new key.") from None
-    result = _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws)
+    result = _result(existing.receipt_id, json.loads(existing.document), existing.hmac_signature, existing.jws,
+                     existing.document)
     # What the first request bound, which a token expired since cannot undo.
     bound = bool(existing.subject_verified)
-    problem = None if bound else principal.subject_problem
-    return {**result, "subject_verified": bound, "subject_problem": problem}, False
+    result.update(subject_verified=bound, subject_problem=None if bound else principal.subject_problem)
+    return result, False
 
 
 def _subject_outcome(principal):
@@ -270,7 +272,8 @@ class Decision:
             "choices": choices,
             "separate_consents": sorted(data["separate_consents"]),
             # A guardian's decision (consent/subjects/guardians.py) is classified as any other.
-            "action": classify(policy.purposes, choices, data["age_statement"] if awaits_guardian(data) else None),
+            "action": classify(policy.purposes, choices, data["age_statement"] if awaits_guardian(data) else None,
+                               policy.own_step),
             "age_statement": data["age_statement"],
             **_age_facts(site, data),
             "collection_method": data["collection_method"],
@@ -364,8 +367,18 @@ def _receipt_for_key(session, site_id, idempotency_key):
     ).first()
 
 
-def _result(receipt_id, receipt, signature, jws):
+class DecisionAnswer(dict):
+    """The answer to a decision, knowing its receipt's canonical JSON as stored and signed: a JSON response
+    can embed that text instead of encoding the receipt once more (consent/visitor/api.py)."""
+
+    def __init__(self, fields, receipt_text):
+        super().__init__(fields)
+        self.receipt_text = receipt_text
+
+
+def _result(receipt_id, receipt, signature, jws, receipt_text):
     """The answer to a decision; with its expiry in the two forms the widget keeps (a receipt older than
     lifetimes, answering a repeated idempotency key, gives the default one: lifetime.receipt_expiry)."""
-    return receipts.receipt_result(receipt_id, receipt, signature, jws, receipt_token=receipts.access_token(receipt_id),
-                                   **lifetime.expiry_fields(lifetime.receipt_expiry(receipt)))
+    fields = receipts.receipt_result(receipt_id, receipt, signature, jws, receipt_token=receipts.access_token(receipt_id),
+                                     **lifetime.expiry_fields(lifetime.receipt_expiry(receipt)))
+    return DecisionAnswer(fields, receipt_text)

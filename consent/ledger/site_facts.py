@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 
 from consent.errors import NotFound
 from consent.ledger import receipts
+from consent.ledger.choices import own_step_ids
 from consent.schemas import SITE_ID_PATTERN
 from consent.sites.configs import current_policy
 from consent.storage.models import ORIGINS, SITES
@@ -40,6 +41,7 @@ class PublishedPolicy:
     purposes: list
     text_hash: str  # receipts.policy_text_hash of the archived version: receipts pin it
     effective_date: date | None = None  # from when the version applies, if it says
+    own_step: frozenset = frozenset()  # choices.own_step_ids(purposes)
 
 
 @dataclass(frozen=True)
@@ -92,5 +94,5 @@ def published_policy(session, site):
     if key not in cache:
         policy = current_policy(session, site)
         cache[key] = PublishedPolicy(policy.version, policy.url, policy.purposes, receipts.policy_text_hash(policy),
-                                     policy.effective_date)
+                                     policy.effective_date, own_step_ids(policy.purposes))
     return cache[key]

@@ -1,0 +1,70 @@
+"""Fixed-window rate-limit counters kept in the worker process, for RATELIMIT_STORAGE_URI=memory://.
+
+The `limits` library's MemoryStorage, which Flask-Limiter uses for memory://, restarts a timer thread
+every 10 ms that walks every key to drop expired ones: that cost each decision about 0.2 ms (issue 18),
+and would grow with the number of clients seen. These counters do the same fixed window (it starts at a
+key's first hit and lasts the limit's period; refused hits count too) and drop ended windows in one
+sweep a minute, on the request that comes due. Shared stores (redis://, memcached://) go through
+`limits` itself (consent/http/limits.py), so that every worker and host counts together.
+"""
+import threading
+import time
+
+SWEEP_SECONDS = 60
+
+
+class LocalCounters:
+    """hit / test / window for a `limits` RateLimitItem and the identifiers of its bucket."""
+
+    def __init__(self):
+        self._windows = {}  # key: [ends_at, count]
+        self._lock = threading.Lock()
+        self._next_sweep = 0.0
+
+    def hit(self, limit, *identifiers):
+        """Count one attempt; whether it is within the limit."""
+        now = time.time()
+        key = limit.key_for(*identifiers)
+        with self._lock:
+            if now >= self._next_sweep:
+                self._windows = {key: window for key, window in self._windows.items() if window[0] > now}
+                self._next_sweep = now + SWEEP_SECONDS
+            window = self._windows.get(key)
+            if window is None or window[0] <= now:
+                window = self._windows[key] = [now + limit.get_expiry(), 0]
+            window[1] += 1
+            return window[1] <= limit.amount
+
+    def test(self, limit, *identifiers):
+        """Whether one more attempt would be within the limit, counting nothing."""
+        return self.window(limit, *identifiers)[1] > 0
+
+    def window(self, limit, *identifiers):
+        """(when the window ends, Unix time; how many attempts it has left)."""
+        now = time.time()
+        with self._lock:
+            window = self._windows.get(limit.key_for(*identifiers))
+        if window is None or window[0] <= now:
+            return now + limit.get_expiry(), limit.amount
+        return window[0], max(0, limit.amount - window[1])
+
+    def keys(self):
+        """The buckets counted now (what the store holds: tests check no raw address is among them)."""
+        with self._lock:
+            return list(self._windows)
+
+
+class SharedCounters:
+    """The same three calls on a `limits` strategy over a shared store, which every worker and host counts in."""
+
+    def __init__(self, strategy):
+        self._strategy = strategy
+
+    def hit(self, limit, *identifiers):
+        return self._strategy.hit(limit, *identifiers)
+
+    def test(self, limit, *identifiers):
+        return self._strategy.test(limit, *identifiers)
+
+    def window(self, limit, *identifiers):
+        return tuple(self._strategy.get_window_stats(limit, *identifiers))
