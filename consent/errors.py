@@ -139,7 +139,7 @@ class StatisticsOff(ConsentError):
     slug = "statistics-off"
 
 
-# Problem types of refusals Werkzeug and Flask-Limiter raise, by status.
+# Problem types of refusals Werkzeug and the rate limits (consent/http/limits.py) raise, by status.
 HTTP_PROBLEMS = {413: ("too-large", DROP), 429: ("rate-limited", RETRY)}
 
 

@@ -1,4 +1,4 @@
-"""Rate limits per client address and per site (Flask-Limiter's store); a refusal is a 429 problem with Retry-After.
+"""Rate limits per client address and per site; a refusal is a 429 (a problem, or a page for people) with Retry-After.
 
 Clients are keyed on the keyed hash of their address (consent/http/clients.py), so not even the
 limit store (which may be a shared Redis) ever holds a raw IP address. The consoles' sign-in
@@ -9,23 +9,31 @@ only decisions the service stored: a request refused for any reason (another sit
 invalid body, an unknown purpose, a stale policy, the sender's own limit) or a repeated one (same
 idempotency key) cannot use up a site's allowance, so nobody can aim the site limit at a site
 without sending valid decisions from many addresses (README, "Threat model").
+
+The limits are the `limits` library's rate strings and fixed windows, counted in this worker
+(consent/http/local_counters.py) for memory:// or in the shared store RATELIMIT_STORAGE_URI names.
+Flask-Limiter did this before issue 18: resolving, parsing and keying every limit again at every
+request, it cost each decision 0.6 ms, a third of the decision's own work.
 """
 import functools
 import logging
 import math
 import time
 
-from flask import abort, current_app, make_response, render_template, request
+from flask import abort, current_app, g, make_response, render_template, request
 from flask_babel import gettext
-from flask_limiter import Limiter
 from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
-from consent.errors import problem_response
+from consent.errors import handle_http_exception
 from consent.http.clients import current_client_hash
 from consent.http.local_counters import LocalCounters, SharedCounters
 from consent.schemas import SITE_ID_PATTERN
 
 limits_log = logging.getLogger("consent.limits")
+READS = "reads"  # the bucket of every request without limits of its own
 
 
 def client_key():
@@ -46,25 +54,11 @@ def site_key():
     return f"site:{site_id}"
 
 
-def _setting(name):
-    return lambda: current_app.config[name]
-
-
-limiter = Limiter(
-    key_func=client_key,
-    default_limits=[_setting("CONSENT_RATELIMIT_READS")],
-    # The widget script itself is static and cacheable: a CDN or the browser cache absorbs it.
-    default_limits_exempt_when=lambda: request.endpoint == "static",
-)
-
 class WriteLimits:
-    """The client and site buckets of an endpoint that writes, in this worker's counters or the shared store.
+    """The client and (optional) site buckets of an endpoint that writes, in place of the read limit.
 
-    Flask-Limiter's own decorators cost 0.57 ms a decision (issue 18: resolving, parsing and keying each limit
-    again on every request, twice over); this checks the same buckets in a few µs (consent/http/local_counters.py
-    for memory://, `limits` over the store otherwise). The
-    client bucket takes every attempt, refused ones included; the site bucket (optional) is tested before the
-    view and taken from only when `stored(response)`. A refusal is a 429 problem with Retry-After.
+    The client bucket takes every attempt, refused ones included; the site bucket is tested before the
+    view and taken from only when `stored(response)`.
     """
 
     def __init__(self, client_setting, client_message, site_setting=None, site_message=None, stored=None):
@@ -77,32 +71,58 @@ class WriteLimits:
             config = current_app.config
             if not config["RATELIMIT_ENABLED"]:
                 return view(**kwargs)
-            counters = _counters()
-            client_limit, client = _parsed(config[self.client_setting]), (request.endpoint, client_key())
-            if not counters.hit(client_limit, *client):
-                _refuse(counters, client_limit, client, self.client_message)
+            client_limit = _parsed(config[self.client_setting])
+            _take(client_limit, (request.endpoint, client_key()), self.client_message)
             if self.site_setting:
                 site_limit, site = _parsed(config[self.site_setting]), (request.endpoint, site_key())
-                if not counters.test(site_limit, *site):
-                    _refuse(counters, site_limit, site, self.site_message)
+                if not _counters().test(site_limit, *site):
+                    _refuse(site_limit, site, self.site_message)
             response = current_app.make_response(view(**kwargs))
             if self.site_setting and self.stored(response):
-                counters.hit(site_limit, *site)
-            if config["RATELIMIT_HEADERS_ENABLED"]:
-                reset, remaining = counters.window(client_limit, *client)
-                response.headers.update({"X-RateLimit-Limit": str(client_limit.amount),
-                                         "X-RateLimit-Remaining": str(remaining),
-                                         "X-RateLimit-Reset": str(int(reset))})
+                _counters().hit(site_limit, *site)
             return response
 
-        limited.own_rate_limits = True  # Flask-Limiter leaves it alone: these replace its limits, the read limit too
+        limited.own_rate_limits = True  # the read limit does not apply (check_reads)
         return limited
 
 
-@limiter.request_filter
-def _limited_on_their_own():
-    """Whether the request's view has WriteLimits, which Flask-Limiter then skips: its cheapest exemption."""
-    return getattr(current_app.view_functions.get(request.endpoint), "own_rate_limits", False)
+def sign_in_attempts(view):
+    """The admin and auditor sign-in POSTs, per client, in one bucket: guessing on both consoles counts once.
+
+    Every attempt counts, right or wrong; the read limit applies on top. A refusal is a page, in the
+    person's language.
+    """
+    @functools.wraps(view)
+    def limited(**kwargs):
+        if current_app.config["RATELIMIT_ENABLED"] and request.method == "POST":
+            _take(_parsed(current_app.config["CONSENT_RATELIMIT_SIGN_IN"]), ("sign-in", client_key()),
+                  gettext("Too many sign-in attempts from this address. Wait a minute, then try again."),
+                  title=gettext("Too many sign-in attempts"))
+        return view(**kwargs)
+
+    return limited
+
+
+def check_reads():
+    """The read limit, before every request but the static files (a CDN or the browser cache absorbs the
+    widget script) and the views with limits of their own."""
+    if not current_app.config["RATELIMIT_ENABLED"] or request.endpoint in (None, "static"):
+        return
+    if getattr(current_app.view_functions.get(request.endpoint), "own_rate_limits", False):
+        return
+    _take(_parsed(current_app.config["CONSENT_RATELIMIT_READS"]), (READS, client_key()),
+          "Too many requests from this address; try again later.")
+
+
+def add_limit_headers(response):
+    """X-RateLimit-Limit, -Remaining and -Reset of the client bucket this request took from, if any."""
+    counted = g.pop("rate_limit", None)
+    if counted is not None and current_app.config["RATELIMIT_HEADERS_ENABLED"]:
+        limit, bucket = counted
+        reset, remaining = _counters().window(limit, *bucket)
+        response.headers.update({"X-RateLimit-Limit": str(limit.amount), "X-RateLimit-Remaining": str(remaining),
+                                 "X-RateLimit-Reset": str(int(reset))})
+    return response
 
 
 @functools.lru_cache(maxsize=64)
@@ -111,19 +131,28 @@ def _parsed(text):
 
 
 def _counters():
-    """This worker's counters for memory:// (local_counters.LocalCounters), else the shared store's."""
-    counters = current_app.extensions.get("consent.write_counters")
-    if counters is None:
-        counters = current_app.extensions["consent.write_counters"] = SharedCounters(limiter.limiter)
-    return counters
+    return current_app.extensions["consent.rate_counters"]
 
 
-def _refuse(counters, limit, identifiers, message):
-    """Answer 429 with Retry-After; the log line names the limit and endpoint, never the bucket's key."""
-    limits_log.info("rate limit %s exceeded at endpoint %s", limit, identifiers[0])
-    response = problem_response(429, "Too Many Requests", message)
+def _take(limit, bucket, message, title=None):
+    """Count one attempt in `bucket`; refuse the request when it is over `limit`."""
+    if not _counters().hit(limit, *bucket):
+        _refuse(limit, bucket, message, title)
+    g.rate_limit = (limit, bucket)
+
+
+def _refuse(limit, bucket, message, title=None):
+    """Answer 429 with Retry-After: a problem for the APIs, a page for people (with `title`, the sign-in page's).
+
+    The log line names the limit and the bucket's kind, never its key (the client hash).
+    """
+    limits_log.info("rate limit %s exceeded for %s", limit, bucket[0])
+    if title is None:
+        response = make_response(handle_http_exception(TooManyRequests(message)))
+    else:
+        response = make_response(render_template("error.html", status=429, title=title, detail=message), 429)
     if current_app.config["RATELIMIT_HEADERS_ENABLED"]:
-        reset = counters.window(limit, *identifiers)[0]
+        reset = _counters().window(limit, *bucket)[0]
         response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
     abort(response)
 
@@ -147,7 +176,7 @@ decision_writes = WriteLimits(
 client_writes = WriteLimits("CONSENT_RATELIMIT_CLIENT", "Too many decisions from this address; try again later.")
 
 # The banner's anonymous marks (consent/visitor/funnel.py) have buckets of their own, so they never use up a
-# visitor's decisions: per client, keyed on the client hash in the limiter's store alone (no table of ours
+# visitor's decisions: per client, keyed on the client hash in the limits' store alone (no table of ours
 # holds it), and per site, which only stored marks take from, so one site's flood cannot grow the marks table
 # without bound while requests refused for any reason cannot aim the cap at a site.
 mark_writes = WriteLimits(
@@ -156,27 +185,14 @@ mark_writes = WriteLimits(
 )
 
 
-def sign_in_refused(_request_limit):
-    """The 429 page a person sees after too many sign-in attempts, in their language."""
-    page = render_template(
-        "error.html", status=429, title=gettext("Too many sign-in attempts"),
-        detail=gettext("Too many sign-in attempts from this address. Wait a minute, then try again."),
-    )
-    return make_response(page, 429)
-
-
-# The admin and auditor sign-in POSTs, per client, in one bucket: guessing on both consoles counts once.
-# Every attempt counts, right or wrong; the read limit still applies on top (override_defaults=False).
-sign_in_attempts = limiter.shared_limit(
-    _setting("CONSENT_RATELIMIT_SIGN_IN"),
-    scope="sign-in",
-    methods=["POST"],
-    override_defaults=False,
-    on_breach=sign_in_refused,
-)
+def counters_for(storage_uri):
+    """This worker's counters for memory://, else a fixed-window strategy over the shared store."""
+    if storage_uri.startswith("memory://"):
+        return LocalCounters()
+    return SharedCounters(FixedWindowRateLimiter(storage_from_string(storage_uri)))
 
 
 def init_app(app):
-    limiter.init_app(app)
-    if app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
-        app.extensions["consent.write_counters"] = LocalCounters()
+    app.extensions["consent.rate_counters"] = counters_for(app.config["RATELIMIT_STORAGE_URI"])
+    app.before_request(check_reads)
+    app.after_request(add_limit_headers)

@@ -9,7 +9,7 @@ import logging
 import re
 import time
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from consent.http.clients import client_hash, current_client_hash
@@ -63,15 +63,6 @@ def log_request(response):
     return response
 
 
-class LimiterRedaction(logging.Filter):
-    """Flask-Limiter names the limit's key (the client hash) when a request exceeds it: not for anonymous routes."""
-
-    def filter(self, record):
-        if has_request_context() and is_anonymous(current_app, request.endpoint) and len(record.args or ()) == 3:
-            record.args = (record.args[0], NO_CLIENT, record.args[2])
-        return True
-
-
 class DevServerRedaction(logging.Filter):
     """Rewrites werkzeug's lines: the address becomes its keyed hash, a request path its route pattern."""
 
@@ -108,9 +99,6 @@ def init_app(app):
     for earlier in [f for f in werkzeug_log.filters if isinstance(f, DevServerRedaction)]:
         werkzeug_log.removeFilter(earlier)  # the filter of an app created before this one
     werkzeug_log.addFilter(DevServerRedaction(app))
-    limiter_log = logging.getLogger("flask-limiter")
-    if not any(isinstance(f, LimiterRedaction) for f in limiter_log.filters):
-        limiter_log.addFilter(LimiterRedaction())
     if app.config["CONSENT_REQUEST_LOG"]:
         request_log.setLevel(logging.INFO)
         app.before_request(start_timer)

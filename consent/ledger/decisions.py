@@ -6,7 +6,7 @@ previous event of the same site, so an auditor can detect any edited, removed or
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,7 +17,6 @@ from consent.errors import (
     DecisionTooOld,
     IdempotencyConflict,
     InvalidRequest,
-    NotFound,
     OriginNotAllowed,
     SiteChanged,
     StalePolicyVersion,
@@ -379,6 +378,7 @@ class DecisionAnswer(dict):
 def _result(receipt_id, receipt, signature, jws, receipt_text):
     """The answer to a decision; with its expiry in the two forms the widget keeps (a receipt older than
     lifetimes, answering a repeated idempotency key, gives the default one: lifetime.receipt_expiry)."""
-    fields = receipts.receipt_result(receipt_id, receipt, signature, jws, receipt_token=receipts.access_token(receipt_id),
+    fields = receipts.receipt_result(receipt_id, receipt, signature, jws,
+                                     receipt_token=receipts.access_token(receipt_id),
                                      **lifetime.expiry_fields(lifetime.receipt_expiry(receipt)))
     return DecisionAnswer(fields, receipt_text)

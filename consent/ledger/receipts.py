@@ -11,9 +11,9 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 
+from consent.config import derived_hmac
 from consent.errors import Forbidden, NotFound
 from consent.http.links import public_url
-from consent.config import derived_hmac
 from consent.proof.verify import canonical_json
 from consent.sites import controller, cookie_declarations
 from consent.sites import purposes as meaning

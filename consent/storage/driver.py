@@ -59,7 +59,7 @@ def _compiled(dialect, statement, column_keys):
 
 
 def first(connection, statement, **given):
-    """The first row `statement` selects (a tuple), or None; `connection` is a SQLAlchemy Connection in a transaction."""
+    """The first row `statement` selects (a tuple), or None; `connection`: a SQLAlchemy Connection in a transaction."""
     compiled = _compiled(connection.dialect, statement, None)
     cursor = connection.connection.cursor()
     try:

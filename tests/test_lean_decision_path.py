@@ -1,0 +1,175 @@
+"""Issue 18, a lean decision path: what was cut from each decision, and that nothing it guarded was cut with it.
+
+A decision reads nothing before its write: the site, its origins and its policy come from the worker's
+copy, which the chain writer confirms by the site's revision under the write lock. Another worker's (or
+host's) change is therefore seen by the next decision, never missed. The answer embeds the receipt as
+stored and signed; the limits count without a timer thread; PostgreSQL connections are pinged only when
+they have been idle, and a connection that died meanwhile is replaced without the visitor seeing it.
+"""
+import base64
+import json
+import threading
+
+import psycopg
+import pytest
+from sqlalchemy import event, select
+
+from consent.http.local_counters import LocalCounters
+from consent.ledger import writer
+from consent.storage import db
+from consent.storage.models import Receipt
+from tests.conftest import ConsentActions, import_site, load_site_config
+
+NEW_ORIGIN = "https://new.shop.example"
+
+
+def decide(app, **changes):
+    return ConsentActions(app.test_client(), app).post(**changes)
+
+
+def stored_count(app):
+    return len(ConsentActions(app.test_client(), app).stored_events())
+
+
+# --- No read before the write -----------------------------------------------------------------------------
+
+
+def test_a_decision_reads_nothing_before_its_write(app_with, database_url):
+    """Before: a read transaction for the site, its origin and policy, then the write (two BEGINs a decision)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's trace callback sees every statement a connection runs, the driver's own included")
+    app = app_with()
+    assert decide(app).status_code == 201  # the worker reads the site once
+    statements = []
+    engine = db.get_engine(app)
+    db.dispose(app)  # every connection from now on is traced
+
+    @event.listens_for(engine, "connect")
+    def trace(dbapi_connection, _record):
+        dbapi_connection.set_trace_callback(statements.append)
+
+    assert decide(app).status_code == 201
+    verbs = [statement.split()[0].upper() for statement in statements if not statement.startswith("PRAGMA")]
+    assert verbs == ["BEGIN", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"], statements
+    assert statements[verbs.index("BEGIN") + sum(s.startswith("PRAGMA") for s in statements)] == "BEGIN IMMEDIATE"
+
+
+# --- A change made elsewhere is seen by the next decision ----------------------------------------------------
+
+
+def test_origins_changed_by_another_worker_apply_to_the_next_decision(app_with):
+    worker, other = app_with(), app_with()
+    assert decide(worker).status_code == 201  # the worker's copy: shop.example may embed the widget
+    import_site(other, load_site_config(allowed_origins=[NEW_ORIGIN]))
+    refused = decide(worker)
+    assert refused.status_code == 403 and refused.get_json()["type"].endswith("/origin-not-allowed")
+    assert decide(worker, origin=NEW_ORIGIN).status_code == 201
+    assert stored_count(worker) == 2
+
+
+def test_a_policy_and_a_name_published_by_another_worker_apply_to_the_next_decision(app_with):
+    worker, other = app_with(), app_with()
+    assert decide(worker).status_code == 201
+    config = load_site_config()
+    config["policy"]["version"] = "v2"
+    config["name"] = {"zh-CN": "新的商城", "en": "New shop"}
+    import_site(other, config)
+    stale = decide(worker)
+    assert stale.status_code == 409 and stale.get_json()["type"].endswith("/stale-policy-version")
+    fresh = decide(worker, policy_version="v2")
+    assert fresh.status_code == 201
+    assert fresh.get_json()["receipt"]["services"][0]["service"] == "新的商城"
+    assert stored_count(worker) == 2
+
+
+def test_an_origin_added_elsewhere_is_accepted_at_once(app_with):
+    """The worker's copy would refuse the new origin: a refusal is asked of the database before it is given."""
+    worker, other = app_with(), app_with()
+    assert decide(worker).status_code == 201
+    import_site(other, load_site_config(allowed_origins=["https://shop.example", NEW_ORIGIN]))
+    assert decide(worker, origin=NEW_ORIGIN).status_code == 201
+
+
+def test_a_site_that_keeps_changing_refuses_the_decision_without_storing_it(app_with, monkeypatch):
+    app = app_with()
+
+    def always_stale(_decision):
+        raise writer.Stale()
+
+    monkeypatch.setattr(writer, "append", always_stale)
+    refused = decide(app)
+    assert refused.status_code == 409
+    assert refused.get_json()["type"].endswith("/site-changed") and refused.get_json()["action"] == "retry"
+    monkeypatch.undo()
+    assert stored_count(app) == 0
+
+
+# --- The answer: the receipt as stored and signed ----------------------------------------------------------
+
+
+def test_the_answer_embeds_the_receipt_exactly_as_stored_and_signed(app_with):
+    app = app_with()
+    answer = decide(app)
+    body = answer.get_data(as_text=True)
+    result = answer.get_json()
+    with app.app_context():
+        stored = db.get_session().scalar(select(Receipt.document).where(Receipt.receipt_id == result["receipt_id"]))
+    payload = result["jws"].split(".")[1]
+    signed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    assert f'"receipt":{stored}' in body and signed == stored
+    assert json.loads(stored) == result["receipt"] and "示例商城" in body  # UTF-8 as stored, not escaped
+
+
+# --- Limits without a timer thread ------------------------------------------------------------------------
+
+
+def test_decisions_start_no_thread_to_expire_their_limits(app_with):
+    """Before: limits' MemoryStorage restarted a timer thread every 10 ms to walk every key."""
+    app = app_with()
+    before = set(threading.enumerate())
+    assert [decide(app).status_code for _ in range(3)] == [201, 201, 201]
+    assert set(threading.enumerate()) - before == set()
+
+
+def test_local_counters_keep_fixed_windows_and_drop_ended_ones(monkeypatch):
+    from limits import parse
+
+    now = [1_000_000.0]
+    monkeypatch.setattr("consent.http.local_counters.time.time", lambda: now[0])
+    counters, limit = LocalCounters(), parse("2 per minute")
+    assert [counters.hit(limit, "a") for _ in range(3)] == [True, True, False]  # refused attempts count too
+    assert not counters.test(limit, "a") and counters.test(limit, "b")
+    assert counters.window(limit, "a") == (1_000_060.0, 0)
+    now[0] += 59
+    assert not counters.hit(limit, "a")
+    now[0] += 1  # the window ended: a new one starts at the next hit
+    assert counters.test(limit, "a") and counters.hit(limit, "a")
+    assert counters.window(limit, "a") == (1_000_120.0, 1)
+    counters.hit(limit, "b")
+    now[0] += 120  # both windows ended; the next hit, a minute after the last sweep, sweeps them away
+    counters.hit(limit, "c")
+    assert counters.keys() == [limit.key_for("c")]
+
+
+# --- PostgreSQL: no ping per checkout, and a dead connection is replaced ---------------------------------------
+
+
+def test_a_busy_worker_does_not_ping_and_a_connection_killed_while_idle_is_replaced(app_with, database_url,
+                                                                                    monkeypatch):
+    if database_url.startswith("sqlite"):
+        pytest.skip("A PostgreSQL server's connections")
+    app = app_with()
+    pings = []
+    real_answers = db._answers
+    monkeypatch.setattr(db, "_answers", lambda connection: pings.append(1) or real_answers(connection))
+    assert [decide(app).status_code for _ in range(5)] == [201] * 5
+    assert pings == []  # before: pool_pre_ping, a round trip at every checkout, two per decision
+    # The server ends every connection of the app (a restart, a firewall); they are idle long enough to ping.
+    url = db.get_engine(app).url
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    monkeypatch.setattr(db, "PING_AFTER_SECONDS", 0)
+    assert decide(app).status_code == 201
+    assert pings and stored_count(app) == 6
