@@ -51,12 +51,13 @@ def main(worker_counts=(1, 2, 4), seconds=5):
     from bench.common import BENCH_ORIGIN, machine_note, ms, print_table, wrk
 
     note = machine_note()
-    rows = []
+    rows, answers = [], {}
     for workers in worker_counts:
         process, url = serve(workers)
         try:
             for path in ("empty", "json"):
                 figures = wrk(f"{url}/{path}", ["post", BENCH_ORIGIN, "demo", "v1"], 16, seconds)
+                answers[workers, path] = figures["ok_per_s"]
                 rows.append([f"POST /{path}", workers, f"{figures['ok_per_s']:.0f}",
                              f"{ms(figures['p50_us'])} / {ms(figures['p99_us'])}"])
         finally:
@@ -64,6 +65,7 @@ def main(worker_counts=(1, 2, 4), seconds=5):
             process.wait()
     print_table(f"Floor: Flask alone under gunicorn + wrk ({note})", ["view", "workers", "answers/s", "p50 / p99 ms"],
                 rows)
+    return answers  # {(workers, "empty" | "json"): answers a second}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ TIME_TO_BANNER_VS_CC = 0.7  # issue 14: at most 0.7x vanilla-cookieconsent's, an
 DURABLE_TARGET, HALF_LOAD_P99_MS, LOOKUP_P99_MS = 1500, 20, 5
 STATS_PAGE_MS = 200  # issue 17: the Statistics page at 1,000,000 events
 IN_PROCESS_RATIO = 6  # issue 18: a decision against the bare Flask JSON view, in one process
+TWO_WORKER_TARGET, FLOOR_SHARE_TARGET = 1000, 0.25  # issue 18: SQLite, 2 workers, durable decisions a second
 
 
 def verdict(met):
@@ -45,7 +46,7 @@ def widget_rows(medians):
     return rows
 
 
-def server_rows(results):
+def server_rows(results, floor_answers):
     rows = []
     for backend in ("sqlite", "postgresql"):
         runs = {shape: r for (b, shape), r in results.items() if b == backend}
@@ -56,6 +57,16 @@ def server_rows(results):
         rows.append([f"durable consents/s, {backend}, workers {shapes}", f">= {DURABLE_TARGET:,}",
                      " / ".join(f"{r['full']['ok_per_s']:.0f}" for r in runs.values()), "", "",
                      verdict(best >= DURABLE_TARGET)])
+        # Issue 18: with 2 workers, 1,000 a second, or a quarter of what Flask alone answers in the same run.
+        two = runs.get((2, 1))
+        if two and (2, "json") in floor_answers:
+            share = two["full"]["ok_per_s"] / floor_answers[2, "json"]
+            target = f">= {TWO_WORKER_TARGET:,} or >= {FLOOR_SHARE_TARGET} of the floor" if backend == "sqlite" \
+                else "reported"
+            met = two["full"]["ok_per_s"] >= TWO_WORKER_TARGET or share >= FLOOR_SHARE_TARGET
+            rows.append([f"durable consents/s ÷ Flask JSON floor, {backend}, 2 workers", target,
+                         f"{share:.2f} ({two['full']['ok_per_s']:.0f} / {floor_answers[2, 'json']:.0f})", "", "",
+                         verdict(met) if backend == "sqlite" else "measured"])
         worst = max(r["half"]["p99_us"] for r in runs.values()) / 1000
         rows.append([f"p99 ms at half load, {backend}", f"< {HALF_LOAD_P99_MS}",
                      " / ".join(f"{ms(r['half']['p99_us'])} at {r['half']['ok_per_s']:.0f}/s" for r in runs.values()),
@@ -79,7 +90,7 @@ def main():
     print_table("Widget details: medians of cold loads, Chromium at 4x CPU slowdown", widget.HEADER, widget_table)
     server_table, server_results = server.run(seconds=2 if args.quick else 5)
     print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
-    floor.main(seconds=2 if args.quick else 5)  # what Flask alone answers on the same machine
+    floor_answers = floor.main(seconds=2 if args.quick else 5)  # what Flask alone answers on the same machine
     lookup_table, lookup_results = lookup.run(events=20_000 if args.quick else 1_000_000,
                                               seconds=2 if args.quick else 5)
     print_table("Receipt lookup details (generated events: their chain is not valid, the lookup does not read it)",
@@ -88,7 +99,7 @@ def main():
     backend_check.main(1000 if args.quick else 5000)
     print("\n### Proof of consent in-process: signing, log verification, export (bench/audit_log.py)\n")
     audit_log.main(2000 if args.quick else 20_000)
-    in_process_table, in_process_ratio = in_process.run(decisions=100 if args.quick else 300)
+    in_process_table, in_process_ratio = in_process.run(decisions=100 if args.quick else 600)
     print_table("A decision in process against the bare Flask JSON view (bench/in_process.py)", in_process.HEADER,
                 in_process_table)
     stats_table = stats.run(events=20_000 if args.quick else 1_000_000)
@@ -99,7 +110,7 @@ def main():
     peers = [name for name in (row[0] for row in widget_table) if not name.startswith("consent.js")]
     print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
                 ["measure", "target", "ours", *peers, "verdict"],
-                widget_rows(medians) + server_rows(server_results) + lookup_rows(lookup_results)
+                widget_rows(medians) + server_rows(server_results, floor_answers) + lookup_rows(lookup_results)
                 + [in_process_row(in_process_table, in_process_ratio)] + stats_rows(stats_table)
                 + [scan_row(scan_results)])
 
