@@ -45,10 +45,14 @@ def strict_loads(text):
     return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
 
 
+# One encoder for every call: json.dumps builds a new one each time it is given options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(document):
     """The one byte form of a document that hashes and signatures are computed over: receipts, checkpoints and
     the chain's links. The service imports it from here, so what it signs is what this file checks."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(document)
 
 
 def b64url_encode(data):
