@@ -1,6 +1,6 @@
 """Fixed-window rate-limit counters kept in the worker process, for RATELIMIT_STORAGE_URI=memory://.
 
-The `limits` library's MemoryStorage, which Flask-Limiter uses for memory://, restarts a timer thread
+The `limits` library's MemoryStorage, which Flask-Limiter used for memory://, restarts a timer thread
 every 10 ms that walks every key to drop expired ones: that cost each decision about 0.2 ms (issue 18),
 and would grow with the number of clients seen. These counters do the same fixed window (it starts at a
 key's first hit and lasts the limit's period; refused hits count too) and drop ended windows in one
