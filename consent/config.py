@@ -26,7 +26,7 @@ def defaults():
         # (consent/accounts/sessions.py); the cookie also gets `Secure` when CONSENT_PUBLIC_URL is https.
         "CONSENT_SESSION_MAX_AGE_SECONDS": 8 * 3600,
         # Abuse resistance (consent/http/limits.py). Limits are per worker process with memory://; give
-        # every worker one shared store (redis://, memcached://) to make them exact across workers.
+        # every worker one shared store (redis://) to make them exact across workers.
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,

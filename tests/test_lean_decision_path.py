@@ -90,6 +90,18 @@ def test_an_origin_added_elsewhere_is_accepted_at_once(app_with):
     assert decide(worker, origin=NEW_ORIGIN).status_code == 201
 
 
+def test_an_origin_removed_elsewhere_gets_no_history_link_from_a_worker_that_knew_it(app_with):
+    """Only decisions use the worker's copy (their write confirms it); a visitor's history link reads the site."""
+    worker, other = app_with(), app_with()
+    secret = "s" * 43
+    assert decide(worker, visitor_secret=secret).status_code == 201
+    link = {"json": {"visitor_secret": secret}, "headers": {"Origin": "https://shop.example"}}
+    assert worker.test_client().post("/api/v1/sites/shop/history-link", **link).status_code == 200
+    import_site(other, load_site_config(allowed_origins=[NEW_ORIGIN]))
+    refused = worker.test_client().post("/api/v1/sites/shop/history-link", **link)
+    assert refused.status_code == 403 and refused.get_json()["type"].endswith("/origin-not-allowed")
+
+
 def test_a_site_that_keeps_changing_refuses_the_decision_without_storing_it(app_with, monkeypatch):
     app = app_with()
 

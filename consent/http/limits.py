@@ -11,7 +11,8 @@ idempotency key) cannot use up a site's allowance, so nobody can aim the site li
 without sending valid decisions from many addresses (README, "Threat model").
 
 The limits are the `limits` library's rate strings and fixed windows, counted in this worker
-(consent/http/local_counters.py) for memory:// or in the shared store RATELIMIT_STORAGE_URI names.
+(consent/http/local_counters.py) for memory:// or in the shared store RATELIMIT_STORAGE_URI names
+(Redis), which fails open when it cannot be reached (local_counters.SharedCounters says why).
 Flask-Limiter did this before issue 18: resolving, parsing and keying every limit again at every
 request, it cost each decision 0.6 ms, a third of the decision's own work.
 """
@@ -189,7 +190,18 @@ def counters_for(storage_uri):
     """This worker's counters for memory://, else a fixed-window strategy over the shared store."""
     if storage_uri.startswith("memory://"):
         return LocalCounters()
-    return SharedCounters(FixedWindowRateLimiter(storage_from_string(storage_uri)))
+    return SharedCounters(FixedWindowRateLimiter(storage_from_string(storage_uri, **_store_options(storage_uri))))
+
+
+def _store_options(storage_uri):
+    """A limit check never holds a visitor up: one try of at most a quarter second, then SharedCounters lets the
+    request through. (redis-py's default retries three times with up to 7 s of backoff.)"""
+    if not storage_uri.startswith(("redis://", "rediss://", "redis+unix://")):
+        return {}
+    from redis.backoff import NoBackoff  # noqa: PLC0415 - only deployments with Redis need the client loaded
+    from redis.retry import Retry  # noqa: PLC0415
+
+    return {"retry": Retry(NoBackoff(), 0), "socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 
 
 def init_app(app):

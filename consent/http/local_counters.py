@@ -4,13 +4,16 @@ The `limits` library's MemoryStorage, which Flask-Limiter used for memory://, re
 every 10 ms that walks every key to drop expired ones: that cost each decision about 0.2 ms (issue 18),
 and would grow with the number of clients seen. These counters do the same fixed window (it starts at a
 key's first hit and lasts the limit's period; refused hits count too) and drop ended windows in one
-sweep a minute, on the request that comes due. Shared stores (redis://, memcached://) go through
-`limits` itself (consent/http/limits.py), so that every worker and host counts together.
+sweep a minute, on the request that comes due. A shared store (redis://) goes through
+`limits` itself (SharedCounters), so that every worker and host counts together.
 """
+import logging
 import threading
 import time
 
 SWEEP_SECONDS = 60
+OUTAGE_LOG_SECONDS = 60
+outage_log = logging.getLogger("consent.limits")
 
 
 class LocalCounters:
@@ -55,16 +58,36 @@ class LocalCounters:
 
 
 class SharedCounters:
-    """The same three calls on a `limits` strategy over a shared store, which every worker and host counts in."""
+    """The same three calls on a `limits` strategy over a shared store, which every worker and host counts in.
+
+    When the store cannot be reached the request goes through, unlimited (fail open), and the outage is
+    logged once a minute. The limits guard against abuse; the record is the product: refusing every
+    visitor's decision while Redis is down would lose the very consent the service exists to record, and
+    a flood meanwhile still meets every check a decision passes (origin, schema, policy, idempotency).
+    """
 
     def __init__(self, strategy):
         self._strategy = strategy
+        self._errors = strategy.storage.base_exceptions
+        self._next_warning = 0.0
 
     def hit(self, limit, *identifiers):
-        return self._strategy.hit(limit, *identifiers)
+        return self._guarded(lambda: self._strategy.hit(limit, *identifiers), True)
 
     def test(self, limit, *identifiers):
-        return self._strategy.test(limit, *identifiers)
+        return self._guarded(lambda: self._strategy.test(limit, *identifiers), True)
 
     def window(self, limit, *identifiers):
-        return tuple(self._strategy.get_window_stats(limit, *identifiers))
+        return self._guarded(lambda: tuple(self._strategy.get_window_stats(limit, *identifiers)),
+                             (time.time() + limit.get_expiry(), limit.amount))
+
+    def _guarded(self, call, unreachable):
+        try:
+            return call()
+        except self._errors as error:
+            now = time.monotonic()
+            if now >= self._next_warning:
+                self._next_warning = now + OUTAGE_LOG_SECONDS
+                outage_log.error("The rate-limit store cannot be reached (%s): requests pass unlimited until it "
+                                 "answers again.", type(error).__name__)
+            return unreachable

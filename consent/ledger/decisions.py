@@ -139,7 +139,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
 
 def _prepare(session, data, origin, client_ip, header_signals, principal):
     """The checked, signed Decision of a request and who it is by, from the worker's copy of the site."""
-    facts = site_for_origin(session, data["site_id"], origin, data["policy_version"])
+    facts = site_for_origin(session, data["site_id"], origin, data["policy_version"], confirmed_by_write=True)
     site, policy = facts.site, facts.policy
     _check_policy_version(data["policy_version"], policy.version)
     if site.age_gate and data["age_statement"] is None:
@@ -321,9 +321,16 @@ def _age_facts(site, data):
     return {"age_threshold": site.age_threshold, "guardian_consent": None}
 
 
-def site_for_origin(session, site_id, origin, policy_version=None):
-    """The worker's copy of a site (site_facts.SiteFacts), once `origin` (or SERVICE_PAGE) may embed it."""
-    facts = site_facts.site_facts(session, site_id, origin, policy_version)
+def site_for_origin(session, site_id, origin, policy_version=None, confirmed_by_write=False):
+    """A site (site_facts.SiteFacts), once `origin` (or SERVICE_PAGE) is shown to embed it.
+
+    `confirmed_by_write`: the worker's copy, for a caller whose write the chain writer confirms by the site's
+    revision (record_consent). Anyone else reads the site anew: nothing would catch an origin removed since.
+    """
+    if confirmed_by_write:
+        facts = site_facts.site_facts(session, site_id, origin, policy_version)
+    else:
+        facts = site_facts.read_site_facts(session, site_id)
     if not facts.allow(origin):
         raise OriginNotAllowed(f"Origin {origin!r} may not record consent for site {facts.site.id!r}.")
     return facts

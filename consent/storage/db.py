@@ -96,17 +96,20 @@ class HeldConnection:
     """The one connection a worker's chain writer keeps between its transactions, instead of a checkout each.
 
     Checking a connection out of the pool and back, with its options, cost a decision 0.12 ms (issue 18). Only
-    the writer whose turn it is uses it (consent/ledger/writer.py), so one thread at a time. After a fork it is
-    the parent's, so it is left alone and a new one opened; after any failed transaction it is replaced; and
-    one idle PING_AFTER_SECONDS answers a ping before it is used (not SQLite's: a file does not go away).
+    the writer whose turn it is uses it (consent/ledger/writer.py), so one thread at a time. After any failed
+    transaction it is replaced, and one idle PING_AFTER_SECONDS answers a ping before it is used (not SQLite's:
+    a file does not go away). gunicorn forks before the app exists (preload_app False); should a process fork
+    with one open anyway, the child keeps the parent's referenced and unused, and opens its own: closing it, or
+    returning it to the pool, would talk over the parent's socket.
     """
 
     def __init__(self, engine):
         self._engine, self._connection, self._owner, self._used_at = engine, None, None, 0.0
+        self._inherited = None
 
     def connection(self):
         if self._owner != os.getpid():
-            self._connection = None  # a forked child's copy of its parent's: neither used nor closed here
+            self._inherited, self._connection = self._connection, None
         idle = time.monotonic() - self._used_at >= PING_AFTER_SECONDS
         if self._connection is not None and idle and self._engine.dialect.name != "sqlite" \
                 and not _answers(self._connection.connection.driver_connection):
