@@ -68,9 +68,13 @@ def server_rows(results, floor_answers):
                          f"{share:.2f} ({two['full']['ok_per_s']:.0f} / {floor_answers[2, 'json']:.0f})", "", "",
                          verdict(met) if backend == "sqlite" else "measured"])
         worst = max(r["half"]["p99_us"] for r in runs.values()) / 1000
-        rows.append([f"p99 ms at half load, {backend}", f"< {HALF_LOAD_P99_MS}",
+        rows.append([f"p99 ms at half load, {backend}, every shape", f"< {HALF_LOAD_P99_MS}",
                      " / ".join(f"{ms(r['half']['p99_us'])} at {r['half']['ok_per_s']:.0f}/s" for r in runs.values()),
                      "", "", verdict(worst < HALF_LOAD_P99_MS)])
+        if two:  # issue 18's shape: the one its throughput target names
+            rows.append([f"p99 ms at half load, {backend}, 2 workers", f"< {HALF_LOAD_P99_MS}",
+                         f"{ms(two['half']['p99_us'])} at {two['half']['ok_per_s']:.0f}/s", "", "",
+                         verdict(two["half"]["p99_us"] / 1000 < HALF_LOAD_P99_MS)])
     return rows
 
 
