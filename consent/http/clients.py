@@ -21,7 +21,7 @@ def client_hash(client_ip):
 def current_client_hash():
     """The hash of the current request's client address (the proxy's client when behind trusted proxies).
 
-    Computed once per request: the rate limits, the record and the request log all ask.
+    Computed once per request: the rate limits and the request log both ask.
     """
     if "client_hash" not in g:
         g.client_hash = client_hash(request.remote_addr) or "unknown"

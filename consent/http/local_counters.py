@@ -30,7 +30,7 @@ class LocalCounters:
         key = limit.key_for(*identifiers)
         with self._lock:
             if now >= self._next_sweep:
-                self._windows = {key: window for key, window in self._windows.items() if window[0] > now}
+                self._windows = {bucket: window for bucket, window in self._windows.items() if window[0] > now}
                 self._next_sweep = now + SWEEP_SECONDS
             window = self._windows.get(key)
             if window is None or window[0] <= now:

@@ -50,10 +50,6 @@ class SiteFacts:
     origins: frozenset
     policy: PublishedPolicy
 
-    @property
-    def revision(self):
-        return self.site.revision
-
     def allow(self, origin, policy_version=None):
         """Whether this copy lets `origin` (or SERVICE_PAGE) record a decision under `policy_version` (None: any)."""
         origin_allowed = origin is SERVICE_PAGE or origin in self.origins

@@ -82,7 +82,6 @@ def insert_rows(connection, statement, rows):
         cursor.close()
 
 
-
 def is_integrity_error(error, dialect):
     """Whether `error` is a constraint's refusal, raised by SQLAlchemy or straight by the driver of `dialect`."""
     return isinstance(error, (IntegrityError, dialect.dbapi.IntegrityError))
