@@ -1,4 +1,5 @@
 """Configuration: safe defaults, overridden from the environment, overridden by the caller."""
+import functools
 import hashlib
 import hmac
 import os
@@ -190,5 +191,9 @@ def derived_hmac(secret_key, purpose, message):
     One key per purpose, so a hash made for one use (client addresses, erased subjects) can never
     be matched against a hash made for another.
     """
-    key = hashlib.sha256(purpose + secret_key.encode()).digest()
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_derived_key(secret_key, purpose), message.encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)  # a few purposes, times the keys in rotation; four derivations a decision
+def _derived_key(secret_key, purpose):
+    return hashlib.sha256(purpose + secret_key.encode()).digest()

@@ -37,6 +37,18 @@ def test_decisions_and_receipts_are_never_cached(consent):
     assert created.headers["Cache-Control"] == "no-store" and receipt.headers["Cache-Control"] == "no-store"
 
 
+def test_a_views_own_header_stands_and_none_is_doubled(client, consent):
+    """The security headers are added only where a view set none of its own (the API's config sets no-cache,
+    the decision no-store), and the CORS and rate-limit headers, added rather than set, appear once each."""
+    config, decision = client.get("/api/v1/sites/shop/config"), consent.post()
+    assert config.headers.getlist("Cache-Control") == ["no-cache"]
+    for name in ("Cache-Control", "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
+                 "Access-Control-Allow-Origin", "Access-Control-Max-Age", "X-RateLimit-Limit", "X-RateLimit-Remaining"):
+        assert len(decision.headers.getlist(name)) == 1, name
+    assert decision.headers["Cache-Control"] == "no-store"
+    assert decision.headers["Access-Control-Allow-Origin"] == SHOP_ORIGIN
+
+
 def test_widget_script_loads_from_any_site(client):
     response = client.get("/static/consent.js")
     assert response.status_code == 200 and response.mimetype in ("text/javascript", "application/javascript")

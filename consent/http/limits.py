@@ -121,8 +121,9 @@ def add_limit_headers(response):
     if counted is not None and current_app.config["RATELIMIT_HEADERS_ENABLED"]:
         limit, bucket = counted
         reset, remaining = _counters().window(limit, *bucket)
-        response.headers.update({"X-RateLimit-Limit": str(limit.amount), "X-RateLimit-Remaining": str(remaining),
-                                 "X-RateLimit-Reset": str(int(reset))})
+        # Added: a request takes from one client bucket, so nothing set them before (setting scans for each).
+        response.headers.extend((("X-RateLimit-Limit", str(limit.amount)), ("X-RateLimit-Remaining", str(remaining)),
+                                 ("X-RateLimit-Reset", str(int(reset)))))
     return response
 
 
