@@ -77,6 +77,31 @@ def wrk(url, mode_args, connections, seconds, rate=0, extra=()):
     return figures
 
 
+def workers_cpu_seconds(master_pid):
+    """CPU seconds (user and system) the worker processes of gunicorn's master `master_pid` have used so far."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        except OSError:
+            continue  # a process that ended meanwhile
+        if int(fields[1]) == master_pid:  # fields: state, ppid, ..., utime (12th), stime (13th)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_with_cpu(master_pid, *args, **kwargs):
+    """A wrk run (wrk's arguments) that also gives the workers' CPU milliseconds per request: what an answer
+    costs the server, which a busier or slower machine moves much less than it moves answers a second."""
+    before = workers_cpu_seconds(master_pid)
+    figures = wrk(*args, **kwargs)
+    figures["cpu_ms"] = (workers_cpu_seconds(master_pid) - before) * 1000 / max(1, figures["requests"])
+    return figures
+
+
 def machine_note():
     """How busy the machine was when a benchmark started: the figures depend on it."""
     load1, load5, _ = os.getloadavg()

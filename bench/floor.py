@@ -48,24 +48,24 @@ def serve(workers):
 
 
 def main(worker_counts=(1, 2, 4), seconds=5):
-    from bench.common import BENCH_ORIGIN, machine_note, ms, print_table, wrk
+    from bench.common import BENCH_ORIGIN, machine_note, ms, print_table, wrk_with_cpu
 
     note = machine_note()
-    rows, answers = [], {}
+    rows, answers, cpu_ms = [], {}, {}
     for workers in worker_counts:
         process, url = serve(workers)
         try:
             for path in ("empty", "json"):
-                figures = wrk(f"{url}/{path}", ["post", BENCH_ORIGIN, "demo", "v1"], 16, seconds)
-                answers[workers, path] = figures["ok_per_s"]
+                figures = wrk_with_cpu(process.pid, f"{url}/{path}", ["post", BENCH_ORIGIN, "demo", "v1"], 16, seconds)
+                answers[workers, path], cpu_ms[workers, path] = figures["ok_per_s"], figures["cpu_ms"]
                 rows.append([f"POST /{path}", workers, f"{figures['ok_per_s']:.0f}",
-                             f"{ms(figures['p50_us'])} / {ms(figures['p99_us'])}"])
+                             f"{ms(figures['p50_us'])} / {ms(figures['p99_us'])}", f"{figures['cpu_ms']:.2f}"])
         finally:
             process.terminate()
             process.wait()
-    print_table(f"Floor: Flask alone under gunicorn + wrk ({note})", ["view", "workers", "answers/s", "p50 / p99 ms"],
-                rows)
-    return answers  # {(workers, "empty" | "json"): answers a second}
+    print_table(f"Floor: Flask alone under gunicorn + wrk ({note})",
+                ["view", "workers", "answers/s", "p50 / p99 ms", "worker CPU ms an answer"], rows)
+    return answers, cpu_ms  # each {(workers, "empty" | "json"): answers a second, or workers' CPU ms an answer}
 
 
 if __name__ == "__main__":

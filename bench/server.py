@@ -24,6 +24,7 @@ from bench.common import (
     prepare_database,
     print_table,
     wrk,
+    wrk_with_cpu,
 )
 from consent.accounts import api_keys
 from consent.ledger import receipts
@@ -112,7 +113,7 @@ def measure(database_url, shape, seconds, workdir):
         url = server.url + "/api/v1/consents"
         # The warm-up also gives the backend check its users, each decision proven by a subject token.
         warm = wrk(url, post, CONNECTIONS, 2, extra=[str(subjects_file(app, config["id"], workdir))])
-        full = wrk(url, post, CONNECTIONS, seconds)
+        full = wrk_with_cpu(server.process.pid, url, post, CONNECTIONS, seconds)
         half = wrk(url, post, CONNECTIONS, seconds, rate=max(1, int(full["ok_per_s"] / 2)))
         reads = measure_reads(server, app, config["id"], max(2, seconds // 2), workdir)
     acknowledged = warm["ok"] + full["ok"] + half["ok"]
@@ -157,6 +158,7 @@ def run(backends=("sqlite", "postgresql"), shapes=((1, 1), (2, 1), (4, 1), (2, 4
                 full, half, reads = result["full"], result["half"], result["reads"]
                 rows.append([
                     backend, label(shape), f"{full['ok_per_s']:.0f}", f"{ms(full['p50_us'])} / {ms(full['p99_us'])}",
+                    f"{full['cpu_ms']:.2f}",
                     f"{half['ok_per_s']:.0f}", f"{ms(half['p50_us'])} / {ms(half['p99_us'])}",
                     *[f"{reads[name]['ok_per_s']:.0f} · {ms(reads[name]['p50_us'])} / {ms(reads[name]['p99_us'])}"
                       for name, _paths in READS],
@@ -165,7 +167,8 @@ def run(backends=("sqlite", "postgresql"), shapes=((1, 1), (2, 1), (4, 1), (2, 4
     return rows, results
 
 
-HEADER = ["backend", "workers", "consents/s (full load)", "p50 / p99 ms", "half load /s", "p50 / p99 ms",
+HEADER = ["backend", "workers", "consents/s (full load)", "p50 / p99 ms", "worker CPU ms a consent", "half load /s",
+          "p50 / p99 ms",
           *[f"{name} GET/s · p50 / p99 ms" for name, _paths in READS], "201s stored, chain verified"]
 
 
