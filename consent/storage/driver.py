@@ -7,6 +7,8 @@ parameter goes through its type's bind processor (SQLite's DateTime and Boolean 
 result column through its result processor, as Connection.execute would apply them. The transaction
 stays SQLAlchemy's: these run on the DBAPI connection of a Connection that began it.
 """
+import functools
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -58,15 +60,44 @@ def _compiled(dialect, statement, column_keys):
     return _cache[key]
 
 
-def first(connection, statement, **given):
-    """The first row `statement` selects (a tuple), or None; `connection`: a SQLAlchemy Connection in a transaction."""
-    compiled = _compiled(connection.dialect, statement, None)
-    cursor = connection.connection.cursor()
+def first_rows(connection, statements):
+    """The first row (or None) of each (statement, parameters) of `statements`, run in order, each starting once
+    the one before has finished: sent together in one pipeline (below), answered in one round trip."""
+    cursors = []
     try:
-        cursor.execute(compiled.sql, compiled.parameters(given))
-        return compiled.row(cursor.fetchone())
+        with pipeline(connection):
+            for statement, given in statements:
+                compiled = _compiled(connection.dialect, statement, None)
+                cursor = connection.connection.cursor()
+                cursors.append((compiled, cursor))
+                cursor.execute(compiled.sql, compiled.parameters(given))
+        # Read once the pipeline has ended: reading inside it would cost a second round trip to end it.
+        return [compiled.row(cursor.fetchone()) for compiled, cursor in cursors]
     finally:
-        cursor.close()
+        for _compiled_statement, cursor in cursors:
+            cursor.close()
+
+
+def pipeline(connection):
+    """Send the statements run in this block without waiting for each answer, where the driver can
+    (psycopg's pipeline mode): one round trip to the database instead of one per statement. The chain
+    writer holds its site's lock across these round trips, so with the database on another host they
+    bound one site's decisions a second (README, "Scale-out"). Elsewhere (SQLite, in process) a no-op.
+
+    An error is raised by the statement that meets it or when the block ends; the statements after it
+    in the block are not run.
+    """
+    driver_connection = connection.connection.driver_connection
+    if connection.dialect.driver != "psycopg" or not _pipelines_supported():
+        return nullcontext()
+    return driver_connection.pipeline()
+
+
+@functools.cache
+def _pipelines_supported():
+    import psycopg  # only ever asked with a psycopg connection in hand
+
+    return psycopg.Pipeline.is_supported()  # libpq 14 or later
 
 
 def insert_rows(connection, statement, rows):
