@@ -12,6 +12,11 @@ LANGUAGES = ("zh-CN", "en")
 def defaults():
     """Settings every deployment starts from; each is documented in docs/settings.md."""
     return {
+        # The instance folder: what a host keeps of its own where the settings below name no other place (the
+        # SQLite database, the generated secret key, the signing keys, the checkpoint file). None means the
+        # project's `instance/`; servers sharing one checkout (the two hosts of tests/test_multi_host.py) each
+        # need their own.
+        "CONSENT_INSTANCE_PATH": None,
         # None means "a SQLite file in the instance folder", resolved once the instance path is known.
         "DATABASE_URL": None,
         # Largest request body anywhere; the consent endpoint has its own, smaller limit below.
@@ -145,11 +150,14 @@ def from_environment():
 
 
 def fill_instance_defaults(app):
-    """Give the app a secret key and a database URL, creating both in the instance folder if unset.
+    """Give the app its instance folder, a secret key and a database URL, creating both in that folder if unset.
 
-    The generated key lives in `instance/secret_key` (git-ignored) so that receipts signed
-    before a restart still verify after it.
+    The folder is CONSENT_INSTANCE_PATH when set (a relative one from the working directory), else the
+    project's `instance/`. The generated key lives in `instance/secret_key` (git-ignored) so that receipts
+    signed before a restart still verify after it.
     """
+    if app.config.get("CONSENT_INSTANCE_PATH"):
+        app.instance_path = os.path.abspath(app.config["CONSENT_INSTANCE_PATH"])
     if not app.config.get("DATABASE_URL"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'consent.sqlite3'}"

@@ -186,6 +186,18 @@ def test_the_webhook_receives_each_checkpoint_signed_like_decisions(app, client,
     assert "checkpoint of 1 events" in page and messages[0]["event_id"][:8] in page
 
 
+def test_a_checkpoint_the_chain_writer_signs_is_queued_for_the_webhook_once(app_with):
+    """Those signed while decisions are written too, not only those of `log checkpoint`: the writer's session
+    once closed with their messages still pending, and no checkpoint it signed ever reached the webhook."""
+    app = app_with(CONSENT_CHECKPOINT_EVERY=2)
+    import_site(app, load_site_config(webhook={"url": "https://shop.example/hooks"}))  # resolves nowhere: queued only
+    post_to(app, 5)  # checkpoints at 2 and 4, by the chain writer
+    with app.app_context():
+        queued = db.get_session().scalars(select(WebhookDelivery.checkpoint_id)
+                                          .where(WebhookDelivery.checkpoint_id.is_not(None))).all()
+    assert sorted(queued) == [stored.id for stored in stored_checkpoints(app)] and len(queued) == 2
+
+
 def test_a_site_without_webhook_queues_no_checkpoint_message(app, consent):
     post(consent, 1)
     assert checkpoint(app).exit_code == 0

@@ -47,3 +47,25 @@ def test_a_flag_that_says_neither_yes_nor_no_is_refused(monkeypatch, text):
 def test_a_flag_reads_the_usual_spellings(monkeypatch, text, expected):
     monkeypatch.setenv("CONSENT_REQUEST_LOG", text)
     assert config.from_environment()["CONSENT_REQUEST_LOG"] is expected
+
+
+def test_each_server_can_have_an_instance_folder_of_its_own(monkeypatch, tmp_path):
+    """Two servers run from one checkout (the hosts of tests/test_multi_host.py) must not share the project's
+    instance/: each would append the checkpoints it signs to the other's file. CONSENT_INSTANCE_PATH moves
+    everything the folder holds, a relative path taken from the working directory."""
+    from consent import create_app
+    from consent.ledger import checkpoints, signing
+    from consent.storage import db
+
+    for name in ("DATABASE_URL", "SECRET_KEY", "CONSENT_KEY_DIR", "CONSENT_CHECKPOINT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONSENT_INSTANCE_PATH", "host-a")
+    app = create_app({"TESTING": True})
+    folder = tmp_path / "host-a"
+    with app.app_context():
+        assert (app.instance_path, checkpoints.checkpoint_file()) == (str(folder), folder / "checkpoints.jsonl")
+        assert signing.key_dir() == folder / "keys"
+    assert app.config["DATABASE_URL"] == f"sqlite:///{folder / 'consent.sqlite3'}"
+    assert (folder / "secret_key").read_text().strip() == app.config["SECRET_KEY"]
+    db.dispose(app)

@@ -86,11 +86,12 @@ def _active_private_key(session):
     retires stay valid for verification. The cache is one immutable tuple replaced whole, so
     threads of one worker never see a kid paired with another key.
     """
-    cached = current_app.extensions.get("consent.signing")
-    if cached and monotonic() < cached[2]:
+    cached, now = current_app.extensions.get("consent.signing"), monotonic()
+    if cached and now < cached[2]:
         return cached[:2]
+    # Counted from before the question, so a rotation committed while it was asked is seen within the time.
+    recheck_at = now + current_app.config["CONSENT_KEY_RECHECK_SECONDS"]
     kid = _active_kid(session) or _first_key(session)
-    recheck_at = monotonic() + current_app.config["CONSENT_KEY_RECHECK_SECONDS"]
     if cached and cached[0] == kid:
         current_app.extensions["consent.signing"] = (*cached[:2], recheck_at)
         return cached[:2]
