@@ -49,6 +49,20 @@ def test_a_views_own_header_stands_and_none_is_doubled(client, consent):
     assert decision.headers["Access-Control-Allow-Origin"] == SHOP_ORIGIN
 
 
+def test_pages_naming_a_person_are_never_cached(client, consent):
+    """A visitor's receipt page and history page, and the consoles, carried no Cache-Control: a CDN with a
+    default lifetime in front would have kept them, token-addressed receipts and sign-in pages alike."""
+    secret = "visitor-credential-for-the-cache-test"
+    created = consent.post(visitor_secret=secret).get_json()
+    history = consent.client.post("/api/v1/sites/shop/history-link", json={"visitor_secret": secret},
+                                  headers={"Origin": SHOP_ORIGIN}).get_json()
+    pages = [f"/receipts/{created['receipt_id']}?token={created['receipt_token']}", history["history_url"],
+             "/audit/login", "/admin/login", "/"]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200 and response.headers.getlist("Cache-Control") == ["no-store"], path
+
+
 def test_widget_script_loads_from_any_site(client):
     response = client.get("/static/consent.js")
     assert response.status_code == 200 and response.mimetype in ("text/javascript", "application/javascript")

@@ -39,9 +39,11 @@ STATIC_FILE = EVERY_ANSWER + (("Cross-Origin-Resource-Policy", "cross-origin"),)
 API_ANSWER = EVERY_ANSWER + (("Content-Security-Policy", API_POLICY),)
 # Decisions and receipts name a person: no shared cache may keep them.
 PERSONAL_API_ANSWER = API_ANSWER + (("Cache-Control", "no-store"),)
+# Our pages show a visitor's receipt or history, an auditor's or an operator's console: no cache in between
+# (a CDN in front, README "A deploy recipe") may keep one unless its view says so.
 PAGE = EVERY_ANSWER + (("Content-Security-Policy", PAGE_POLICY), ("X-Frame-Options", "SAMEORIGIN"),
                        ("Cross-Origin-Opener-Policy", "same-origin"), ("Cross-Origin-Resource-Policy", "same-origin"),
-                       ("Permissions-Policy", PERMISSIONS_POLICY))
+                       ("Permissions-Policy", PERMISSIONS_POLICY), ("Cache-Control", "no-store"))
 
 
 def add_security_headers(response):
