@@ -5,7 +5,7 @@
 import argparse
 import time
 
-from bench import audit_log, backend_check, floor, in_process, lookup, scan, server, stats, widget
+from bench import audit_log, backend_check, floor, in_process, lookup, scan, server, single_site, stats, widget
 from bench.common import machine_note, ms, print_table
 
 OURS, CC, KLARO = widget.OURS, "vanilla-cookieconsent", "klaro"
@@ -84,6 +84,18 @@ def server_rows(results, floor_answers, floor_cpu_ms):
     return rows
 
 
+def single_site_rows(results):
+    """Issue 19: one site's decisions a second by writers, at each database round trip; reported, not a target:
+    the curve shows where one site's lock caps it (docs/performance.md, "Issue 19")."""
+    rows = []
+    for rtt in dict.fromkeys(rtt for rtt, _shape in results):
+        runs = {shape: r for (at, shape), r in results.items() if at == rtt}
+        rows.append([f"one site's decisions/s, postgresql +{rtt:g} ms round trip, writers "
+                     + " / ".join(server.label(shape) for shape in runs), "reported",
+                     " / ".join(f"{r['full']['ok_per_s']:.0f}" for r in runs.values()), "", "", "measured"])
+    return rows
+
+
 def lookup_rows(results):
     return [[f"receipt lookup p99 ms at {figures['stored']:,} events, {backend}", f"< {LOOKUP_P99_MS}",
              f"{ms(figures['steady']['p99_us'])} (p50 {ms(figures['steady']['p50_us'])})", "", "",
@@ -100,6 +112,11 @@ def main():
     print_table("Widget details: medians of cold loads, Chromium at 4x CPU slowdown", widget.HEADER, widget_table)
     server_table, server_results = server.run(seconds=2 if args.quick else 5)
     print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
+    # Issue 19: one site against its one chain head, the database near and 1 and 3 ms away.
+    single_site_table, single_site_paths, single_site_results = single_site.run(
+        rtts=(0, 3) if args.quick else (0, 1, 3), shapes=((1, 1), (4, 1), (2, 4)) if args.quick else single_site.SHAPES,
+        seconds=2 if args.quick else 4)
+    single_site.print_tables(single_site_table, single_site_paths)
     # What Flask alone answers on the same machine, and what each answer costs its workers.
     floor_answers, floor_cpu_ms = floor.main(seconds=2 if args.quick else 5)
     lookup_table, lookup_results = lookup.run(events=20_000 if args.quick else 1_000_000,
@@ -121,7 +138,8 @@ def main():
     peers = [name for name in (row[0] for row in widget_table) if not name.startswith("consent.js")]
     print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
                 ["measure", "target", "ours", *peers, "verdict"],
-                widget_rows(medians) + server_rows(server_results, floor_answers, floor_cpu_ms) + lookup_rows(lookup_results)
+                widget_rows(medians) + server_rows(server_results, floor_answers, floor_cpu_ms)
+                + single_site_rows(single_site_results) + lookup_rows(lookup_results)
                 + [in_process_row(in_process_table, in_process_ratio)] + stats_rows(stats_table)
                 + [scan_row(scan_results)])
 

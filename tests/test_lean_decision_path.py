@@ -12,8 +12,9 @@ import threading
 
 import psycopg
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, make_url, select
 
+from bench.latency_proxy import LatencyProxy
 from consent.http.local_counters import LocalCounters
 from consent.ledger import writer
 from consent.storage import db
@@ -186,3 +187,21 @@ def test_a_busy_worker_does_not_ping_and_a_connection_killed_while_idle_is_repla
     monkeypatch.setattr(db, "PING_AFTER_SECONDS", 0)
     assert decide(app).status_code == 201
     assert pings and stored_count(app) == 6
+
+
+def test_a_decision_on_postgresql_makes_four_round_trips_two_under_the_sites_lock(app_with, database_url):
+    """With the database on another host each round trip under the site's lock is time no other decision of the
+    site can use (bench/single_site.py, README "Scale-out"). Before: 7 round trips, BEGIN, the lock, the head,
+    three inserts and COMMIT, 5 of them under the lock. Now the lock and the head go in one pipeline and the
+    inserts in another: BEGIN, lock and head, inserts, COMMIT."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("Round trips to a PostgreSQL server")
+    url = make_url(database_url)
+    with LatencyProxy(url.host, url.port, 0) as proxy:
+        app = app_with(DATABASE_URL=url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        # Past what only a worker's first decisions do: reading the site, psycopg preparing the statements.
+        assert [decide(app).status_code for _ in range(10)] == [201] * 10
+        before = proxy.round_trips
+        assert [decide(app).status_code for _ in range(10)] == [201] * 10
+        assert (proxy.round_trips - before) / 10 == 4
+        assert stored_count(app) == 20
