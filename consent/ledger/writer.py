@@ -192,15 +192,15 @@ def _link_and_insert(connection, decisions):
         if every and head.seq % every == 0:
             due_checkpoints.append((decision.site.id, head.seq, head.event_hash))
         outcomes.append(decision)
-    with driver.pipeline(connection):  # every insert in one round trip: the site's lock is held meanwhile
-        for statement, table_rows in zip(INSERTS, rows, strict=True):
-            if table_rows:
-                driver.insert_rows(connection, statement, table_rows)
     # A site this batch extended is also due when its newest checkpoint is older than the interval.
     counted = {site_id for site_id, _seq, _head_hash in due_checkpoints}
     extended = {outcome.site.id for outcome in outcomes if not isinstance(outcome, Exception)} - counted
     due_checkpoints += [(site_id, heads[site_id].seq, heads[site_id].event_hash) for site_id in sorted(extended)
                         if checkpoints.interval_due(connection, site_id)]
+    inserts = [(statement, table_rows) for statement, table_rows in zip(INSERTS, rows, strict=True) if table_rows]
+    # Every insert in one round trip, the site's lock held meanwhile; the commit in it too unless a checkpoint is
+    # to be signed in this transaction first.
+    driver.insert_all(connection, inserts, commit=not due_checkpoints)
     signed = []
     if due_checkpoints:
         # Marked as holding the write lock: signing (a first key) writes in it, not in a second transaction.

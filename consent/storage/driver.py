@@ -100,6 +100,27 @@ def _pipelines_supported():
     return psycopg.Pipeline.is_supported()  # libpq 14 or later
 
 
+def insert_all(connection, inserts, commit=False):
+    """Run each (insert statement, rows) of `inserts` (insert_rows), in one pipeline: one round trip for them all.
+
+    `commit`: and commit in that same round trip where the driver pipelines (psycopg); the transaction the
+    caller's block then ends finds nothing left to commit (psycopg commits nothing outside a transaction).
+    Elsewhere the caller's block commits, as it would anyway. A refused insert fails the round trip, commit
+    included: nothing of it is stored.
+    """
+    with pipeline(connection) as pipelined:
+        for statement, rows in inserts:
+            insert_rows(connection, statement, rows)
+        if commit and pipelined is not None:
+            # Queued like the inserts: the driver's commit() would wait for its answer, and the pipeline's end
+            # for one more.
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute("COMMIT")
+            finally:
+                cursor.close()
+
+
 def insert_rows(connection, statement, rows):
     """Insert `rows` (dicts with the same keys) with the insert `statement`, in one executemany.
 
