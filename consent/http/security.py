@@ -50,7 +50,8 @@ def add_security_headers(response):
     if request.endpoint == "static":
         wanted = STATIC_FILE
     elif request.path.startswith("/api/"):
-        wanted = PERSONAL_API_ANSWER if request.method == "POST" or request.endpoint == "api.get_receipt" else API_ANSWER
+        personal = request.method == "POST" or request.endpoint == "api.get_receipt"
+        wanted = PERSONAL_API_ANSWER if personal else API_ANSWER
     else:
         wanted = PAGE
     if request.is_secure:

@@ -21,7 +21,8 @@ from consent.visitor import funnel, own_data, widget_script
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PREFLIGHT_MAX_AGE = 600
-CORS_HEADERS = (("Access-Control-Allow-Headers", "Content-Type"), ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+CORS_HEADERS = (("Access-Control-Allow-Headers", "Content-Type"),
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
                 ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)))
 CONSENT_REQUEST = ConsentRequestSchema()  # schemas keep no state between loads: build once
 VISITOR_PROOF = VisitorProofSchema()
