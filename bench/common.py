@@ -95,7 +95,7 @@ def workers_cpu_seconds(master_pid):
 
 def wrk_with_cpu(master_pid, *args, **kwargs):
     """A wrk run (wrk's arguments) that also gives the workers' CPU milliseconds per request: what an answer
-    costs the server, which a busier or slower machine moves much less than it moves answers a second."""
+    costs the server, apart from the time its workers wait (for the disk, a lock or a core)."""
     before = workers_cpu_seconds(master_pid)
     figures = wrk(*args, **kwargs)
     figures["cpu_ms"] = (workers_cpu_seconds(master_pid) - before) * 1000 / max(1, figures["requests"])

@@ -67,8 +67,8 @@ def server_rows(results, floor_answers, floor_cpu_ms):
             rows.append([f"durable consents/s ÷ Flask JSON floor, {backend}, 2 workers", target,
                          f"{share:.2f} ({two['full']['ok_per_s']:.0f} / {floor_answers[2, 'json']:.0f})", "", "",
                          verdict(met) if backend == "sqlite" else "measured"])
-            # The same comparison in CPU: steadier from run to run than answers a second, and without the time
-            # workers wait on each other's fsync (docs/performance.md, "Issue 18").
+            # The same comparison in CPU time: what an answer costs the workers, without the time they wait on
+            # each other's fsync or for a core (docs/performance.md, "Issue 18").
             cost = two["full"]["cpu_ms"] / floor_cpu_ms[2, "json"]
             rows.append([f"workers' CPU a consent ÷ a floor answer, {backend}, 2 workers", "reported",
                          f"{cost:.1f}× ({two['full']['cpu_ms']:.2f} / {floor_cpu_ms[2, 'json']:.2f} ms)", "", "",
