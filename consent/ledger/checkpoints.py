@@ -61,9 +61,6 @@ def sign_checkpoint(session, site_id, count, head_hash):
     session.add(checkpoint)
     session.flush()  # its id, which the webhook message names
     _queue_for_webhook(session, checkpoint)
-    # Written now, not left pending: the chain writer closes this session without committing it (its connection's
-    # transaction commits), and what is still pending when a session closes is dropped, this message with it.
-    session.flush()
     _clock_notes()[site_id] = checkpoint.signed_at + _interval()
     return checkpoint
 

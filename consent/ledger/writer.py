@@ -206,6 +206,9 @@ def _link_and_insert(connection, decisions):
         # Marked as holding the write lock: signing (a first key) writes in it, not in a second transaction.
         with Session(bind=connection, info=dict(db.WRITE_LOCK_HELD)) as session:
             signed = [checkpoints.sign_checkpoint(session, *due) for due in due_checkpoints]
+            # This session is never committed (the connection's transaction is): what it still holds pending
+            # when it closes is dropped, as the checkpoints' webhook messages once were.
+            session.flush()
     return outcomes, signed
 
 
