@@ -116,18 +116,27 @@ def measure(database_url, shape, seconds, workdir):
         full = wrk_with_cpu(server.process.pid, url, post, CONNECTIONS, seconds)
         half = wrk(url, post, CONNECTIONS, seconds, rate=max(1, int(full["ok_per_s"] / 2)))
         reads = measure_reads(server, app, config["id"], max(2, seconds // 2), workdir)
-    acknowledged = warm["ok"] + full["ok"] + half["ok"]
+    acknowledged, stored = check_durability(app, config["id"], warm, [full, half], log)
+    db.dispose(app)
+    return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
+
+
+def check_durability(app, site_id, warm, measured, log):
+    """Every decision the wrk runs (`warm`, then the `measured` ones, which must have had no refusal)
+    acknowledged is stored and the site's chain verifies; else stop with the server's first errors from `log`.
+    Returns (acknowledged, stored)."""
+    runs = [warm, *measured]
+    acknowledged = sum(run["ok"] for run in runs)
     # wrk stops at its deadline without reading the answers still on the wire: each run may have
     # stored up to one decision per connection more than it counted, never fewer.
-    in_flight = 3 * CONNECTIONS
-    stored, intact = stored_and_intact(app, config["id"])
-    db.dispose(app)
-    if not acknowledged <= stored <= acknowledged + in_flight or not intact or full["not_ok"] or half["not_ok"]:
-        refused = sorted(set((full["refusals"] + half["refusals"]).split()))  # the server's log dies with workdir
+    in_flight = len(runs) * CONNECTIONS
+    stored, intact = stored_and_intact(app, site_id)
+    if not acknowledged <= stored <= acknowledged + in_flight or not intact or any(run["not_ok"] for run in measured):
+        refused = sorted(set("".join(run["refusals"] for run in measured).split()))  # the log dies with workdir
         raise SystemExit(f"durability check failed: {acknowledged} acknowledged, {stored} stored, chain "
                          f"{'intact' if intact else 'BROKEN'}, refused with {refused}; the server's first errors:\n"
                          + first_errors(log))
-    return {"full": full, "half": half, "reads": reads, "stored": stored, "acknowledged": acknowledged}
+    return acknowledged, stored
 
 
 def parse_shapes(text):
