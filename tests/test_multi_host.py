@@ -222,18 +222,13 @@ class Browser:
         if fields is not None:
             body = urlencode(fields, doseq=True)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection = http.client.HTTPConnection("127.0.0.1", self.host.port, timeout=DEADLINE)
-        try:
-            connection.request("POST" if fields is not None else "GET", path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode()
-            for header in response.headers.get_all("Set-Cookie") or []:
-                cookie = SimpleCookie(header)
-                if "session" in cookie:
-                    self.cookie = cookie["session"].value or None
-            return response.status, response.headers.get("Location", ""), text
-        finally:
-            connection.close()
+        status, response_headers, text = self.hosts.request(self.host, "POST" if fields is not None else "GET", path,
+                                                            body, headers)
+        for header in response_headers.get_all("Set-Cookie") or []:
+            cookie = SimpleCookie(header)
+            if "session" in cookie:
+                self.cookie = cookie["session"].value or None
+        return status, response_headers.get("Location", ""), text.decode()
 
     def sign_in(self):
         _status, _location, page = self.open("/admin/login")
