@@ -1,4 +1,5 @@
-"""The per-site hash chain of consent events: how a link is computed, and how the chain is checked.
+"""The hash chains of consent events, one per lane of a site (consent/ledger/lanes.py): how a link is computed,
+and how the chains are checked.
 
 Checking covers every column the product answers from, not only the links: each column of an event
 either is inside its hashed document or must repeat it; each receipt must be the one its event names,
@@ -10,14 +11,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, bindparam, or_, select, type_coerce
+from sqlalchemy import String, bindparam, func, or_, select, type_coerce
 
 from consent.ledger import receipts, signing
-from consent.proof.verify import VerificationError, canonical_json, public_key_from_jwk, verify_jws
+from consent.proof.verify import VerificationError, canonical_json, lanes_root, public_key_from_jwk, verify_jws
 from consent.storage.models import (
     EVENTS,
     RECEIPTS,
     SIGNATURES,
+    SITES,
     PolicyVersion,
     in_utc,
 )
@@ -41,6 +43,7 @@ def _time(value):
 # Every column of consent_events the product reads, and what the hashed document says it holds. A key
 # an older document lacks gives None: the column must then be empty.
 EVENT_COLUMNS = {
+    "lane": lambda document: document.get("lane", 0),  # lane 0's documents name none
     "seq": lambda document: document.get("seq"),
     "event_id": lambda document: document.get("event_id"),
     "site_id": lambda document: document.get("site_id"),
@@ -118,10 +121,12 @@ def text_hash(canonical_text):
 class ChainReport:
     site_id: str
     events_checked: int
-    head_hash: str
+    head_hash: str  # of a log of several lanes, the Merkle root over their heads (verify.lanes_root)
     first_broken_seq: int | None = None
     problem: str | None = None
     column: str | None = None  # where the break is, e.g. "consent_events.subject_ref"; None for a missing link
+    lane: int | None = None  # the lane of the break, in a log of several lanes
+    lanes: list = field(default_factory=list)  # [(count, head hash)] of each lane of a log walked whole
 
     @property
     def intact(self):
@@ -135,36 +140,65 @@ class _Break:
     problem: str
 
 
-def verify_chain(session, site_id, batch_size=1000, after=(0, GENESIS_HASH), through_seq=None):
-    """Walk a site's events in order, checking every link, column, receipt and pinned policy; report the first break.
+def site_lanes(session, site_id):
+    """(the lanes a site's log has, by its setting; every lane some event of the site names, whatever it is)."""
+    configured = session.scalar(select(SITES.c.lanes).where(SITES.c.id == site_id)) or 1
+    named = session.scalars(select(EVENTS.c.lane).where(EVENTS.c.site_id == site_id).distinct()).all()
+    return range(configured), sorted(named)
+
+
+def verify_chain(session, site_id, batch_size=1000):
+    """Walk every lane of a site's log whole (verify_lane), then look for receipts whose event is gone; report the
+    first break."""
+    configured, named = site_lanes(session, site_id)
+    several = len(configured) > 1 or any(named)
+    for lane in named:
+        if lane not in configured:  # walked by no one: an event added or moved out of sight
+            first = session.scalar(select(func.min(EVENTS.c.seq)).where(EVENTS.c.site_id == site_id,
+                                                                          EVENTS.c.lane == lane))
+            return ChainReport(site_id, 0, GENESIS_HASH, first, f"the site's log has {len(configured)} lane(s), "
+                               f"from 0: this event is outside them", "consent_events.lane", lane=lane)
+    lanes = []
+    for lane in configured:
+        report = verify_lane(session, site_id, lane, batch_size)
+        if not report.intact:
+            report.lane = lane if several else None
+            return report
+        lanes.append((report.events_checked, report.head_hash))
+    total = sum(events for events, _head in lanes)
+    head = lanes[0][1] if len(lanes) == 1 else lanes_root(lanes)
+    orphan = session.execute(ORPHAN_RECEIPT, {"site_id": site_id}).first()
+    if orphan and orphan.event_site_id:
+        return ChainReport(site_id, total, head, total + 1, f"its event is in the log of site {orphan.event_site_id}",
+                           f"receipts.site_id of receipt {orphan.receipt_id}")
+    if orphan:
+        return ChainReport(site_id, total, head, total + 1,
+                           f"names event {orphan.event_id}, which is not in the site's log",
+                           f"receipts.event_id of receipt {orphan.receipt_id}")
+    return ChainReport(site_id, total, head, lanes=lanes)
+
+
+def verify_lane(session, site_id, lane=0, batch_size=1000, after=(0, GENESIS_HASH), through_seq=None):
+    """Walk one lane of a site's log in order, checking every link, column, receipt and pinned policy; report the
+    first break.
 
     Streams in batches, so a chain of millions of events is checked in constant memory. `after`
     (seq, hash) starts the walk behind a trusted point (a signed checkpoint) instead of the genesis;
-    `through_seq` stops it early. Only a walk of the whole chain also looks for receipts whose event
-    is gone.
+    `through_seq` stops it early.
     """
     expected_prev, expected_seq, checked = after[1], after[0] + 1, 0
-    query = WALK.where(EVENTS.c.site_id == site_id).order_by(EVENTS.c.seq).execution_options(yield_per=batch_size)
+    query = (WALK.where(EVENTS.c.site_id == site_id, EVENTS.c.lane == lane).order_by(EVENTS.c.seq)
+             .execution_options(yield_per=batch_size))
     if after[0]:
         query = query.where(EVENTS.c.seq > after[0])  # from the genesis, rows numbered 0 or less are walked too
     if through_seq is not None:
         query = query.where(EVENTS.c.seq <= through_seq)
-    walk = _Walk(session, site_id)
+    walk = _Walk(session, site_id, lane)
     for row in session.execute(query):
         found = walk.problem(row, expected_prev, expected_seq)
         if found:
             return ChainReport(site_id, checked, expected_prev, found.seq, found.problem, found.column)
         expected_prev, expected_seq, checked = row.event_hash, expected_seq + 1, checked + 1
-    if after[0] == 0 and through_seq is None:
-        orphan = session.execute(ORPHAN_RECEIPT, {"site_id": site_id}).first()
-        if orphan and orphan.event_site_id:
-            return ChainReport(site_id, checked, expected_prev, checked + 1,
-                               f"its event is in the log of site {orphan.event_site_id}",
-                               f"receipts.site_id of receipt {orphan.receipt_id}")
-        if orphan:
-            return ChainReport(site_id, checked, expected_prev, checked + 1,
-                               f"names event {orphan.event_id}, which is not in the site's log",
-                               f"receipts.event_id of receipt {orphan.receipt_id}")
     return ChainReport(site_id, checked, expected_prev)
 
 
@@ -174,6 +208,7 @@ class _Walk:
 
     session: object
     site_id: str
+    lane: int
     keys: dict | None = None
     hmac_valid: object = field(default_factory=receipts.hmac_signature_checker)
     policy_hashes: dict = field(default_factory=dict)
@@ -210,7 +245,8 @@ class _Walk:
     def _hash_break(self, row):
         """Which of the two changed, the document or its hash: the next event's document pins the true hash."""
         following = isinstance(row.seq, int) and self.session.scalar(
-            select(EVENTS.c.document).where(EVENTS.c.site_id == self.site_id, EVENTS.c.seq == row.seq + 1)
+            select(EVENTS.c.document).where(EVENTS.c.site_id == self.site_id, EVENTS.c.lane == self.lane,
+                                            EVENTS.c.seq == row.seq + 1)
         )
         try:
             pinned = json.loads(following).get("prev_hash") if following else None

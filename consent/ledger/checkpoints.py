@@ -1,9 +1,12 @@
 """Signed checkpoints (tree heads) of each site's event log, and verifying the log against them.
 
-A checkpoint is a JWS over {site_id, lane, count, head_hash, time} (those signed before lanes were
-named have no lane, and keep verifying as signed). Once anyone has pinned one, the
-first `count` events can no longer be rewritten unnoticed, not even by someone who recomputes
-every hash after an edit: the head would no longer match the signed one. Checkpoints are made
+A checkpoint of a log of one lane is a JWS over {site_id, lane, count, head_hash, time} (those signed
+before lanes were named have no lane, and keep verifying as signed). Of a log of several lanes
+(consent/ledger/lanes.py), over {site_id, lanes, count, head_hash, time}: `lanes` is [count, head hash]
+of every lane, `count` their sum and `head_hash` the Merkle root over them (verify.lanes_root), so every
+lane's head is signed at once. Once anyone has pinned one, the first `count` events of each lane can no
+longer be rewritten unnoticed, not even by someone who recomputes every hash after an edit: the head would
+no longer match the signed one. Checkpoints are made
 by `flask consent log checkpoint`, automatically while consent is recorded (every
 CONSENT_CHECKPOINT_EVERY events, and when the newest is older than
 CONSENT_CHECKPOINT_INTERVAL_SECONDS), and when an auditor asks for a fresh one (POST .../checkpoints).
@@ -24,15 +27,11 @@ from sqlalchemy import func, select
 
 from consent.errors import ChainBroken, ConsentError
 from consent.ledger import signing
-from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain
-from consent.proof.verify import VerificationError, strict_loads, verify_jws
+from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain, verify_lane
+from consent.proof.verify import VerificationError, lanes_root, strict_loads, verify_jws
 from consent.sites.configs import get_site
 from consent.storage.models import Checkpoint, ConsentEvent, in_utc, utcnow
 from consent.storage.operations import SiteWebhook, WebhookDelivery
-
-# Today each site's log is one hash chain: lane 0. Checkpoints sign the lane they cover, so a log
-# split into several chains later needs no new checkpoint format.
-LANE = 0
 
 
 def checkpoint_payload(checkpoint):
@@ -41,9 +40,18 @@ def checkpoint_payload(checkpoint):
     signed_at = in_utc(checkpoint.signed_at)
     payload = {"site_id": checkpoint.site_id, "count": checkpoint.count, "head_hash": checkpoint.head_hash,
                "time": signed_at.astimezone(UTC).isoformat()}
-    if checkpoint.lane is not None:  # signed since migration 0009; older checkpoints signed no lane
+    if checkpoint.lanes is not None:  # a log of several lanes (migration 0021)
+        payload["lanes"] = checkpoint.lanes
+    elif checkpoint.lane is not None:  # signed since migration 0009; older checkpoints signed no lane
         payload["lane"] = checkpoint.lane
     return payload
+
+
+def covered_heads(checkpoint):
+    """{lane: (count, head hash)} a checkpoint signed."""
+    if checkpoint.lanes is not None:
+        return {lane: tuple(head) for lane, head in enumerate(checkpoint.lanes)}
+    return {checkpoint.lane or 0: (checkpoint.count, checkpoint.head_hash)}
 
 
 def checkpoint_json(checkpoint):
@@ -51,12 +59,19 @@ def checkpoint_json(checkpoint):
     return {**checkpoint_payload(checkpoint), "kid": checkpoint.kid, "jws": checkpoint.jws}
 
 
-def sign_checkpoint(session, site_id, count, head_hash):
-    """Sign and store a tree head the caller has just computed or verified, and queue it for the site's webhook.
+def sign_checkpoint(session, site_id, heads):
+    """Sign and store tree heads the caller has just computed or verified, and queue them for the site's webhook.
 
-    The caller appends it to the checkpoint file once its transaction has committed (publish_to_file).
+    `heads`: [(count, head hash)] of every lane of the site, in order. The caller appends the checkpoint to the
+    checkpoint file once its transaction has committed (publish_to_file).
     """
-    checkpoint = Checkpoint(site_id=site_id, lane=LANE, count=count, head_hash=head_hash, signed_at=utcnow())
+    if len(heads) == 1:  # as every checkpoint before lanes
+        [(count, head_hash)] = heads
+        checkpoint = Checkpoint(site_id=site_id, lane=0, count=count, head_hash=head_hash, signed_at=utcnow())
+    else:
+        lanes = [[count, head_hash] for count, head_hash in heads]
+        checkpoint = Checkpoint(site_id=site_id, lanes=lanes, count=sum(count for count, _head in heads),
+                                head_hash=lanes_root(lanes), signed_at=utcnow())
     checkpoint.kid, checkpoint.jws = signing.sign(session, checkpoint_payload(checkpoint))
     session.add(checkpoint)
     session.flush()  # its id, which the webhook message names
@@ -75,9 +90,9 @@ def checkpoint_now(session, site_id):
     if not report.intact:
         raise ChainBroken(f"Site {site_id!r}: {broken_at(report)}")
     latest = latest_checkpoint(session, site_id)
-    if latest is not None and latest.count == report.events_checked:
+    if latest is not None and covered_heads(latest) == dict(enumerate(report.lanes)):
         return latest, False
-    return sign_checkpoint(session, site_id, report.events_checked, report.head_hash), True
+    return sign_checkpoint(session, site_id, report.lanes), True
 
 
 def sites_with_events(session):
@@ -121,7 +136,7 @@ def _clock_notes():
     return current_app.extensions.setdefault("consent.checkpoint_clock", {})
 
 
-def interval_due(connection, site_id):
+def interval_due(connection, site):
     """Whether a site just written to needs a checkpoint because its newest one (or, with none yet, its
     first event) is older than CONSENT_CHECKPOINT_INTERVAL_SECONDS (0: never).
 
@@ -130,14 +145,13 @@ def interval_due(connection, site_id):
     """
     if not _interval():
         return False
-    now, notes = utcnow(), _clock_notes()
+    site_id, now, notes = site.id, utcnow(), _clock_notes()
     if site_id in notes and now < notes[site_id]:
         return False
     newest = connection.scalar(select(func.max(Checkpoint.signed_at)).where(Checkpoint.site_id == site_id))
-    if newest is None:
-        newest = connection.scalar(
-            select(ConsentEvent.created_at).where(ConsentEvent.site_id == site_id, ConsentEvent.seq == 1)
-        )
+    if newest is None:  # the first event of each lane: one row each, through the (site, lane, seq) index
+        newest = connection.scalar(select(func.min(ConsentEvent.created_at)).where(
+            ConsentEvent.site_id == site_id, ConsentEvent.lane.in_(range(site.lanes)), ConsentEvent.seq == 1))
     newest = in_utc(newest) if newest is not None else now
     due = now - newest >= _interval()
     notes[site_id] = now + _interval() if due else newest + _interval()
@@ -212,7 +226,17 @@ def checkpoint_problem(session, checkpoint, keys=None):
         return f"{name}{error}"
     if signed != checkpoint_payload(checkpoint):
         return f"{name}the {'published' if checkpoint.id is None else 'stored'} fields differ from the signed ones"
+    if checkpoint.lanes is not None and not _lanes_agree(checkpoint):
+        return f"{name}its count and head are not the sum and Merkle root of the lanes it signed"
     return None
+
+
+def _lanes_agree(checkpoint):
+    try:
+        return (checkpoint.count == sum(count for count, _head in checkpoint.lanes)
+                and checkpoint.head_hash == lanes_root(checkpoint.lanes))
+    except (TypeError, ValueError, VerificationError):  # not [[count, head], ...]
+        return False
 
 
 @dataclass
@@ -223,47 +247,60 @@ class LogReport(ChainReport):
 
 
 def verify_log(session, site_id):
-    """Verify the chain link by link, then that every signed checkpoint still matches it.
+    """Verify the chain of every lane link by link, then that every signed checkpoint still matches them.
 
     The chain walk names the first event that was edited, removed or reordered. The checkpoints
     catch what the walk cannot: a tail cut off, or a rewrite with every hash recomputed (then the
-    first broken event lies after the last checkpoint that still matches).
+    first broken event lies after the last checkpoint that still matches, in the lane named).
     """
     chain = verify_chain(session, site_id)
     report = LogReport(**asdict(chain))
     if not report.intact:
         return report
-    last_good = 0
+    held, last_good = dict(enumerate(chain.lanes)), {}
     for checkpoint in site_checkpoints(session, site_id):
-        broken_seq, problem = _checkpoint_mismatch(session, checkpoint, chain.events_checked, last_good)
+        broken_lane, broken_seq, problem = _checkpoint_mismatch(session, checkpoint, held, last_good)
         if problem:
             report.first_broken_seq, report.problem = broken_seq, problem
+            report.lane = broken_lane if len(held) > 1 else None
             return report
-        last_good, report.checkpoints_checked = checkpoint.count, report.checkpoints_checked + 1
+        report.checkpoints_checked += 1
     return report
 
 
-def _checkpoint_mismatch(session, checkpoint, events_in_log, last_good):
-    """(first seq that cannot be trusted, why) if the log no longer matches this checkpoint, else (None, None)."""
+def _checkpoint_mismatch(session, checkpoint, held, last_good):
+    """(lane, first seq there that cannot be trusted, why) if the log no longer matches this checkpoint, else
+    (None, None, None). `held`: {lane: (count, head)} of the log; `last_good`: {lane: the count of the last
+    checkpoint that matched}, moved on here when this one matches."""
     problem = checkpoint_problem(session, checkpoint)
+    covered = covered_heads(checkpoint) if not problem else {}
     if problem:
-        return last_good + 1, problem
-    if checkpoint.count > events_in_log:
-        return events_in_log + 1, (f"checkpoint {checkpoint.id} signed {checkpoint.count} events, the log now holds "
-                                   f"{events_in_log}: events were removed from the end")
-    if head_hash_at(session, checkpoint.site_id, checkpoint.count) != checkpoint.head_hash:
-        return last_good + 1, (f"checkpoint {checkpoint.id} signed another head at event {checkpoint.count}: "
-                               f"events {last_good + 1} to {checkpoint.count} were rewritten")
-    return None, None
+        lane = checkpoint.lane or 0
+        return lane, last_good.get(lane, 0) + 1, problem
+    for lane, (count, head_hash) in sorted(covered.items()):
+        events_in_lane = held.get(lane, (0, GENESIS_HASH))[0]
+        good = last_good.get(lane, 0)
+        if count > events_in_lane:
+            return lane, events_in_lane + 1, (f"checkpoint {checkpoint.id} signed {count} events"
+                                              f"{_of_lane(held, lane)}, the log now holds {events_in_lane}: "
+                                              "events were removed from the end")
+        if head_hash_at(session, checkpoint.site_id, count, lane) != head_hash:
+            return lane, good + 1, (f"checkpoint {checkpoint.id} signed another head at event {count}"
+                                    f"{_of_lane(held, lane)}: events {good + 1} to {count} were rewritten")
+    last_good.update((lane, count) for lane, (count, _head) in covered.items())
+    return None, None, None
 
 
-def head_hash_at(session, site_id, count):
-    """The hash of event number `count` (the genesis hash for 0)."""
+def _of_lane(held, lane):
+    return f" of lane {lane}" if len(held) > 1 else ""
+
+
+def head_hash_at(session, site_id, count, lane=0):
+    """The hash of event number `count` of a lane (the genesis hash for 0)."""
     if count == 0:
         return GENESIS_HASH
-    return session.scalar(
-        select(ConsentEvent.event_hash).where(ConsentEvent.site_id == site_id, ConsentEvent.seq == count)
-    )
+    return session.scalar(select(ConsentEvent.event_hash).where(
+        ConsentEvent.site_id == site_id, ConsentEvent.lane == lane, ConsentEvent.seq == count))
 
 
 @dataclass
@@ -278,25 +315,49 @@ class Position:
 
 
 def verify_position(session, event):
-    """Verify an event's place in the chain between the signed checkpoints around it.
+    """Verify an event's place in its lane between the signed checkpoints around it.
 
     Walks from the last trusted checkpoint before the event to the first one at or after it (or
     to the current head), so the cost is one checkpoint interval, not the whole log.
     """
-    around = select(Checkpoint).where(Checkpoint.site_id == event.site_id)
-    anchor = session.scalars(around.where(Checkpoint.count < event.seq).order_by(Checkpoint.count.desc())).first()
-    cover = session.scalars(around.where(Checkpoint.count >= event.seq).order_by(Checkpoint.count)).first()
+    anchor, cover = _checkpoints_around(session, event)
     for checkpoint in filter(None, (anchor, cover)):
         problem = checkpoint_problem(session, checkpoint)
         if problem:
             return Position(event.seq, False, 0, None, problem)
-    start = (anchor.count, anchor.head_hash) if anchor else (0, GENESIS_HASH)
-    walk = verify_chain(session, event.site_id, after=start, through_seq=cover.count if cover else None)
+    start = covered_heads(anchor)[event.lane] if anchor else (0, GENESIS_HASH)
+    end = covered_heads(cover)[event.lane] if cover else None
+    walk = verify_lane(session, event.site_id, event.lane, after=start, through_seq=end[0] if end else None)
     if not walk.intact:
         return Position(event.seq, False, start[0], None, broken_at(walk))
-    if walk.events_checked == 0 or (cover and walk.head_hash != cover.head_hash):
+    if walk.events_checked == 0 or (end and walk.head_hash != end[1]):
         return Position(event.seq, False, start[0], None, "the chain no longer leads to the signed checkpoint")
     return Position(event.seq, True, start[0], checkpoint_json(cover) if cover else None)
+
+
+def _checkpoints_around(session, event):
+    """(the last checkpoint of the event's lane before it, the first at or after it), either None if there is none.
+
+    A lane's count is at most the checkpoint's count (the sum of its lanes), so only those signed later than the
+    event's seq can cover it; a single lane's are found by the (site, count) index alone.
+    """
+    around = select(Checkpoint).where(Checkpoint.site_id == event.site_id)
+    if event.lane == 0:
+        single = around.where(Checkpoint.lanes.is_(None))
+        anchor = session.scalars(single.where(Checkpoint.count < event.seq).order_by(Checkpoint.count.desc())).first()
+        cover = session.scalars(single.where(Checkpoint.count >= event.seq).order_by(Checkpoint.count)).first()
+    else:
+        anchor = cover = None
+    # Those of several lanes: their lane's count is inside the signed list.
+    for checkpoint in session.scalars(around.where(Checkpoint.lanes.is_not(None)).order_by(Checkpoint.id)):
+        if event.lane not in covered_heads(checkpoint):  # signed before the site had this lane
+            continue
+        count = covered_heads(checkpoint)[event.lane][0]
+        if count < event.seq and (anchor is None or count > covered_heads(anchor)[event.lane][0]):
+            anchor = checkpoint
+        elif count >= event.seq and (cover is None or count < covered_heads(cover)[event.lane][0]):
+            cover = checkpoint
+    return anchor, cover
 
 
 # --- Outside copies: does the log still hold every head someone outside the database has seen? --
@@ -345,9 +406,9 @@ def outside_checkpoint(entry):
     if not isinstance(entry, dict):
         raise ValueError("not a JSON object")
     try:
-        return Checkpoint(site_id=entry["site_id"], lane=entry.get("lane"), count=entry["count"],
-                          head_hash=entry["head_hash"], signed_at=datetime.fromisoformat(entry["time"]),
-                          kid=entry.get("kid"), jws=entry["jws"])
+        return Checkpoint(site_id=entry["site_id"], lane=entry.get("lane"), lanes=entry.get("lanes"),
+                          count=entry["count"], head_hash=entry["head_hash"],
+                          signed_at=datetime.fromisoformat(entry["time"]), kid=entry.get("kid"), jws=entry["jws"])
     except KeyError as error:
         raise ValueError(f"no {error.args[0]!r}") from error
     except (TypeError, ValueError) as error:
@@ -363,20 +424,25 @@ def outside_problem(session, checkpoint, keys=None):
     problem = checkpoint_problem(session, checkpoint, keys)
     if problem:
         return problem
-    if checkpoint.lane not in (None, LANE):
-        return f"it covers lane {checkpoint.lane}, and each site's log has one lane, {LANE}"
-    held = head_hash_at(session, checkpoint.site_id, checkpoint.count)
-    if held == checkpoint.head_hash:
-        return None
-    if held is None:
-        events = session.scalar(select(func.count()).where(ConsentEvent.site_id == checkpoint.site_id))
-        return (f"it signed {checkpoint.count} events, the log now holds {events}: "
-                f"events were removed from the end")
-    return (f"event {checkpoint.count} is not the one it signed: events up to {checkpoint.count} "
-            f"were rewritten")
+    heads = covered_heads(checkpoint)
+    several = checkpoint.lanes is not None
+    for lane, (count, head_hash) in sorted(heads.items()):
+        held = head_hash_at(session, checkpoint.site_id, count, lane)
+        if held == head_hash:
+            continue
+        of_lane = f" of lane {lane}" if several or lane else ""
+        if held is None:
+            events = session.scalar(select(func.count()).where(ConsentEvent.site_id == checkpoint.site_id,
+                                                               ConsentEvent.lane == lane))
+            return (f"it signed {count} events{of_lane}, the log now holds {events}: "
+                    f"events were removed from the end")
+        return f"event {count}{of_lane} is not the one it signed: events up to {count} were rewritten"
+    return None
 
 
 def broken_at(report):
-    """Where and why a chain report is broken: "event 7 (consent_events.subject_ref): why"."""
+    """Where and why a chain report is broken: "event 7 (consent_events.subject_ref): why", or in a log of several
+    lanes "lane 2, event 7 (...): why"."""
     column = f" ({report.column})" if report.column else ""
-    return f"event {report.first_broken_seq}{column}: {report.problem}"
+    lane = f"lane {report.lane}, " if report.lane is not None else ""
+    return f"{lane}event {report.first_broken_seq}{column}: {report.problem}"

@@ -73,8 +73,11 @@ def _outside_keys(path):
 
 def _print_report(report):
     if report.intact:
-        click.echo(f"{report.site_id}: intact, {report.events_checked} events, "
-                   f"{report.checkpoints_checked} signed checkpoints match, head {report.head_hash}")
+        lanes = (f" in {len(report.lanes)} lanes ({', '.join(str(count) for count, _head in report.lanes)})"
+                 if len(report.lanes) > 1 else "")
+        head = "Merkle root of the lanes' heads" if lanes else "head"
+        click.echo(f"{report.site_id}: intact, {report.events_checked} events{lanes}, "
+                   f"{report.checkpoints_checked} signed checkpoints match, {head} {report.head_hash}")
     else:
         click.echo(f"{report.site_id}: BROKEN at {broken_at(report)}")
 
@@ -118,5 +121,6 @@ def checkpoint_command(site_ids):
     if not checkpoints:
         click.echo("no site has events yet: nothing to checkpoint")
     for checkpoint in checkpoints:
-        click.echo(f"{checkpoint.site_id}: checkpoint {checkpoint.id}, {checkpoint.count} events, "
+        lanes = f" in {len(checkpoint.lanes)} lanes" if checkpoint.lanes else ""
+        click.echo(f"{checkpoint.site_id}: checkpoint {checkpoint.id}, {checkpoint.count} events{lanes}, "
                    f"head {checkpoint.head_hash}, signed {checkpoint_payload(checkpoint)['time']} by {checkpoint.kid}")

@@ -23,7 +23,7 @@ from consent.errors import (
     SubjectNotProven,
 )
 from consent.http.clients import client_hash
-from consent.ledger import lifetime, receipts, signing, site_facts, writer
+from consent.ledger import lanes, lifetime, receipts, signing, site_facts, writer
 from consent.ledger.choices import awaits_guardian, checked_choices, classify
 from consent.ledger.site_facts import PublishedPolicy
 from consent.proof.verify import canonical_json
@@ -159,12 +159,12 @@ def _prepare(session, data, origin, client_ip, header_signals, principal):
         # A grant that is over before it arrives (sent late, or a link to an old decision) would count as
         # no decision anyway; refused, so that the widget asks again instead of applying it.
         raise DecisionTooOld("This decision has expired already; ask the visitor again.")
-    pseudonym = None
+    stored = None
     if principal.subject_id is not None:
-        pseudonym = identity.stored_pseudonyms(session.connection(), site.id, [principal.subject_id]).get(
+        stored = identity.stored_pseudonyms(session.connection(), site.id, [principal.subject_id]).get(
             principal.subject_id)
     decision = Decision.prepare(session, site, policy, data, choices, header_signals or {}, client_hash(client_ip),
-                                pseudonym, principal, now, decided_at, expires_at)
+                                stored, principal, now, decided_at, expires_at)
     return decision, principal
 
 
@@ -221,7 +221,7 @@ def _linked_decision_time(session, site, data, choices, principal):
 class Decision:
     """A checked decision with its signed receipt, ready to be linked into its site's chain.
 
-    `event` is the event document but for its place in the chain (seq, prev_hash), which only
+    `event` is the event document but for its place in its lane's chain (seq, prev_hash), which only
     the writer knows; nothing signed depends on that place, so signing happens before the write.
     """
 
@@ -229,6 +229,7 @@ class Decision:
     policy: PublishedPolicy
     subject_id: str | None  # only ever a proven user (Principal)
     new_subject: bool  # no pseudonym was stored for subject_id when the decision was prepared
+    lane: int  # the lane of the site's log it goes to (consent/ledger/lanes.py)
     idempotency_key: str | None
     client_hash: str | None
     created_at: datetime
@@ -250,8 +251,9 @@ class Decision:
         return self.subject_id is not None
 
     @classmethod
-    def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, pseudonym, principal, now,
+    def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, stored, principal, now,
                 decided_at, expires_at):
+        """`stored`: the (pseudonym, lane) of the decision's user, if they have one already."""
         hashed_request = request_hash(data, principal)
         event = {
             "event_id": str(uuid.uuid4()),
@@ -285,11 +287,18 @@ class Decision:
             "idempotency_key": data["idempotency_key"],
             "request_hash": hashed_request,
         }
-        new_subject = principal.subject_id is not None and pseudonym is None
-        if new_subject:
-            pseudonym = str(uuid.uuid4())  # stored with the event, unless the subject got one meanwhile
-        unsigned = cls(site, policy, principal.subject_id, new_subject, data["idempotency_key"], hashed_client, now,
-                       decided_at, hashed_request, event, receipt={}, receipt_text="",
+        new_subject = principal.subject_id is not None and stored is None
+        if stored is not None:
+            pseudonym, lane = stored
+        elif new_subject:
+            # Stored with the event, unless the subject got one meanwhile (in this lane, which is theirs).
+            pseudonym, lane = str(uuid.uuid4()), lanes.subject_lane(site.id, principal.subject_id, site.lanes)
+        else:
+            pseudonym, lane = None, lanes.visitor_lane(principal.visitor_ref, site.lanes)
+        if lane:  # lane 0's documents name no lane: as every document before lanes existed
+            event["lane"] = lane
+        unsigned = cls(site, policy, principal.subject_id, new_subject, lane, data["idempotency_key"], hashed_client,
+                       now, decided_at, hashed_request, event, receipt={}, receipt_text="",
                        hmac_signature="", kid="", jws="")
         return unsigned._signed(session, pseudonym)
 

@@ -24,6 +24,7 @@ from consent.storage.models import ORIGINS, SITES
 SITE_COLUMNS = select(
     SITES.c.id, SITES.c.name, SITES.c.controller, SITES.c.jurisdiction, SITES.c.current_policy_version,
     SITES.c.age_gate, SITES.c.age_threshold, SITES.c.consent_lifetime_months, SITES.c.revision,
+    SITES.c.lanes,
 ).where(SITES.c.id == bindparam("site_id"))
 SITE_ORIGINS = select(ORIGINS.c.origin).where(ORIGINS.c.site_id == bindparam("site_id"))
 

@@ -16,10 +16,10 @@ import threading
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy import BigInteger, bindparam, exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from consent.ledger import checkpoints
+from consent.ledger import checkpoints, lanes
 from consent.ledger.chain import GENESIS_HASH, text_hash
 from consent.proof.verify import canonical_json
 from consent.storage import db, driver
@@ -28,19 +28,21 @@ from consent.storage.operations import DELIVERIES, WEBHOOKS
 from consent.subjects import identity
 
 # Built once, compiled once per dialect, and run on the driver's cursor (consent/storage/driver.py).
-# The site row is locked (PostgreSQL; SQLite's writer already holds its database lock) so that
-# concurrent writers take turns extending a site's chain; its configuration may have moved on meanwhile,
-# which its revision tells (consent/ledger/site_facts.py).
-LOCK_SITE = select(
+# Writers of one lane take turns extending it: on PostgreSQL each holds the lane's advisory lock until its
+# transaction ends (consent/ledger/lanes.py); SQLite's writer already holds its database's lock.
+LOCK_LANE = select(func.pg_advisory_xact_lock(bindparam("lock_key", type_=BigInteger)))
+# Read once the lane's lock is granted. Not locked itself: a change of the site's configuration committed
+# after this read orders after the decisions it let through, which were checked against the one before.
+SITE_STATE = select(
     SITES.c.revision,
     exists().where(WEBHOOKS.c.site_id == SITES.c.id).label("has_webhook"),
-).where(SITES.c.id == bindparam("site_id")).with_for_update(of=SITES)
+).where(SITES.c.id == bindparam("site_id"))
 # Read in a statement of its own, after the lock is granted: in PostgreSQL a statement sees what
 # was committed when it started, so a head read by the locking statement itself could be one that
 # the writer we waited for has just extended.
 CHAIN_HEAD = (
     select(EVENTS.c.seq, EVENTS.c.event_hash)
-    .where(EVENTS.c.site_id == bindparam("site_id"))
+    .where(EVENTS.c.site_id == bindparam("site_id"), EVENTS.c.lane == bindparam("lane"))
     .order_by(EVENTS.c.seq.desc())
     .limit(1)
 )
@@ -137,44 +139,62 @@ def _write(batch):
 
 @dataclass
 class _ChainHead:
-    revision: int
-    has_webhook: bool
     seq: int
     event_hash: str
 
 
+def _lock_lanes(connection, decisions):
+    """{site: (revision, has_webhook)} and {(site, lane): _ChainHead} of the lanes `decisions` go to, each lane's
+    lock held from now to the transaction's end: all in one round trip."""
+    # Sorted, so two writers lock the same lanes in the same order and never deadlock (PostgreSQL). Each
+    # lane's head is read by a statement that starts once its lock is granted.
+    lanes_written = sorted({(decision.site.id, decision.lane) for decision in decisions})
+    site_ids = sorted({site_id for site_id, _lane in lanes_written})
+    locking = connection.dialect.name == "postgresql"
+    statements = []
+    for site_id, lane in lanes_written:
+        if locking:
+            statements.append((LOCK_LANE, {"lock_key": lanes.lock_key(site_id, lane)}))
+        statements.append((CHAIN_HEAD, {"site_id": site_id, "lane": lane}))
+    statements += [(SITE_STATE, {"site_id": site_id}) for site_id in site_ids]
+    answers = driver.first_rows(connection, statements)
+    heads = answers[:-len(site_ids)][1::2] if locking else answers[:-len(site_ids)]
+    states = dict(zip(site_ids, answers[-len(site_ids):], strict=True))
+    return states, {lane: _ChainHead(*(head or (0, GENESIS_HASH)))
+                    for lane, head in zip(lanes_written, heads, strict=True)}
+
+
 def _link_and_insert(connection, decisions):
-    """Give each decision its place in its site's chain and insert every row.
+    """Give each decision its place in its lane's chain and insert every row.
 
     Returns one outcome per decision and the checkpoints signed on the way, which the caller
     publishes once the transaction has committed.
     """
-    heads = {}
-    # Sorted, so two writers lock the same sites in the same order and never deadlock (PostgreSQL). Each
-    # site's head is read by a statement that starts once its lock is granted; all in one round trip.
-    site_ids = sorted({decision.site.id for decision in decisions})
-    answers = driver.first_rows(connection, [(statement, {"site_id": site_id})
-                                             for site_id in site_ids for statement in (LOCK_SITE, CHAIN_HEAD)])
-    for site_id, (revision, has_webhook), head in zip(site_ids, answers[::2], answers[1::2], strict=True):
-        heads[site_id] = _ChainHead(revision, has_webhook, *(head or (0, GENESIS_HASH)))
-    pseudonyms = _stored_pseudonyms(connection, decisions)
+    states, heads = _lock_lanes(connection, decisions)
+    stored = _stored_subjects(connection, decisions)
     rows = [[] for _ in INSERTS]
     subjects, events, receipts, signatures, deliveries = rows
-    due_checkpoints, outcomes = [], []
+    due, outcomes = {}, []  # {site id: site} of the sites a checkpoint is due for
     every = current_app.config["CONSENT_CHECKPOINT_EVERY"]
     for decision in decisions:
-        head = heads[decision.site.id]
-        if decision.site.revision != head.revision:
+        revision, has_webhook = states[decision.site.id]
+        if decision.site.revision != revision:
             outcomes.append(Stale())
             continue
         if decision.new_subject:
             subject = (decision.site.id, decision.subject_id)
-            if subject in pseudonyms:
-                decision = decision.for_pseudonym(pseudonyms[subject])
+            if subject in stored:
+                pseudonym, lane = stored[subject]
+                if lane != decision.lane:  # pinned under another lane count: prepared again, as for a change
+                    outcomes.append(Stale())
+                    continue
+                decision = decision.for_pseudonym(pseudonym)
             else:
-                pseudonyms[subject] = decision.event["subject_ref"]  # for this batch's later decisions
+                stored[subject] = (decision.event["subject_ref"], decision.lane)  # for this batch's later decisions
                 subjects.append({"site_id": decision.site.id, "subject_id": decision.subject_id,
-                                 "pseudonym": pseudonyms[subject], "created_at": decision.created_at})
+                                 "pseudonym": decision.event["subject_ref"], "lane": decision.lane,
+                                 "created_at": decision.created_at})
+        head = heads[decision.site.id, decision.lane]
         document = {**decision.event, "seq": head.seq + 1, "prev_hash": head.event_hash}
         text = canonical_json(document)
         head.seq, head.event_hash = document["seq"], text_hash(text)
@@ -185,36 +205,47 @@ def _link_and_insert(connection, decisions):
         receipts.append(receipt)
         signatures.append({"receipt_id": receipt["receipt_id"], "kid": decision.kid, "jws": decision.jws,
                            "created_at": decision.created_at})
-        if head.has_webhook:
+        if has_webhook:
             deliveries.append({"site_id": decision.site.id, "event_id": document["event_id"], "status": "pending",
                                "attempts": 0, "next_attempt_at": decision.created_at,
                                "created_at": decision.created_at})
         if every and head.seq % every == 0:
-            due_checkpoints.append((decision.site.id, head.seq, head.event_hash))
+            due[decision.site.id] = decision.site
         outcomes.append(decision)
     # A site this batch extended is also due when its newest checkpoint is older than the interval.
-    counted = {site_id for site_id, _seq, _head_hash in due_checkpoints}
-    extended = {outcome.site.id for outcome in outcomes if not isinstance(outcome, Exception)} - counted
-    due_checkpoints += [(site_id, heads[site_id].seq, heads[site_id].event_hash) for site_id in sorted(extended)
-                        if checkpoints.interval_due(connection, site_id)]
+    extended = {outcome.site.id: outcome.site for outcome in outcomes if not isinstance(outcome, Exception)}
+    due |= {site_id: site for site_id, site in sorted(extended.items())
+            if site_id not in due and checkpoints.interval_due(connection, site)}
     inserts = [(statement, table_rows) for statement, table_rows in zip(INSERTS, rows, strict=True) if table_rows]
-    # Every insert in one round trip, the site's lock held meanwhile; the commit in it too unless a checkpoint is
+    # Every insert in one round trip, the lanes' locks held meanwhile; the commit in it too unless a checkpoint is
     # to be signed in this transaction first.
-    driver.insert_all(connection, inserts, commit=not due_checkpoints)
+    driver.insert_all(connection, inserts, commit=not due)
     signed = []
-    if due_checkpoints:
+    if due:
         # Marked as holding the write lock: signing (a first key) writes in it, not in a second transaction.
         with Session(bind=connection, info=dict(db.WRITE_LOCK_HELD)) as session:
-            signed = [checkpoints.sign_checkpoint(session, *due) for due in due_checkpoints]
+            signed = [checkpoints.sign_checkpoint(session, site_id, _all_heads(connection, due[site_id], heads))
+                      for site_id in sorted(due)]
             # This session is never committed (the connection's transaction is): what it still holds pending
             # when it closes is dropped, as the checkpoints' webhook messages once were.
             session.flush()
     return outcomes, signed
 
 
+def _all_heads(connection, site, heads):
+    """[(count, head hash)] of every lane of `site`: this batch's heads for the lanes it extended, the others as
+    committed (a lane's head is always one it had, so a checkpoint signs a state each lane was in)."""
+    others = [lane for lane in range(site.lanes) if (site.id, lane) not in heads]
+    read = driver.first_rows(connection, [(CHAIN_HEAD, {"site_id": site.id, "lane": lane}) for lane in others])
+    found = {**{lane: head or (0, GENESIS_HASH) for lane, head in zip(others, read, strict=True)},
+             **{lane: (head.seq, head.event_hash) for (site_id, lane), head in heads.items() if site_id == site.id}}
+    return [tuple(found[lane]) for lane in range(site.lanes)]
+
+
 def _event_row(decision, document, text, row_hash):
     return {
         "site_id": decision.site.id,
+        "lane": decision.lane,
         "seq": document["seq"],
         "event_id": document["event_id"],
         "subject_ref": document["subject_ref"],
@@ -233,19 +264,20 @@ def _event_row(decision, document, text, row_hash):
     }
 
 
-def _stored_pseudonyms(connection, decisions):
-    """{(site, subject): pseudonym} of the subjects whose first decision this is, as far as stored by now.
+def _stored_subjects(connection, decisions):
+    """{(site, subject): (pseudonym, lane)} of the subjects whose first decision this is, as far as stored by now.
 
     A subject's first decision was signed with a fresh pseudonym before the write. If the subject
-    got one since (a concurrent first decision, in this worker or another), the decision is signed
-    again with that one, so a subject always has exactly one pseudonym.
+    got one since (a concurrent first decision, in this worker or another, in the same lane and so
+    before this writer's turn), the decision is signed again with that one, so a subject always has
+    exactly one pseudonym.
     """
     known = {}
     for site_id in {decision.site.id for decision in decisions if decision.new_subject}:
         asked = sorted({decision.subject_id for decision in decisions
                         if decision.new_subject and decision.site.id == site_id})
-        for subject_id, pseudonym in identity.stored_pseudonyms(connection, site_id, asked).items():
-            known[site_id, subject_id] = pseudonym
+        for subject_id, stored in identity.stored_pseudonyms(connection, site_id, asked).items():
+            known[site_id, subject_id] = stored
     return known
 
 

@@ -14,6 +14,7 @@ receipt.json is either the full API response ({"receipt": ..., "jws": ..., ...})
 import argparse
 import base64
 import binascii
+import hashlib
 import json
 import sys
 
@@ -53,6 +54,24 @@ def canonical_json(document):
     """The one byte form of a document that hashes and signatures are computed over: receipts, checkpoints and
     the chain's links. The service imports it from here, so what it signs is what this file checks."""
     return _CANONICAL.encode(document)
+
+
+def lanes_root(lanes):
+    """The Merkle root a checkpoint of several lanes signs as its head_hash, over `lanes`: [[count, head hash]]
+    of lane 0, lane 1, ... As RFC 6962 computes a tree head (section 2.1), so leaves and nodes never collide:
+    a leaf is SHA-256(0x00 || the canonical JSON of [lane, count, head hash]), a node SHA-256(0x01 || left ||
+    right), the left subtree holding the largest power of two of lanes smaller than their number. One lane's
+    head can then be proven against a pinned root with the hashes of the others' subtrees alone."""
+    def root(leaves):
+        if len(leaves) == 1:
+            return leaves[0]
+        split = 1 << ((len(leaves) - 1).bit_length() - 1)
+        return hashlib.sha256(b"\x01" + root(leaves[:split]) + root(leaves[split:])).digest()
+
+    if not lanes:
+        raise VerificationError("a checkpoint of lanes names at least one lane.")
+    return root([hashlib.sha256(b"\x00" + canonical_json([lane, *head]).encode()).digest()
+                 for lane, head in enumerate(lanes)]).hex()
 
 
 def b64url_encode(data):

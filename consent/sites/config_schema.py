@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from consent.config import LANGUAGES
+from consent.ledger.lanes import MAX_LANES
 from consent.ledger.lifetime import DEFAULT_MONTHS, MAX_MONTHS
 from consent.schemas import NO_CONTROL_CHARACTERS, PURPOSE_ID, SITE_ID, Localized, StrictBoolean, StrictInteger
 from consent.sites import cookie_declarations as declared
@@ -248,6 +249,13 @@ class SiteConfigSchema(Schema):
             "invalid": f"Give a whole number of months from 1 to {MAX_MONTHS}, without quotes or decimals.",
             "null": f"Give a whole number of months from 1 to {MAX_MONTHS}, or leave the key out for {DEFAULT_MONTHS}.",
         },
+    )
+    # How many lanes (hash chains) the site's log is split into, so that its writers on PostgreSQL need not wait
+    # for one another (consent/ledger/lanes.py). Only ever raised; left out: as it is (1 for a new site).
+    lanes = StrictInteger(
+        load_default=None, allow_none=True,
+        validate=validate.Range(1, MAX_LANES, error=f"A site's log has 1 to {MAX_LANES} lanes."),
+        error_messages={"invalid": f"Give a whole number of lanes from 1 to {MAX_LANES}, without quotes."},
     )
     # Google Consent Mode: which purposes grant each consent type (all of them must be granted).
     google_consent_mode = fields.Dict(

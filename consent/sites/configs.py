@@ -108,8 +108,13 @@ def import_site(session, config):
         )
     created = site is None
     if created:
-        site = Site(id=config["id"])
+        site = Site(id=config["id"], lanes=1)
         session.add(site)
+    if config.get("lanes") is not None and config["lanes"] < site.lanes:
+        # A user's lane is stored with them and each lane's chain goes on: fewer lanes would strand both.
+        raise InvalidRequest(f"Site {config['id']!r} has {site.lanes} lanes; a site's lanes can be raised, "
+                             "never lowered.", {"lanes": [f"At least {site.lanes}."]})
+    site.lanes = config.get("lanes") or site.lanes
     site.name = config["name"]
     site.controller = config["controller"]
     site.jurisdiction = config["jurisdiction"]
@@ -207,6 +212,8 @@ def export_site(session, site_id):
         config["age_threshold"] = site.age_threshold
     if site.consent_lifetime_months != lifetime.DEFAULT_MONTHS:  # files that never set it export unchanged
         config["consent_lifetime_months"] = site.consent_lifetime_months
+    if site.lanes > 1:
+        config["lanes"] = site.lanes
     webhook = session.get(SiteWebhook, site.id)
     if webhook is not None:
         config["webhook"] = {"url": webhook.url}  # the secret stays out of files people share

@@ -71,6 +71,9 @@ class Site(Base):
     # origins included: a worker's cached copy of the site (consent/ledger/site_facts.py) is current while this
     # is what it read, whatever the clock did meanwhile.
     revision: Mapped[int] = mapped_column(Integer, server_default="0")
+    # How many hash chains (lanes) its log is split into, each with its own head and lock, so that one busy
+    # site's writers do not all wait for each other (consent/ledger/lanes.py). Only ever raised.
+    lanes: Mapped[int] = mapped_column(Integer, server_default="1")
 
     origins: Mapped[list["SiteOrigin"]] = relationship(
         cascade="all, delete-orphan", order_by="SiteOrigin.position"
@@ -141,18 +144,21 @@ class Subject(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(36), unique=True)
+    # The lane of the site's log the subject's decisions go to, fixed at their first (consent/ledger/lanes.py).
+    lane: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ConsentEvent(Base):
-    """One decision by one visitor, as a canonical JSON document linked into its site's hash chain.
+    """One decision by one visitor, as a canonical JSON document linked into a hash chain of its site: one of
+    the site's lanes, numbered by `seq` within it.
 
     `document` is the exact text that was hashed; the other columns repeat parts of it for queries.
     """
 
     __tablename__ = "consent_events"
     __table_args__ = (
-        UniqueConstraint("site_id", "seq"),
+        UniqueConstraint("site_id", "lane", "seq"),
         UniqueConstraint("site_id", "idempotency_key"),
         Index("ix_consent_events_site_subject", "site_id", "subject_ref"),
         Index("ix_consent_events_site_visitor", "site_id", "visitor_id"),
@@ -160,6 +166,7 @@ class ConsentEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    lane: Mapped[int] = mapped_column(Integer, server_default="0")  # 0 for every event before migration 0021
     seq: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     subject_ref: Mapped[str | None] = mapped_column(String(36), nullable=True)  # Subject.pseudonym
@@ -235,7 +242,11 @@ class ReceiptSignature(Base):
 
 
 class Checkpoint(Base):
-    """A signed tree head of a site's log: how many events it held and the hash of the last one, at a time."""
+    """A signed tree head of a site's log: how many events it held and the hash of the last one, at a time.
+
+    Of a log of several lanes: every lane's count and head (`lanes`), `count` their sum and `head_hash`
+    the Merkle root over them (consent/proof/verify.py, lanes_root).
+    """
 
     __tablename__ = "checkpoints"
     __table_args__ = (Index("ix_checkpoints_site_count", "site_id", "count"),)
@@ -248,6 +259,8 @@ class Checkpoint(Base):
     # Which of the site's chains it covers (0: today each site has one); NULL for checkpoints signed
     # before 0009, whose signed payload has no lane and must keep verifying as it is.
     lane: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # [[count, head_hash] of lane 0, of lane 1, ...] of a site of several lanes (migration 0021); else None.
+    lanes: Mapped[list | None] = mapped_column(JSON, nullable=True)
     kid: Mapped[str] = mapped_column(ForeignKey("signing_keys.kid"))
     jws: Mapped[str] = mapped_column(Text)
 

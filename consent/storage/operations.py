@@ -196,12 +196,13 @@ class FunnelStats(Base):
 
 
 class StatsProgress(Base):
-    """How far a site's decision roll-up has read its log (by the site's event sequence, which commits in order),
-    and the zone its days were counted in. Banner marks need no mark: each is deleted as it is counted."""
+    """How far a site's decision roll-up has read each lane of its log (by the lane's sequence, which commits in
+    order), and the zone its days were counted in. Banner marks need no mark: each is deleted as it is counted."""
 
     __tablename__ = "stats_progress"
 
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    lane: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     time_zone: Mapped[str] = mapped_column(String(64))
 

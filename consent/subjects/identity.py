@@ -143,15 +143,16 @@ def current_secret(session, site_id):
     raise NotFound(f"Site {site_id!r} has no subject secret in force; rotate one in.")
 
 
-# Built once: the pseudonyms of some of a site's users, read on every decision by a user.
-KNOWN_PSEUDONYMS = select(SUBJECTS.c.subject_id, SUBJECTS.c.pseudonym).where(
+# Built once: the pseudonyms (and lanes) of some of a site's users, read on every decision by a user.
+KNOWN_PSEUDONYMS = select(SUBJECTS.c.subject_id, SUBJECTS.c.pseudonym, SUBJECTS.c.lane).where(
     SUBJECTS.c.site_id == bindparam("site_id"), SUBJECTS.c.subject_id.in_(bindparam("subject_ids", expanding=True))
 )
 
 
 def stored_pseudonyms(connection, site_id, subject_ids):
-    """{subject_id: pseudonym} of those of the site's users who have one (since their first decision)."""
+    """{subject_id: (pseudonym, lane)} of those of the site's users who have one (since their first decision)."""
     asked = sorted({subject_id for subject_id in subject_ids if subject_id is not None})
     if not asked:
         return {}
-    return dict(connection.execute(KNOWN_PSEUDONYMS, {"site_id": site_id, "subject_ids": asked}).all())
+    rows = connection.execute(KNOWN_PSEUDONYMS, {"site_id": site_id, "subject_ids": asked})
+    return {subject_id: (pseudonym, lane) for subject_id, pseudonym, lane in rows}
