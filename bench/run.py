@@ -85,13 +85,13 @@ def server_rows(results, floor_answers, floor_cpu_ms):
 
 
 def single_site_rows(results):
-    """Issue 19: one site's decisions a second by writers, at each database round trip; reported, not a target:
-    the curve shows where one site's lock caps it (docs/performance.md, "Issue 19")."""
+    """Issue 19: one site's decisions a second by writers, at each database round trip and lane count; reported,
+    not a target: the curve shows where one lane's lock caps a site (docs/performance.md, "Issue 19")."""
     rows = []
-    for rtt in dict.fromkeys(rtt for rtt, _shape in results):
-        runs = {shape: r for (at, shape), r in results.items() if at == rtt}
-        rows.append([f"one site's decisions/s, postgresql +{rtt:g} ms round trip, writers "
-                     + " / ".join(server.label(shape) for shape in runs), "reported",
+    for lanes, rtt in dict.fromkeys((lanes, rtt) for lanes, rtt, _shape in results):
+        runs = {shape: r for (of, at, shape), r in results.items() if (of, at) == (lanes, rtt)}
+        rows.append([f"one site of {lanes} lane{'s' if lanes > 1 else ''}: decisions/s, postgresql +{rtt:g} ms "
+                     "round trip, writers " + " / ".join(server.label(shape) for shape in runs), "reported",
                      " / ".join(f"{r['full']['ok_per_s']:.0f}" for r in runs.values()), "", "", "measured"])
     return rows
 

@@ -1,19 +1,22 @@
-"""One busy site against its one chain head (issue 19): decisions a second by writers, the database near and far.
+"""One busy site against its chain heads (issue 19): decisions a second by lanes, writers, the database near and far.
 
-Every decision of a site holds the site's row lock (its chain head) from the statement that takes it to
-its commit, so one site cannot go faster than one lock holder at a time, however many workers or hosts
-write. With the database on another host each hold lasts some round trips plus the commit. This shows
-the curve: the production gunicorn (sync workers, 1, 2, 4 and 8 of them, and 2 gthread workers of 4
+Every decision holds its lane's lock (the lane's chain head) from the statement that takes it to its commit,
+so one lane cannot go faster than one lock holder at a time, however many workers or hosts write. With the
+database on another host each hold lasts a round trip plus the commit. A site of one lane (the default) is
+capped so; a site of several lanes (consent/ledger/lanes.py) has as many locks. This shows the curve, for a
+site of 1 lane and of 4: the production gunicorn (sync workers, 1, 2, 4 and 8 of them, and 2 gthread workers of 4
 threads, whose decisions share transactions: group commit as consent/ledger/writer.py does it) against
 PostgreSQL with fsync on, reached directly (0 ms) and through bench/latency_proxy.py at 1 ms and 3 ms of
 added round trip; wrk from 16 connections, every decision for the demo site, as fast as answered. Every
-acknowledged decision is checked to be stored, and the chain to verify.
+acknowledged decision is checked to be stored, and every lane's chain to verify. Each decision is by a new
+visitor, so decisions spread over the lanes as visitors do.
 
 Beside it, in one process (Flask's test client, one decision at a time): the round trips a decision and
 its write transaction make through the proxy, and the transaction's time at each round trip. They give
 the model the table is compared with: one site's cap near batch / (k * rtt + hold at 0 ms).
 
-    .venv/bin/python -m bench.single_site [--rtt 0,1,3] [--writers 1,2,4,8,2x4] [--seconds 4]   (about 2.5 minutes)
+    .venv/bin/python -m bench.single_site [--rtt 0,1,3] [--writers 1,2,4,8,2x4] [--lanes 1,4] [--seconds 4]
+    (about 5 minutes)
 """
 import argparse
 import statistics
@@ -40,12 +43,14 @@ from bench.latency_proxy import LatencyProxy
 from bench.server import CONNECTIONS, check_durability, label, parse_shapes
 from bench.stats import decider
 from consent.ledger import writer
+from consent.sites import configs
 from consent.storage import db
 from tests.server import GunicornServer
 
 TEMPLATE = "single_site_template"
 IN_PROCESS_DECISIONS = 60
 SHAPES = ((1, 1), (2, 1), (4, 1), (8, 1), (2, 4))
+LANES = (1, 4)
 # The writer's transaction opens with BEGIN (a round trip before the lock) and the locking statement, whose way
 # to the server is before the lock too; the lock goes with the commit, before the answer's way back. So of the
 # transaction's round trips, all but these two are under the lock.
@@ -57,10 +62,24 @@ def database_url(cluster, name, proxy):
     return f"postgresql+psycopg://consent@127.0.0.1:{proxy.port}/{name}" if proxy else cluster.url(name)
 
 
-def new_database(cluster, name):
-    """A copy of the prepared template (migrated, the demo site imported): a chain of its own, in a moment."""
-    cluster.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+def new_database(cluster, name, lanes=1):
+    """A copy of the prepared template of a site of `lanes` lanes (migrated, the demo site imported): a log of its
+    own, in a moment."""
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}_{lanes}")
     return name
+
+
+def prepare_templates(cluster, lane_counts):
+    """A template database for each lane count: the demo site, with that many lanes; returns the site config."""
+    for lanes in lane_counts:
+        cluster.execute(f"CREATE DATABASE {TEMPLATE}_{lanes}")
+        config = prepare_database(cluster.url(f"{TEMPLATE}_{lanes}"))
+        if lanes > 1:
+            app = bench_app(cluster.url(f"{TEMPLATE}_{lanes}"))
+            with app.app_context(), db.write_transaction() as session:
+                configs.import_site(session, {**config, "lanes": lanes})
+            db.dispose(app)
+    return config
 
 
 def near_or_far(cluster, rtt_ms):
@@ -143,10 +162,11 @@ def write_transactions(cluster, name):
         return connection.execute("SELECT count(DISTINCT xmin::text) FROM consent_events").fetchone()[0]
 
 
-def measure(cluster, config, rtt_ms, shape, seconds, workdir):
-    """One point: the server at `shape` against the database `rtt_ms` away, loaded for `seconds`, then checked."""
+def measure(cluster, config, rtt_ms, shape, seconds, workdir, lanes=1):
+    """One point: the server at `shape` against the database `rtt_ms` away, the site in `lanes` lanes, loaded for
+    `seconds`, then checked."""
     workers, threads = shape
-    name = new_database(cluster, f"site_{rtt_ms:g}ms_{workers}x{threads}".replace(".", "_"))
+    name = new_database(cluster, f"site_{lanes}l_{rtt_ms:g}ms_{workers}x{threads}".replace(".", "_"), lanes)
     post = ["post", BENCH_ORIGIN, config["id"], config["policy"]["version"]]
     log = Path(workdir) / f"gunicorn-{name}.log"
     with near_or_far(cluster, rtt_ms) as proxy, \
@@ -165,42 +185,51 @@ def measure(cluster, config, rtt_ms, shape, seconds, workdir):
             "round_trips": proxy.round_trips / stored if proxy else None}
 
 
-def model_per_second(path, shape, per_transaction):
+def model_per_second(path, shape, per_transaction, lanes):
     """What the model allows, CPU not counted: the writers, each one decision at a time taking as long as in
-    process (no HTTP), and the site's lock, one transaction at a time, held as long as in process (no waiting
-    for a core), for a batch as large as measured (1 for sync workers)."""
+    process (no HTTP), and the lanes' locks, each one transaction at a time, held as long as in process (no
+    waiting for a core), for a batch as large as measured (1 for sync workers). The lanes' figure is a bound:
+    writers spread over the lanes at random, so some wait for a lane while another is free."""
     workers, threads = shape
-    return workers * threads * 1000 / path["decision_ms"], max(1.0, per_transaction) * 1000 / path["hold_ms"]
+    return (workers * threads * 1000 / path["decision_ms"],
+            lanes * max(1.0, per_transaction) * 1000 / path["hold_ms"])
 
 
-def run(rtts=(0, 1, 3), shapes=SHAPES, seconds=4):
-    """Every (rtt, shape) point; returns the table rows, the in-process rows and the figures by (rtt, shape)."""
+def run(rtts=(0, 1, 3), shapes=SHAPES, seconds=4, lane_counts=LANES):
+    """Every (lanes, rtt, shape) point; returns the table rows, the in-process rows and the figures by
+    (lanes, rtt, shape)."""
     rows, path_table, results = [], [], {}
     with ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="consent-bench-"))
         cluster = stack.enter_context(durable_postgres())
-        cluster.execute(f"CREATE DATABASE {TEMPLATE}")
-        config = prepare_database(cluster.url(TEMPLATE))
+        config = prepare_templates(cluster, sorted({1, *lane_counts}))
         paths = {rtt: write_path(cluster, config, rtt) for rtt in rtts}
         for rtt, path in paths.items():
             path_table.append([f"{rtt:g}", f"{path['rtt_seen_ms']:.2f}", f"{path['decision_ms']:.2f}",
                                f"{path['round_trips']:g}", f"{path['write_ms']:.2f}", f"{path['write_round_trips']:g}",
                                f"{path['hold_ms']:.2f}"])
-        for rtt in rtts:
-            for shape in shapes:
-                result = results[rtt, shape] = measure(cluster, config, rtt, shape, seconds, workdir)
-                full = result["full"]
-                writers_allow, lock_allows = model_per_second(paths[rtt], shape, result["per_transaction"])
-                rows.append([f"{rtt:g}", label(shape), f"{full['ok_per_s']:.0f}",
-                             f"{ms(full['p50_us'])} / {ms(full['p99_us'])}", f"{result['per_transaction']:.2f}",
-                             "" if result["round_trips"] is None else f"{result['round_trips']:.1f}",
-                             f"{1000 / full['ok_per_s']:.2f}", f"{writers_allow:.0f}", f"{lock_allows:.0f}",
-                             f"{result['acknowledged']} acknowledged, all stored"])
+        for lanes in lane_counts:
+            for rtt in rtts:
+                for shape in shapes:
+                    result = results[lanes, rtt, shape] = measure(cluster, config, rtt, shape, seconds, workdir,
+                                                                   lanes)
+                    rows.append(_row(lanes, rtt, shape, result, paths[rtt]))
     return rows, path_table, results
 
 
-HEADER = ["RTT ms", "writers", "decisions/s", "p50 / p99 ms", "decisions per transaction", "round trips per decision",
-          "ms per decision (1 / throughput)", "model: writers allow /s", "model: site's lock allows /s",
+def _row(lanes, rtt, shape, result, path):
+    full = result["full"]
+    writers_allow, locks_allow = model_per_second(path, shape, result["per_transaction"], lanes)
+    return [str(lanes), f"{rtt:g}", label(shape), f"{full['ok_per_s']:.0f}",
+            f"{ms(full['p50_us'])} / {ms(full['p99_us'])}", f"{result['per_transaction']:.2f}",
+            "" if result["round_trips"] is None else f"{result['round_trips']:.1f}",
+            f"{1000 / full['ok_per_s']:.2f}", f"{writers_allow:.0f}", f"{locks_allow:.0f}",
+            f"{result['acknowledged']} acknowledged, all stored"]
+
+
+HEADER = ["lanes", "RTT ms", "writers", "decisions/s", "p50 / p99 ms", "decisions per transaction",
+          "round trips per decision",
+          "ms per decision (1 / throughput)", "model: writers allow /s", "model: lanes' locks allow /s",
           "201s stored, chain verified"]
 PATH_HEADER = ["RTT ms", "SELECT 1 ms", "decision ms", "round trips", "write transaction ms",
                "its round trips", "lock held ms (transaction − 2 round trips)"]
@@ -210,7 +239,7 @@ def print_tables(rows, path_table, note=""):
     suffix = f" ({note})" if note else ""
     print_table(f"One site, in process, one decision at a time: round trips and lock hold{suffix}", PATH_HEADER,
                 path_table)
-    print_table(f"One site: decisions/s by writers and database round trip, gunicorn + wrk, PostgreSQL fsync on"
+    print_table(f"One site: decisions/s by lanes, writers and database round trip, gunicorn + wrk, PostgreSQL fsync on"
                 f"{suffix}", HEADER, rows)
 
 
@@ -218,12 +247,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtt", default="0,1,3", help="added round trips to the database, ms, comma-separated")
     parser.add_argument("--writers", default="1,2,4,8,2x4", help="workers, or workers x threads, comma-separated")
+    parser.add_argument("--lanes", default="1,4", help="the site's lane counts, comma-separated")
     parser.add_argument("--seconds", type=int, default=4)
     args = parser.parse_args()
     note = machine_note()
     started = time.monotonic()
     rows, path_table, _results = run([float(rtt) for rtt in args.rtt.split(",")], parse_shapes(args.writers),
-                                     args.seconds)
+                                     args.seconds, [int(lanes) for lanes in args.lanes.split(",")])
     print_tables(rows, path_table, f"{note}; took {time.monotonic() - started:.0f} s")
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import event, func, select
 
 from consent.ledger import signing
 from consent.ledger.chain import verify_chain
+from consent.ledger.checkpoints import covered_heads, site_checkpoints, verify_log
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Subject
 from tests.conftest import ConsentActions, import_site, load_site_config
@@ -171,3 +172,29 @@ def test_decisions_taken_by_an_interrupted_writer_fail_instead_of_waiting_foreve
     assert sorted(type(answer).__name__ for answer in answers) == ["RuntimeError", "RuntimeError", "SystemExit"]
     assert all("send it again" in str(answer) for answer in answers if isinstance(answer, RuntimeError))
     assert stored(app, ConsentEvent) == 0
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_a_batch_crossing_checkpoint_counts_signs_each_at_its_own_head(app_with, lanes):
+    """A checkpoint falls due at every CONSENT_CHECKPOINT_EVERY-th event of a lane, and is signed at that head even
+    when the batch writes on past it: a batch of seven decisions with a checkpoint every 2 signs 3 in one lane."""
+    app = app_with(CONSENT_CHECKPOINT_EVERY=2)
+    with app.app_context(), db.write_transaction() as session:
+        signing.create_key(session)
+    import_site(app, load_site_config(lanes=lanes))
+    answers = post_while_the_writer_is_busy(app, [{"visitor_secret": f"visitor-credential-{n:04d}-0123456789abcdef"}
+                                                  for n in range(7)])
+    assert [answer.status_code for answer in answers] == [201] * 7
+    with app.app_context():
+        session = db.get_session()
+        heads = {(event.lane, event.seq): event.event_hash for event in session.scalars(select(ConsentEvent))}
+        signed = [covered_heads(checkpoint) for checkpoint in site_checkpoints(session, "shop")]
+        assert verify_log(session, "shop").checkpoints_checked == len(signed)
+    due = sorted((lane, seq) for lane, seq in heads if seq % 2 == 0)
+    assert len(signed) == len(due) > 0
+    # Each checkpoint holds the head at which it fell due, and the heads of the batch's other lanes at that moment.
+    assert sorted({(lane, count) for covered in signed for lane, (count, _head) in covered.items()
+                   if (lane, count) in due and count}) == due
+    for covered in signed:
+        for lane, (count, head) in covered.items():
+            assert head == heads.get((lane, count), "0" * 64)

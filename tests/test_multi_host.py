@@ -412,3 +412,31 @@ def test_the_chain_and_its_checkpoints_verify(hosts):
     for path in files:
         held = len(read_published(path))
         assert f"{path}: {held} of {held} outside checkpoints held by the log" in output
+
+
+def test_a_site_of_four_lanes_written_by_both_hosts_at_once_verifies(hosts):
+    """Raised to four lanes (through the database both hosts read, as `site import` does), the site's decisions
+    from both hosts spread over the lanes; every 201 is stored, every lane's chain verifies with the checkpoints
+    signed over all four heads, and `log verify` on host B finds both hosts' files of them in the log."""
+    before = hosts.stored_events()
+    import_site(hosts.reader, load_site_config(webhook={"url": "https://shop.example/hooks"}, lanes=4))
+    version = hosts.policy_version(hosts.b)
+    answers = hosts.decide_at_once(hosts.both, 6 * CHECKPOINT_EVERY, policy_version=version)
+    assert {answer.status for answer in answers} == {201}
+    with hosts.reader.app_context():
+        session = db.get_session()
+        lanes = dict(session.execute(select(ConsentEvent.lane, func.count()).where(ConsentEvent.site_id == "shop")
+                                     .group_by(ConsentEvent.lane)).all())
+        log = verify_log(session, "shop")
+        several = [checkpoint for checkpoint in site_checkpoints(session, "shop") if checkpoint.lanes]
+    assert len(lanes) == 4 and sum(lanes.values()) == before + len(answers)
+    assert log.intact, log
+    assert several and all(len(checkpoint.lanes) == 4 for checkpoint in several)
+    jwks = hosts.root / "jwks.json"
+    jwks.write_text(json.dumps(hosts.get_json(hosts.a, "/.well-known/jwks.json")))
+    files = [str(path) for path in map(hosts.checkpoint_file, hosts.both) if path.exists()]
+    output = hosts.flask(hosts.b, "log", "verify", *(f"--checkpoints={path}" for path in files), "--jwks", str(jwks))
+    assert f"shop: intact, {log.events_checked} events in 4 lanes" in output, output
+    for path in files:
+        held = len(read_published(path))
+        assert f"{path}: {held} of {held} outside checkpoints held by the log" in output

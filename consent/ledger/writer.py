@@ -174,7 +174,7 @@ def _link_and_insert(connection, decisions):
     stored = _stored_subjects(connection, decisions)
     rows = [[] for _ in INSERTS]
     subjects, events, receipts, signatures, deliveries = rows
-    due, outcomes = {}, []  # {site id: site} of the sites a checkpoint is due for
+    due, outcomes = [], []  # (site, its lanes' heads in this batch then) of each checkpoint due
     every = current_app.config["CONSENT_CHECKPOINT_EVERY"]
     for decision in decisions:
         revision, has_webhook = states[decision.site.id]
@@ -209,13 +209,14 @@ def _link_and_insert(connection, decisions):
             deliveries.append({"site_id": decision.site.id, "event_id": document["event_id"], "status": "pending",
                                "attempts": 0, "next_attempt_at": decision.created_at,
                                "created_at": decision.created_at})
-        if every and head.seq % every == 0:
-            due[decision.site.id] = decision.site
+        if every and head.seq % every == 0:  # signed at this very head, as were checkpoints before lanes
+            due.append((decision.site, _batch_heads(heads, decision.site.id)))
         outcomes.append(decision)
     # A site this batch extended is also due when its newest checkpoint is older than the interval.
+    counted = {site.id for site, _heads in due}
     extended = {outcome.site.id: outcome.site for outcome in outcomes if not isinstance(outcome, Exception)}
-    due |= {site_id: site for site_id, site in sorted(extended.items())
-            if site_id not in due and checkpoints.interval_due(connection, site)}
+    due += [(site, _batch_heads(heads, site_id)) for site_id, site in sorted(extended.items())
+            if site_id not in counted and checkpoints.interval_due(connection, site)]
     inserts = [(statement, table_rows) for statement, table_rows in zip(INSERTS, rows, strict=True) if table_rows]
     # Every insert in one round trip, the lanes' locks held meanwhile; the commit in it too unless a checkpoint is
     # to be signed in this transaction first.
@@ -224,21 +225,25 @@ def _link_and_insert(connection, decisions):
     if due:
         # Marked as holding the write lock: signing (a first key) writes in it, not in a second transaction.
         with Session(bind=connection, info=dict(db.WRITE_LOCK_HELD)) as session:
-            signed = [checkpoints.sign_checkpoint(session, site_id, _all_heads(connection, due[site_id], heads))
-                      for site_id in sorted(due)]
+            signed = [checkpoints.sign_checkpoint(session, site.id, _all_heads(connection, site, batch_heads))
+                      for site, batch_heads in due]
             # This session is never committed (the connection's transaction is): what it still holds pending
             # when it closes is dropped, as the checkpoints' webhook messages once were.
             session.flush()
     return outcomes, signed
 
 
-def _all_heads(connection, site, heads):
-    """[(count, head hash)] of every lane of `site`: this batch's heads for the lanes it extended, the others as
+def _batch_heads(heads, site_id):
+    """{lane: (seq, head hash)} of the lanes of `site_id` this batch extends, as far as linked by now."""
+    return {lane: (head.seq, head.event_hash) for (of_site, lane), head in heads.items() if of_site == site_id}
+
+
+def _all_heads(connection, site, batch_heads):
+    """[(count, head hash)] of every lane of `site`: `batch_heads` for the lanes this batch extends, the others as
     committed (a lane's head is always one it had, so a checkpoint signs a state each lane was in)."""
-    others = [lane for lane in range(site.lanes) if (site.id, lane) not in heads]
+    others = [lane for lane in range(site.lanes) if lane not in batch_heads]
     read = driver.first_rows(connection, [(CHAIN_HEAD, {"site_id": site.id, "lane": lane}) for lane in others])
-    found = {**{lane: head or (0, GENESIS_HASH) for lane, head in zip(others, read, strict=True)},
-             **{lane: (head.seq, head.event_hash) for (site_id, lane), head in heads.items() if site_id == site.id}}
+    found = {**{lane: head or (0, GENESIS_HASH) for lane, head in zip(others, read, strict=True)}, **batch_heads}
     return [tuple(found[lane]) for lane in range(site.lanes)]
 
 
