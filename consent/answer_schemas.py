@@ -11,6 +11,12 @@ from consent.ledger.lifetime import MAX_MONTHS
 from consent.sites import vocabulary
 from consent.sites.config_schema import AGE_THRESHOLDS
 
+SEQ = "The decision's place in its lane of the site's log: each lane is a hash chain numbered from 1."
+LANE = ("Which of the site's hash chains (lanes) holds the decision: 0 on a site of one lane, and for every decision "
+        "stored before lanes existed.")
+NEXT_AFTER = ("The position of this page's last entry (lane × 2^32 + seq), to send as `after` for the next page; "
+              "null on the last page.")
+
 
 class Answer(Schema):
     class Meta:
@@ -261,15 +267,16 @@ class GuardianPendingSubjectSchema(Answer):
     age_threshold = fields.Integer(required=True, metadata={"description": "The site's threshold at the time."})
     expires_at = fields.String(required=True, metadata={
         "description": EXPIRES_AT + " Listed after it too: no guardian decided yet."})
-    seq = fields.Integer(required=True, metadata={"description": "The decision's place in the site's log."})
+    seq = fields.Integer(required=True, metadata={"description": SEQ})
+    lane = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"description": LANE})
 
 
 class GuardianPendingSchema(Answer):
     site_id = fields.String(required=True)
     age_threshold = fields.Integer(required=True, validate=validate.OneOf(AGE_THRESHOLDS))
     subjects = fields.List(fields.Nested(GuardianPendingSubjectSchema), required=True, metadata={
-        "description": "Oldest first; erased users are left out."})
-    next_after = fields.Integer(required=True, allow_none=True)
+        "description": "In chain order, lane by lane (oldest first within a lane); erased users are left out."})
+    next_after = fields.Integer(required=True, allow_none=True, metadata={"description": NEXT_AFTER})
     next = fields.String(required=True, allow_none=True)
 
 
@@ -296,7 +303,8 @@ class CheckpointsPageSchema(CheckpointsSchema):
 
 
 class AuditEventSchema(Answer):
-    seq = fields.Integer(required=True)
+    seq = fields.Integer(required=True, metadata={"description": SEQ})
+    lane = fields.Integer(required=True, validate=validate.Range(min=0), metadata={"description": LANE})
     event_id = fields.String(required=True)
     receipt_id = fields.String(required=True)
     recorded_at = fields.String(required=True)
@@ -315,8 +323,9 @@ class AuditEventSchema(Answer):
 
 
 class AuditEventsPageSchema(Answer):
-    events = fields.List(fields.Nested(AuditEventSchema), required=True)
-    next_after = fields.Integer(required=True, allow_none=True)
+    events = fields.List(fields.Nested(AuditEventSchema), required=True, metadata={
+        "description": "In chain order, lane by lane."})
+    next_after = fields.Integer(required=True, allow_none=True, metadata={"description": NEXT_AFTER})
     next = fields.String(required=True, allow_none=True)
 
 

@@ -254,7 +254,8 @@ def _paths(converter):
              **_problems(401, 403, 404, 409, 413, 422)},
             [site, subject], body=schemas.GuardianDecisionSchema, security=SITE_KEY)},
         "/api/v1/sites/{site_id}/guardian-pending": {"get": _operation(
-            "Site backend: the users whose latest decision is a minor's own, waiting for a guardian; paged.",
+            "Site backend: the users whose latest decision is a minor's own, waiting for a guardian; paged by a "
+            "position cursor (`after`).",
             "guardianPending", _answer("One page.", answers.GuardianPendingSchema, **_problems(401, 403, 404, 422)),
             [site, {"in": "query", "schema": schemas.GuardianPendingQuerySchema}], security=SITE_KEY)},
         # Proof for auditors: public verification material and the auditor API.
@@ -273,7 +274,8 @@ def _paths(converter):
             _answer("The receipt and its proof.", answers.ReceiptProofSchema, **_problems(401, 403, 404)),
             [receipt_id], security=AUDITOR)},
         "/api/v1/audit/sites/{site_id}/events": {"get": _operation(
-            "Auditor: a site's events by subject, time range and purpose, paged by seq cursor.", "auditEvents",
+            "Auditor: a site's events by subject, time range and purpose, in chain order lane by lane, paged by a "
+            "position cursor (`after`: lane × 2^32 + seq of the last event seen).", "auditEvents",
             _answer("One page.", answers.AuditEventsPageSchema, **_problems(401, 403, 422)),
             [site, event_filters("format")], security=AUDITOR)},
         "/api/v1/audit/sites/{site_id}/events/export": {"get": _operation(

@@ -22,6 +22,11 @@ TOKEN = validate.Regexp(r"\A[A-Za-z0-9_-]{8,64}\Z", error="Use 8-64 characters f
 VISITOR_SECRET = validate.Regexp(r"\A[A-Za-z0-9_-]{22,128}\Z", error="Use 22-128 characters from A-Z a-z 0-9 _ -.")
 # Parsed exactly by consent.subjects.tokens; here only bounded, so a malformed one is "not proven", not 422.
 SUBJECT_TOKEN = validate.And(validate.Length(1, 200), NO_CONTROL_CHARACTERS)
+# A cursor of a paged list of events: the position of the last one seen, lane × 2**32 + seq (consent/ledger/lanes.py;
+# on a log of one lane, its seq). Below 2**63, so that both of its parts bind as BIGINT on either backend.
+POSITION = validate.Range(0, 2**63 - 1)
+POSITION_DESCRIPTION = (" A position is lane × 2^32 (4294967296) + seq, the seq itself in lane 0: positions follow "
+                        "chain order, lane by lane.")
 UUID_TEXT = validate.Regexp(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", error="A UUID.")
 
 
@@ -191,8 +196,9 @@ class GuardianDecisionSchema(Schema):
 
 class GuardianPendingQuerySchema(Schema):
     """GET /api/v1/sites/<site>/guardian-pending: a page of the minors awaiting a guardian."""
-    after = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1), metadata={
-        "description": "Only subjects whose pending decision came after this: the `next_after` of the previous page."})
+    after = fields.Integer(load_default=0, validate=POSITION, metadata={
+        "description": "Only subjects whose pending decision comes after this position in the log: the `next_after` of "
+                       "the previous page." + POSITION_DESCRIPTION})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
@@ -243,7 +249,9 @@ class AuditEventQuerySchema(Schema):
     purpose = fields.String(load_default=None, validate=PURPOSE_ID)
     # With `purpose`: events that granted it (true, the default) or refused it (false).
     granted = fields.Boolean(load_default=True)
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))  # page cursor: the last seq seen
+    after = fields.Integer(load_default=0, validate=POSITION, metadata={
+        "description": "Only events after this position: the `next_after` of the previous page."
+                       + POSITION_DESCRIPTION})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
     format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
 

@@ -21,16 +21,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.routing import Rule
 
 from consent import clock as service_clock
 from consent import create_app
 from consent.accounts import operators, passwords
+from consent.ledger import lanes
 from consent.sites import configs
 from consent.storage import db
-from consent.storage.models import ConsentEvent, Receipt
+from consent.storage.models import ConsentEvent, Receipt, Site
+from consent.subjects import identity
 from tests.postgres import TemporaryCluster
 
 DATA = Path(__file__).parent / "data"
@@ -137,6 +139,27 @@ def import_site(app, config):
         configs.import_site(session, configs.validate_config(config))
 
 
+def set_site_lanes(app, count, site_id="shop"):
+    """Split a site's log into `count` lanes from its next decision on (consent/ledger/lanes.py). A Core update,
+    which the ORM's listener does not see: the site's revision is raised with it, so that every worker reads the
+    site again (consent/ledger/site_facts.py)."""
+    with app.app_context(), db.write_transaction() as session:
+        session.execute(update(Site).where(Site.id == site_id).values(lanes=count, revision=Site.revision + 1))
+
+
+def visitor_credential(number):
+    """A visitor's credential (their browser's secret), a different one for each number."""
+    return f"visitor-{number:04d}-credential-0123456789"
+
+
+def credentials_in_lane(app, lane, count, lane_count, site_id="shop"):
+    """`count` visitor credentials whose anonymous decisions go to `lane` of a log of `lane_count` lanes."""
+    with app.app_context():
+        in_lane = (credential for credential in map(visitor_credential, itertools.count())
+                   if lanes.visitor_lane(identity.visitor_ref(site_id, credential), lane_count) == lane)
+        return list(itertools.islice(in_lane, count))
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     # Each test signs with keys of its own, kept in its own temp dir (never in instance/keys), and
@@ -186,7 +209,7 @@ class ConsentActions:
         with self.app.app_context():
             session = db.get_session()
             query = select(ConsentEvent).options(joinedload(ConsentEvent.receipt))
-            return session.scalars(query.order_by(ConsentEvent.site_id, ConsentEvent.seq)).all()
+            return session.scalars(query.order_by(ConsentEvent.site_id, ConsentEvent.lane, ConsentEvent.seq)).all()
 
     def stored_receipts(self):
         with self.app.app_context():

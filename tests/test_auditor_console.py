@@ -9,7 +9,7 @@ from consent.accounts.passwords import token_hash
 from consent.storage import db
 from consent.storage.models import Auditor
 from tests.audit_support import import_other_site, make_auditor
-from tests.conftest import STORAGE_AGNOSTIC, csrf_token
+from tests.conftest import STORAGE_AGNOSTIC, csrf_token, set_site_lanes, visitor_credential
 
 pytestmark = STORAGE_AGNOSTIC  # console and page logic over storage; tests/conftest.py
 
@@ -110,6 +110,27 @@ def test_search_subject_timeline_and_receipt(signed_in, consent):
 
     download = signed_in.get(f"/audit/receipts/{first['receipt_id']}/download")
     assert download.get_json()["jws"] == first["jws"] and "attachment" in download.headers["Content-Disposition"]
+
+
+def test_a_log_of_several_lanes_names_each_events_lane(app, signed_in, consent):
+    single = consent.post().get_json()
+    single_page = signed_in.get(f"/audit/receipts/{single['receipt_id']}?lang=en").get_data(as_text=True)
+    assert "event 1 of site shop" in single_page and "<th>Lane</th>" not in signed_in.get("/audit/?site=shop").text
+    set_site_lanes(app, 4)
+    for number in range(6):
+        assert consent.post(visitor_secret=visitor_credential(number)).status_code == 201
+    events = consent.stored_events()
+    assert len({event.lane for event in events}) > 1
+
+    page = signed_in.get("/audit/?site=shop&lang=en").get_data(as_text=True)
+    assert "<th>Lane</th><th>#</th>" in page
+    rows = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(\d+)</td>", page)
+    assert [(int(lane), int(seq)) for lane, seq in rows] == sorted((event.lane, event.seq) for event in events)
+    laned = next(event for event in events if event.lane)
+    detail = signed_in.get(f"/audit/receipts/{laned.receipt.receipt_id}?lang=en").get_data(as_text=True)
+    assert f"event {laned.seq} of lane {laned.lane} of site shop" in detail
+    zh = signed_in.get(f"/audit/receipts/{laned.receipt.receipt_id}?lang=zh-CN").get_data(as_text=True)
+    assert f"站点 shop 通道 {laned.lane} 的第 {laned.seq} 条事件" in zh
 
 
 def test_console_export_button_streams_the_search(signed_in, consent):

@@ -5,7 +5,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.conftest import SHOP_ORIGIN, bearer, create_api_key, import_site, load_site_config
+from tests.conftest import SHOP_ORIGIN, bearer, create_api_key, import_site, load_site_config, set_site_lanes
 
 OPTIONAL_OFF = {"necessary": True, "analytics": False, "advertising": False, "marketing_sms": False,
                 "personalized_recommendation": False, "cross_border_transfer": False}
@@ -270,6 +270,30 @@ def test_who_and_for_whom_a_guardian_may_decide(app, client, consent, shop_key):
     consent.post(consent.body(subject_id="unproven", subject_token="cst1.x.1.y", age_statement="minor"))
     assert guardian(client, shop_key, "unproven").status_code == 404  # only the browser's word: no verified user
     assert len(consent.stored_events()) == 3
+
+
+def test_minors_of_several_lanes_are_paged_lane_by_lane(gated, client, consent, shop_key, app):
+    set_site_lanes(app, 4)
+    kids = [f"kid-{number}" for number in range(8)]
+    for kid in kids:
+        minor(consent, kid)
+    consent.post(**consent.user("grown-up"), age_statement="adult")
+    pending_events = sorted((event.lane, event.seq) for event in consent.stored_events()
+                            if event.action == "pending_guardian")
+    assert len({lane for lane, _seq in pending_events}) > 1, pending_events
+
+    seen, query = [], "?limit=3"
+    while True:
+        page = pending(client, shop_key, query).get_json()
+        seen += [(entry["lane"], entry["seq"], entry["subject_id"]) for entry in page["subjects"]]
+        if page["next_after"] is None:
+            break
+        last = page["subjects"][-1]
+        assert page["next_after"] == last["lane"] * 2**32 + last["seq"]
+        query = f"?limit=3&after={page['next_after']}"
+    assert [(lane, seq) for lane, seq, _kid in seen] == pending_events  # each minor once, lane by lane
+    assert sorted(kid for _lane, _seq, kid in seen) == kids
+    assert sorted(row[0] for row in pending_cli(app)) == kids  # the CLI pages through them all too
 
 
 @pytest.mark.parametrize("query", ["?limit=0", "?limit=501", "?limit=abc", "?after=-1", "?after=x", "?limit=1e309",

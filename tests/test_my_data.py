@@ -1,12 +1,14 @@
 """The visitor's "my data" page: their history, opened with a history link only their proof gets, and
 withdrawing everything."""
 import json
+import re
 
 import pytest
 
+from consent.ledger import lanes
 from consent.ledger.chain import verify_chain
 from consent.storage import db
-from tests.conftest import SHOP_ORIGIN, bearer, csrf_token
+from tests.conftest import SHOP_ORIGIN, bearer, credentials_in_lane, csrf_token, set_site_lanes
 
 VISITOR = "visitor-one-credential-0123456789"
 STRANGER = "stranger-credential-0123456789abc"
@@ -125,3 +127,30 @@ def test_a_history_link_expires(app, client, decided):
 def test_the_visitor_history_does_not_show_another_credentials_decisions(client, decided):
     html = client.get(my_data_url(client, visitor_secret=STRANGER)).get_data(as_text=True)
     assert html.count("<tr>") == 2 and "Advertising" in html and "Marketing SMS" not in html
+
+
+def test_a_history_of_two_lanes_is_newest_first_by_time(app, client, consent, clock):
+    """A visitor's anonymous decisions are in their browser's lane, their signed-in ones in their user's: the
+    history interleaves them by time, whatever the seqs of the two lanes."""
+    set_site_lanes(app, 4)
+    [browser] = credentials_in_lane(app, (lanes.subject_lane("shop", "alice", 4) + 1) % 4, 1, lane_count=4)
+    receipts = []
+
+    def decide(**changes):
+        clock.shift(seconds=1)
+        answer = consent.post(visitor_secret=browser, **changes)
+        assert answer.status_code == 201, answer.get_json()
+        receipts.append(answer.get_json()["receipt_id"])
+        return answer.get_json()
+
+    decide(choices={"necessary": True, "analytics": True})  # the browser's lane, seq 1
+    anonymous = decide(choices={"necessary": True, "marketing_sms": True})  # seq 2
+    # Signing in links it: the user's lane, seq 1, decided when the decision it links was.
+    decide(**consent.user("alice"), choices={"necessary": True, "marketing_sms": True}, collection_method="link",
+           links_receipt_id=anonymous["receipt_id"])
+    decide(**consent.user("alice"), choices={"necessary": True, "advertising": True})  # the user's lane, seq 2
+    decide(choices={"necessary": True})  # signed out again: the browser's lane, seq 3
+    assert len({event.lane for event in consent.stored_events()}) == 2
+
+    html = client.get(my_data_url(client, visitor_secret=browser, **consent.user("alice"))).get_data(as_text=True)
+    assert re.findall(r">([0-9a-f]{8})</a></td>", html) == [receipt[:8] for receipt in reversed(receipts)]

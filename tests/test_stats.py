@@ -6,12 +6,13 @@ already the next day.
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy import func, select
 
 from consent.stats import figures, rollup
 from consent.storage.db import get_session, write_transaction
-from consent.storage.models import Site
+from consent.storage.models import ConsentEvent, Site
 from consent.storage.operations import DecisionStats, FunnelMark, StatsProgress
-from tests.conftest import import_site, load_site_config
+from tests.conftest import credentials_in_lane, import_site, load_site_config, set_site_lanes, visitor_credential
 
 NOV_20, NOV_21 = date(2026, 11, 20), date(2026, 11, 21)
 OPTIONAL = ("analytics", "advertising", "marketing_sms", "personalized_recommendation")
@@ -91,6 +92,51 @@ def test_the_rollup_counts_each_decision_once_and_picks_up_where_it_stopped(app,
         assert figures.behind(get_session(), "shop") == 0
 
 
+def test_the_rollup_counts_each_lane_of_a_log_once_from_where_it_stopped_in_it(app, consent, clock):
+    set_site_lanes(app, 4)
+    visitors = [visitor_credential(number) for number in range(8)]
+    for minute, visitor in enumerate(visitors):
+        decide(consent, clock, utc(20, 2, minute), OPTIONAL, visitor_secret=visitor)
+    assert len({event.lane for event in consent.stored_events()}) > 1
+    with app.app_context():
+        assert figures.behind(get_session(), "shop") == 8
+    counts = figures_of(app, NOV_20, NOV_20).totals.counts
+    assert (counts["decisions"], counts["accept_all"]) == (8, 8)
+    # Everyone takes it all back: in each lane after its counted events, whose seqs are below other lanes' last ones.
+    for minute, visitor in enumerate(reversed(visitors)):
+        decide(consent, clock, utc(20, 2, 30 + minute), (), visitor_secret=visitor)
+    with app.app_context():
+        assert figures.behind(get_session(), "shop") == 8
+    counts = figures_of(app, NOV_20, NOV_20).totals.counts
+    assert [counts[name] for name in ("decisions", "accept_all", "reject_all", "withdrawals")] == [16, 8, 8, 8]
+    with app.app_context():
+        assert rollup.roll_up("shop") == (0, 0)  # nothing new in any lane
+        assert figures.behind(get_session(), "shop") == 0
+        heads = dict(get_session().execute(select(ConsentEvent.lane, func.max(ConsentEvent.seq))
+                                           .group_by(ConsentEvent.lane)).all())
+        positions = get_session().scalars(select(StatsProgress).where(StatsProgress.site_id == "shop")).all()
+        assert {(position.lane, position.last_seq) for position in positions} == {
+            (lane, heads.get(lane, 0)) for lane in range(4)}
+
+
+def test_a_decision_counts_as_a_withdrawal_against_the_one_before_it_in_its_lane(app, consent, clock):
+    """A visitor whom a raised lane count moved: their decisions in the new lane are compared with each other, not
+    with their older one in the first lane (lane 0, seq 10), whose seq is only higher."""
+    mover, *others = credentials_in_lane(app, 1, 11, lane_count=4)
+    for minute in range(9):
+        decide(consent, clock, utc(20, 2, minute), ())
+    decide(consent, clock, utc(20, 2, 9), OPTIONAL, visitor_secret=mover)  # lane 0, seq 10
+    set_site_lanes(app, 4)
+    decide(consent, clock, utc(20, 2, 10), (), visitor_secret=mover)  # lane 1, seq 1
+    for minute, other in enumerate(others):
+        decide(consent, clock, utc(20, 2, 11 + minute), (), visitor_secret=other)  # lane 1, seqs 2 to 11
+    assert [(event.lane, event.seq) for event in consent.stored_events()][-1] == (1, 11)
+    before = figures_of(app, NOV_20, NOV_20).totals.counts
+    decide(consent, clock, utc(20, 2, 30), (), visitor_secret=mover)  # lane 1, seq 12: refused before, refused again
+    after = figures_of(app, NOV_20, NOV_20).totals.counts
+    assert (after["decisions"] - before["decisions"], after["withdrawals"] - before["withdrawals"]) == (1, 0)
+
+
 def test_a_new_time_zone_counts_the_log_again_in_it(app, consent, clock):
     decide(consent, clock, utc(20, 20))  # 04:00 on the 21st in Shanghai, 20:00 on the 20th in UTC
     assert figures_of(app, NOV_21, NOV_21).days == {NOV_21: 1}
@@ -98,7 +144,7 @@ def test_a_new_time_zone_counts_the_log_again_in_it(app, consent, clock):
         session.get(Site, "shop").time_zone = "UTC"
     assert figures_of(app, NOV_20, NOV_21).days == {NOV_20: 1, NOV_21: 0}
     with app.app_context():
-        assert get_session().get(StatsProgress, "shop").time_zone == "UTC"
+        assert get_session().get(StatsProgress, ("shop", 0)).time_zone == "UTC"
         assert len(get_session().query(DecisionStats).all()) == 1
 
 

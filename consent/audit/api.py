@@ -37,7 +37,8 @@ def receipt(receipt_id):
 
 @bp.get("/sites/<site_id>/events")
 def events(site_id):
-    """Events of a site, filtered by subject, time range and purpose; paged by `after` (the last seq seen)."""
+    """Events of a site, filtered by subject, time range and purpose, in chain order lane by lane; paged by `after`
+    (the position of the last event seen: consent/ledger/lanes.py)."""
     filters = event_filters(site_id)
     page, next_after = queries.list_events(get_session(), g.auditor, filters)
     next_url = None

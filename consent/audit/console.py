@@ -91,11 +91,12 @@ def logout():
 def search():
     """The search form; with a site chosen, its matching events, or one subject's history as a timeline."""
     asked = {key: value for key, value in request.args.items() if key in SEARCH_FIELDS and value}
-    results = {"events": [], "next_after": None, "errors": {}, "asked": asked}
+    results = {"events": [], "next_after": None, "errors": {}, "asked": asked, "lanes": 1}
     if "site" in asked:
         try:
             filters = load(AuditEventQuerySchema(), asked)
             results["events"], results["next_after"] = queries.list_events(get_session(), g.auditor, filters)
+            results["lanes"] = queries.lane_count(get_session(), filters["site"])  # its events name their lane then
         except InvalidRequest as error:
             results["errors"] = error.errors or {"site": [error.detail]}
     timeline = queries.timeline(results["events"]) if asked.get("subject") or asked.get("subject_ref") else None
@@ -108,7 +109,8 @@ def receipt(receipt_id):
     """A receipt with its signatures and chain position verified, and the policy text the visitor was shown."""
     proof = queries.receipt_proof(get_session(), g.auditor, receipt_id)
     policy = queries.policy_shown(get_session(), proof["receipt"])
-    return render_template("audit/receipt.html", proof=proof, policy=policy)
+    lanes = queries.lane_count(get_session(), proof["receipt"]["siteId"])  # a seq names an event within its lane
+    return render_template("audit/receipt.html", proof=proof, policy=policy, lanes=lanes)
 
 
 @bp.get("/receipts/<receipt_id>/download")

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from consent.accounts.auditors import require_site
 from consent.errors import ChainBroken, ConsentError, NotFound
-from consent.ledger import checkpoints, receipts, signing
+from consent.ledger import checkpoints, lanes, receipts, signing
 from consent.storage.db import get_session
-from consent.storage.models import ConsentEvent, PolicyVersion, Receipt, Subject
+from consent.storage.models import CHAIN_ORDER, ConsentEvent, PolicyVersion, Receipt, Site, Subject, after_in_chain
 
 # Rows read per database round trip, and the size of the pieces an export is sent in: together they
 # bound an export's memory, whatever its length.
@@ -23,7 +23,7 @@ CHUNK_CHARACTERS = 64 * 1024
 # Receipt ids are UUIDs; anything else is not looked up (PostgreSQL refuses some characters outright).
 RECEIPT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
-CSV_COLUMNS = ("seq", "event_id", "receipt_id", "recorded_at", "subject_ref", "visitor_id", "policy_version",
+CSV_COLUMNS = ("seq", "lane", "event_id", "receipt_id", "recorded_at", "subject_ref", "visitor_id", "policy_version",
                "language", "action", "choices", "separate_consents", "signals", "prev_hash", "event_hash")
 
 
@@ -45,8 +45,9 @@ def receipt_proof(session, auditor, receipt_id):
         "hmac_signature_valid": receipts.hmac_signature_valid(receipt.hmac_signature, document),
         "jws_valid": _jws_valid(session, receipt),
         "chain_position_verified": position.verified and chain_problem is None,
-        "chain": {"seq": event.seq, "event_hash": event.event_hash, "anchored_at_count": position.anchor_count,
-                  "covered_by_checkpoint": position.covered_by, "problem": chain_problem},
+        "chain": {"seq": event.seq, "lane": event.lane, "event_hash": event.event_hash,
+                  "anchored_at_count": position.anchor_count, "covered_by_checkpoint": position.covered_by,
+                  "problem": chain_problem},
     }
     checks = ("hmac_signature_valid", "jws_valid", "chain_position_verified")
     verification["valid"] = all(verification[check] for check in checks)
@@ -85,6 +86,7 @@ def event_summary(event):
     document = _parsed(event.document)
     return {
         "seq": event.seq,
+        "lane": event.lane,
         "event_id": event.event_id,
         "receipt_id": document.get("receipt_id"),
         "recorded_at": document.get("recorded_at"),
@@ -120,7 +122,7 @@ def _event_query(session, auditor, filters):
         query = query.where(ConsentEvent.created_at >= filters["since"])
     if filters.get("until"):
         query = query.where(ConsentEvent.created_at <= filters["until"])
-    return query.order_by(ConsentEvent.seq)
+    return query.order_by(*CHAIN_ORDER)
 
 
 def _matches_purpose(event, filters):
@@ -131,21 +133,28 @@ def _matches_purpose(event, filters):
 
 
 def iter_events(session, auditor, filters, after=0):
-    """Every matching event after seq `after`, in chain order, read in batches of EXPORT_BATCH."""
-    query = _event_query(session, auditor, filters).where(ConsentEvent.seq > after)
+    """Every matching event after the position `after` (consent/ledger/lanes.py), in chain order lane by lane, read
+    in batches of EXPORT_BATCH."""
+    query = _event_query(session, auditor, filters).where(after_in_chain(*lanes.lane_and_seq(after)))
     for event in session.scalars(query.execution_options(yield_per=EXPORT_BATCH)):
         if _matches_purpose(event, filters):
             yield event
 
 
 def list_events(session, auditor, filters):
-    """One page of matching events after the cursor `filters["after"]`; `next_after` is None on the last page."""
+    """One page of matching events after the cursor `filters["after"]`, a position (consent/ledger/lanes.py);
+    `next_after` is the last one's position, None on the last page."""
     page = []
     for event in iter_events(session, auditor, filters, after=filters["after"]):
         if len(page) == filters["limit"]:
-            return page, page[-1]["seq"]
+            return page, lanes.position(page[-1]["lane"], page[-1]["seq"])
         page.append(event_summary(event))
     return page, None
+
+
+def lane_count(session, site_id):
+    """How many lanes the site's log has (1 for a site not found: the caller's scope check says why)."""
+    return session.scalar(select(Site.lanes).where(Site.id == site_id)) or 1
 
 
 def timeline(events):

@@ -44,3 +44,19 @@ def lock_key(site_id, lane):
 
     Two lanes sharing a key (a chance of 2^-64 a pair) would only take turns, as one lane does."""
     return _spread("lane", site_id, str(lane)) - 2**63
+
+
+# A place in a site's log as one integer, for the cursors of paged lists (`after`, `next_after`): lane × 2**32
+# + seq, so that ordering positions is chain order, lane by lane. Lane 0's positions are its seqs: a cursor
+# handed out before lanes existed still names the same place.
+POSITION_STRIDE = 2**32
+
+
+def position(lane, seq):
+    """The position of event `seq` of `lane`."""
+    return lane * POSITION_STRIDE + seq
+
+
+def lane_and_seq(place):
+    """(lane, seq) of a position."""
+    return divmod(place, POSITION_STRIDE)

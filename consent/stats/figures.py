@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from consent.stats.rollup import COUNTERS, OUTCOMES, SECONDS_BUCKETS
+from consent.stats.rollup import COUNTERS, OUTCOMES, SECONDS_BUCKETS, site_lanes
 from consent.storage.models import ConsentEvent
 from consent.storage.operations import DecisionStats, FunnelStats, StatsProgress
 
@@ -104,10 +104,18 @@ def compared(session, site_id, first, last):
 
 
 def behind(session, site_id):
-    """How many of the site's decisions the roll-up has not counted yet."""
-    counted = session.scalar(select(StatsProgress.last_seq).where(StatsProgress.site_id == site_id)) or 0
-    newest = session.scalar(select(func.max(ConsentEvent.seq)).where(ConsentEvent.site_id == site_id)) or 0
-    return max(newest - counted, 0)
+    """How many of the site's decisions the roll-up has not counted yet: in each lane of its log, those after the
+    lane's position (a lane's seqs run from 1 without a gap)."""
+    counted = dict(session.execute(select(StatsProgress.lane, StatsProgress.last_seq)
+                                   .where(StatsProgress.site_id == site_id)).all())
+    return sum(max(_newest_seq(session, site_id, lane) - counted.get(lane, 0), 0)
+               for lane in site_lanes(session, site_id))
+
+
+def _newest_seq(session, site_id, lane):
+    """The seq of the lane's newest event (0 for none): one lookup in the unique (site_id, lane, seq) index."""
+    return session.scalar(select(func.max(ConsentEvent.seq)).where(
+        ConsentEvent.site_id == site_id, ConsentEvent.lane == lane)) or 0
 
 
 def suppressed(count, threshold):

@@ -1,11 +1,11 @@
 """The roll-up: aggregate counters from a site's consent log and from the widget's banner marks, counted by a job
 outside the decision path (`flask consent stats rollup`, once or as a worker).
 
-Decisions are read by the site's event sequence, which the chain writer commits in order, from where the last
-roll-up stopped (stats_progress.last_seq): nothing is counted twice or skipped, and a decision pays nothing for
-being counted, no hot row per site and day on its path, and nothing enters the tamper-evident log. Counting
-happens in memory, then one short write transaction adds the counts and moves the mark, if no other roll-up
-moved it first.
+Decisions are read lane by lane (consent/ledger/lanes.py), each lane by its sequence, which the chain writer
+commits in order, from where the last roll-up stopped in that lane (stats_progress.last_seq, one per lane):
+nothing is counted twice or skipped, and a decision pays nothing for being counted, no hot row per site and day on
+its path, and nothing enters the tamper-evident log. Counting happens in memory, then one short write transaction
+adds the counts and moves the lane's mark, if no other roll-up moved it first.
 
 Banner marks are counted and deleted in one statement (DELETE ... RETURNING), so each is counted exactly once
 whatever runs beside, and the table holds only marks not yet counted.
@@ -18,7 +18,7 @@ import json
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from consent.ledger.choices import MINOR_STATEMENTS
 from consent.sites import purposes
@@ -46,13 +46,16 @@ def roll_up_all():
 def roll_up(site_id):
     """Count what is new for `site_id`, until nothing is: (decisions counted, banner marks counted)."""
     zone = zone_name(get_session().get(Site, site_id))
+    lanes = site_lanes(get_session(), site_id)
     get_session().rollback()
+    _track_lanes(site_id, zone, lanes)
     decisions = marks = 0
-    while True:
-        counted = _decision_batch(site_id, zone)
-        decisions += counted
-        if counted < BATCH:
-            break
+    for lane in lanes:
+        while True:
+            counted = _decision_batch(site_id, lane, zone)
+            decisions += counted
+            if counted < BATCH:
+                break
     while True:
         counted = _mark_batch(site_id, zone)
         marks += counted
@@ -69,25 +72,54 @@ def _counters(writer, model, key, empty):
     return row
 
 
-def _decision_batch(site_id, zone):
+def site_lanes(session, site_id):
+    """The lanes of a site's log: as many as it has now (a count only ever raised), and any beyond that holds events
+    all the same, so that no event goes uncounted."""
+    configured = session.scalar(select(Site.lanes).where(Site.id == site_id)) or 1
+    highest = session.scalar(select(func.max(ConsentEvent.lane)).where(ConsentEvent.site_id == site_id))
+    return range(max(configured, highest + 1 if highest is not None else 0))
+
+
+def _track_lanes(site_id, zone, lanes):
+    """Give every lane of `lanes` a position to count from, in `zone`.
+
+    A site never rolled up, or whose zone changed, starts again from the start of every lane. A lane the site gained
+    since starts from its beginning, beside the others' positions: none of its events was counted yet."""
     session = get_session()
-    progress = session.get(StatsProgress, site_id)
+    zones = dict(session.execute(select(StatsProgress.lane, StatsProgress.time_zone)
+                                 .where(StatsProgress.site_id == site_id)).all())
+    session.rollback()
+    if not zones or set(zones.values()) != {zone}:
+        _start_over(site_id, zone, lanes)
+    elif any(lane not in zones for lane in lanes):
+        with write_transaction() as writer:
+            for lane in lanes:
+                # Read again in the writing transaction: a position another roll-up has moved meanwhile is kept.
+                if writer.get(StatsProgress, (site_id, lane)) is None:
+                    writer.add(StatsProgress(site_id=site_id, lane=lane, last_seq=0, time_zone=zone))
+
+
+def _decision_batch(site_id, lane, zone):
+    session = get_session()
+    progress = session.get(StatsProgress, (site_id, lane))
     if progress is None or progress.time_zone != zone:
-        _start_over(site_id, zone)
-        progress = session.get(StatsProgress, site_id)
+        session.rollback()
+        return 0  # another roll-up started over meanwhile, in another zone: the next one counts it all again
     start = progress.last_seq
     events = session.execute(
         select(ConsentEvent.seq, ConsentEvent.visitor_id, ConsentEvent.subject_ref, ConsentEvent.document)
-        .where(ConsentEvent.site_id == site_id, ConsentEvent.seq > start).order_by(ConsentEvent.seq).limit(BATCH)
+        .where(ConsentEvent.site_id == site_id, ConsentEvent.lane == lane, ConsentEvent.seq > start)
+        .order_by(ConsentEvent.seq).limit(BATCH)
     ).all()
     if not events:
         session.rollback()
         return 0
-    counts = _count(session, site_id, zone, events)
+    counts = _count(session, site_id, lane, zone, events)
     session.rollback()  # no read transaction stays open into the write
     with write_transaction() as writer:
         moved = writer.execute(update(StatsProgress).where(
-            StatsProgress.site_id == site_id, StatsProgress.last_seq == start, StatsProgress.time_zone == zone,
+            StatsProgress.site_id == site_id, StatsProgress.lane == lane, StatsProgress.last_seq == start,
+            StatsProgress.time_zone == zone,
         ).values(last_seq=events[-1].seq)).rowcount
         if moved != 1:
             return 0  # another roll-up counted these first
@@ -101,19 +133,21 @@ def _decision_batch(site_id, zone):
     return len(events)
 
 
-def _start_over(site_id, zone):
-    """A site never rolled up, or whose zone changed: its decision counters start again from its first event."""
+def _start_over(site_id, zone, lanes):
+    """A site never rolled up, or whose zone changed: its decision counters start again from each lane's first
+    event."""
     with write_transaction() as writer:
         writer.execute(delete(DecisionStats).where(DecisionStats.site_id == site_id))
-        writer.merge(StatsProgress(site_id=site_id, last_seq=0, time_zone=zone))
+        writer.execute(delete(StatsProgress).where(StatsProgress.site_id == site_id))
+        writer.add_all(StatsProgress(site_id=site_id, lane=lane, last_seq=0, time_zone=zone) for lane in lanes)
     get_session().rollback()  # the caller's read transaction began before this write
 
 
-def _count(session, site_id, zone, events):
-    """{(day, language, policy version): {counter: n, "granted": Counter}} of `events`."""
+def _count(session, site_id, lane, zone, events):
+    """{(day, language, policy version): {counter: n, "granted": Counter}} of `events`, of one lane."""
     counts = defaultdict(lambda: {**dict.fromkeys(COUNTERS, 0), "granted": Counter()})
     consent_purposes = _ConsentPurposes(session, site_id)
-    previous = _latest_before(session, site_id, events)  # held in memory for the batch only
+    previous = _latest_before(session, site_id, lane, events)  # held in memory for the batch only
     for event in events:
         document = json.loads(event.document)
         day = day_of(datetime.fromisoformat(document["recorded_at"]), zone)
@@ -140,17 +174,24 @@ def _who(event):
     return ("subject", event.subject_ref) if event.subject_ref else ("visitor", event.visitor_id)
 
 
-def _latest_before(session, site_id, events, chunk=500):
-    """{whose: the choices of their latest decision before the batch} for everyone deciding in the batch, read
-    through the subject and visitor indexes, a chunk of people per query."""
+def _latest_before(session, site_id, lane, events, chunk=500):
+    """{whose: the choices of their latest decision before the batch, in its lane} for everyone deciding in the
+    batch, read through the subject and visitor indexes, a chunk of people per query.
+
+    Only the batch's lane is looked at: a person's decisions are in one lane, in the order they were made
+    (consent/ledger/lanes.py), and a lane's earlier events are counted before its later ones whatever the other
+    lanes hold, so each decision is compared with the same one whichever roll-up counts it. A visitor whom a
+    raised lane count moved starts afresh in their new lane."""
     latest = {}
     for kind, column in (("subject", ConsentEvent.subject_ref), ("visitor", ConsentEvent.visitor_id)):
         people = sorted({who[1] for who in map(_who, events) if who[0] == kind})
         for start in range(0, len(people), chunk):
-            # No condition on seq here: with one, SQLite walks the sequence index instead, every earlier event.
-            rows = session.execute(select(column, ConsentEvent.seq, ConsentEvent.document).where(
+            # No condition on lane or seq here: with one, SQLite walks the lane's index instead, every earlier event.
+            rows = session.execute(select(column, ConsentEvent.lane, ConsentEvent.seq, ConsentEvent.document).where(
                 ConsentEvent.site_id == site_id, column.in_(people[start:start + chunk]))).all()
-            for person, _seq, document in sorted(row for row in rows if row[1] < events[0].seq):
+            earlier = sorted((person, seq, document) for person, in_lane, seq, document in rows
+                             if in_lane == lane and seq < events[0].seq)
+            for person, _seq, document in earlier:
                 latest[kind, person] = json.loads(document)["choices"]
     return latest
 

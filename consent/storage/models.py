@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -16,7 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    literal,
     true,
+    tuple_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
@@ -192,6 +195,18 @@ class ConsentEvent(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     receipt: Mapped["Receipt"] = relationship(back_populates="event", uselist=False)
+
+
+# Chain order, lane by lane: the order lists of a site's events are read and paged in (consent/ledger/lanes.py,
+# position), along the unique (site_id, lane, seq).
+CHAIN_ORDER = (ConsentEvent.lane, ConsentEvent.seq)
+
+
+def after_in_chain(lane, seq):
+    """A condition for a site's events after event `seq` of `lane` in chain order, which the unique (site_id, lane,
+    seq) index serves on both backends. Bound as BIGINT: a cursor's seq part may be more than an INTEGER holds, which
+    PostgreSQL would refuse to cast."""
+    return tuple_(*CHAIN_ORDER) > tuple_(literal(lane, BigInteger), literal(seq, BigInteger))
 
 
 class Receipt(Base):

@@ -20,13 +20,13 @@ import json
 from sqlalchemy import and_, func, select
 
 from consent.errors import GuardianNotExpected, NotFound
-from consent.ledger import lifetime
+from consent.ledger import lanes, lifetime
 from consent.ledger.choices import MINOR_STATEMENTS
 from consent.ledger.decisions import Principal, record_consent
 from consent.ledger.site_facts import SERVICE_PAGE
 from consent.sites.configs import get_site
 from consent.storage.db import get_session
-from consent.storage.models import ConsentEvent, Receipt, Subject
+from consent.storage.models import CHAIN_ORDER, ConsentEvent, Receipt, Subject, after_in_chain
 from consent.subjects import identity
 from consent.subjects.rights import LATEST_FIRST, latest_events
 
@@ -64,11 +64,11 @@ def record_guardian_decision(site_id, subject_id, body, api_key, client_ip=None)
 def pending_guardians(session, site_id, after=0, limit=100):
     """A page of the site's users whose latest verified decision is a minor's own, awaiting a guardian.
 
-    Returns (entries, next_after): entries oldest first by their decision's place in the log (`after` is
-    the last one's `seq` of the previous page; next_after None on the last page). Erased users are left
-    out: nothing links them to an id the site could act on, and no guardian's decision can name them. A
-    pending decision that has expired is listed (with its expiry): the user is still a minor whom no
-    guardian decided for.
+    Returns (entries, next_after): entries in the order of their decisions in the log, lane by lane (`after`
+    is the position of the previous page's last one, consent/ledger/lanes.py; next_after None on the last
+    page). Erased users are left out: nothing links them to an id the site could act on, and no guardian's
+    decision can name them. A pending decision that has expired is listed (with its expiry): the user is
+    still a minor whom no guardian decided for.
     """
     waiting = select(ConsentEvent.subject_ref).where(ConsentEvent.site_id == site_id, ConsentEvent.action == PENDING)
     ranked = (
@@ -83,12 +83,15 @@ def pending_guardians(session, site_id, after=0, limit=100):
         .join(Subject, and_(Subject.site_id == ConsentEvent.site_id, Subject.pseudonym == ConsentEvent.subject_ref))
         .join(Receipt, Receipt.event_id == ConsentEvent.event_id)
         .where(ranked.c.rank == 1, ConsentEvent.action == PENDING, ConsentEvent.subject_verified.is_(True),
-               ConsentEvent.seq > after)
-        .order_by(ConsentEvent.seq)
+               after_in_chain(*lanes.lane_and_seq(after)))
+        .order_by(*CHAIN_ORDER)
         .limit(limit + 1)
     ).all()
     entries = [_entry(event, subject_id, receipt_id) for event, subject_id, receipt_id in rows[:limit]]
-    return entries, (rows[limit - 1][0].seq if len(rows) > limit else None)
+    if len(rows) <= limit:
+        return entries, None
+    last = rows[limit - 1][0]
+    return entries, lanes.position(last.lane, last.seq)
 
 
 def _entry(event, subject_id, receipt_id):
@@ -104,4 +107,5 @@ def _entry(event, subject_id, receipt_id):
         "age_threshold": document.get("age_threshold", 14),
         "expires_at": lifetime.event_expiry(event).isoformat(),
         "seq": event.seq,
+        "lane": event.lane,
     }

@@ -26,13 +26,18 @@ from consent.storage.operations import Erasure
 NO_RECORD = {"granted": False, "verified": False, "receipt_id": None, "recorded_at": None, "decided_at": None,
              "separate_consent": False, "expires_at": None, "expired_at": None}
 
-# Which of a subject's events answers for them: verified ones first, then the newest by the visitor's
-# clock (the arrival time for events stored before it was recorded), then by arrival.
-LATEST_FIRST = (
-    case((ConsentEvent.subject_verified.is_(True), 1), else_=0).desc(),
+# A person's events, newest first: by the visitor's clock (the arrival time for events stored before it was
+# recorded), then by arrival time and, where the times tie, by place in the log. Time first, not place: a person's
+# events may be in two lanes (a visitor's anonymous decisions and their signed-in ones, or a visitor moved by a
+# raised lane count: consent/ledger/lanes.py), whose seqs say nothing about which came first.
+NEWEST_FIRST = (
     func.coalesce(ConsentEvent.decided_at, ConsentEvent.created_at).desc(),
+    ConsentEvent.created_at.desc(),
+    ConsentEvent.lane.desc(),
     ConsentEvent.seq.desc(),
 )
+# Which of a subject's events answers for them: verified ones first, then the newest.
+LATEST_FIRST = (case((ConsentEvent.subject_verified.is_(True), 1), else_=0).desc(), *NEWEST_FIRST)
 
 
 def latest_events_by_pseudonym(session, site_id, pseudonyms):

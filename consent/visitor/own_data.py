@@ -23,7 +23,7 @@ from consent.sites.configs import current_policy, get_site
 from consent.storage.db import get_session
 from consent.storage.models import ConsentEvent, Subject
 from consent.subjects import identity
-from consent.subjects.rights import in_force, latest_events_by_pseudonym
+from consent.subjects.rights import NEWEST_FIRST, in_force, latest_events_by_pseudonym
 
 HISTORY_LIMIT = 200
 
@@ -70,7 +70,8 @@ def _covered(access):
 
 
 def _covered_events(session, site_id, access, limit):
-    """The newest `limit` events a history link covers, newest first, with their receipts."""
+    """The newest `limit` events a history link covers, newest first (by time: they may be in several lanes of
+    the log), with their receipts."""
     covered = _covered(access)
     if covered is None:
         return []
@@ -78,7 +79,7 @@ def _covered_events(session, site_id, access, limit):
         select(ConsentEvent)
         .where(ConsentEvent.site_id == site_id, covered)
         .options(joinedload(ConsentEvent.receipt))
-        .order_by(ConsentEvent.seq.desc())
+        .order_by(*NEWEST_FIRST)
         .limit(limit)
     ).all()
 
