@@ -12,6 +12,7 @@ from consent.errors import InvalidRequest
 from consent.forms import FORM_EXPIRED, AuditorLoginForm, LogoutForm, require_token
 from consent.http import limits
 from consent.i18n import normalize_language, request_language
+from consent.ledger.chain import site_lanes
 from consent.schemas import AuditEventQuerySchema, load
 from consent.storage.db import get_session
 from consent.storage.models import Auditor
@@ -96,7 +97,7 @@ def search():
         try:
             filters = load(AuditEventQuerySchema(), asked)
             results["events"], results["next_after"] = queries.list_events(get_session(), g.auditor, filters)
-            results["lanes"] = queries.lane_count(get_session(), filters["site"])  # its events name their lane then
+            results["lanes"] = len(site_lanes(get_session(), filters["site"]))  # its events name their lane then
         except InvalidRequest as error:
             results["errors"] = error.errors or {"site": [error.detail]}
     timeline = queries.timeline(results["events"]) if asked.get("subject") or asked.get("subject_ref") else None
@@ -109,7 +110,7 @@ def receipt(receipt_id):
     """A receipt with its signatures and chain position verified, and the policy text the visitor was shown."""
     proof = queries.receipt_proof(get_session(), g.auditor, receipt_id)
     policy = queries.policy_shown(get_session(), proof["receipt"])
-    lanes = queries.lane_count(get_session(), proof["receipt"]["siteId"])  # a seq names an event within its lane
+    lanes = len(site_lanes(get_session(), proof["receipt"]["siteId"]))  # a seq names an event within its lane
     return render_template("audit/receipt.html", proof=proof, policy=policy, lanes=lanes)
 
 

@@ -14,7 +14,7 @@ from consent.accounts.auditors import require_site
 from consent.errors import ChainBroken, ConsentError, NotFound
 from consent.ledger import checkpoints, lanes, receipts, signing
 from consent.storage.db import get_session
-from consent.storage.models import CHAIN_ORDER, ConsentEvent, PolicyVersion, Receipt, Site, Subject, after_in_chain
+from consent.storage.models import CHAIN_ORDER, ConsentEvent, PolicyVersion, Receipt, Subject, after_in_chain
 
 # Rows read per database round trip, and the size of the pieces an export is sent in: together they
 # bound an export's memory, whatever its length.
@@ -150,11 +150,6 @@ def list_events(session, auditor, filters):
             return page, lanes.position(page[-1]["lane"], page[-1]["seq"])
         page.append(event_summary(event))
     return page, None
-
-
-def lane_count(session, site_id):
-    """How many lanes the site's log has (1 for a site not found: the caller's scope check says why)."""
-    return session.scalar(select(Site.lanes).where(Site.id == site_id)) or 1
 
 
 def timeline(events):

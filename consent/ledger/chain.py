@@ -141,28 +141,33 @@ class _Break:
 
 
 def site_lanes(session, site_id):
-    """(the lanes a site's log has, by its setting; every lane some event of the site names, whatever it is)."""
-    configured = session.scalar(select(SITES.c.lanes).where(SITES.c.id == site_id)) or 1
-    named = session.scalars(select(EVENTS.c.lane).where(EVENTS.c.site_id == site_id).distinct()).all()
-    return range(configured), sorted(named)
+    """The lanes of a site's log, by its setting (1 for a site not found)."""
+    return range(session.scalar(select(SITES.c.lanes).where(SITES.c.id == site_id)) or 1)
+
+
+def lanes_in_log(session, site_id):
+    """Every lane some event of the site names: its setting's, and any other an event names all the same (whatever
+    its number: an edit may have put it anywhere), found through the (site, lane, seq) index."""
+    configured = site_lanes(session, site_id)
+    stray = session.scalars(select(EVENTS.c.lane).where(
+        EVENTS.c.site_id == site_id, or_(EVENTS.c.lane < 0, EVENTS.c.lane >= len(configured))).distinct()).all()
+    return configured, sorted(stray)
 
 
 def verify_chain(session, site_id, batch_size=1000):
     """Walk every lane of a site's log whole (verify_lane), then look for receipts whose event is gone; report the
     first break."""
-    configured, named = site_lanes(session, site_id)
-    several = len(configured) > 1 or any(named)
-    for lane in named:
-        if lane not in configured:  # walked by no one: an event added or moved out of sight
-            first = session.scalar(select(func.min(EVENTS.c.seq)).where(EVENTS.c.site_id == site_id,
-                                                                          EVENTS.c.lane == lane))
-            return ChainReport(site_id, 0, GENESIS_HASH, first, f"the site's log has {len(configured)} lane(s), "
-                               f"from 0: this event is outside them", "consent_events.lane", lane=lane)
+    configured, stray = lanes_in_log(session, site_id)
+    for lane in stray:  # walked by no one: an event added or moved out of sight
+        first = session.scalar(select(func.min(EVENTS.c.seq)).where(EVENTS.c.site_id == site_id,
+                                                                      EVENTS.c.lane == lane))
+        return ChainReport(site_id, 0, GENESIS_HASH, first, f"the site's log has {len(configured)} lane(s), "
+                           f"from 0: this event is outside them", "consent_events.lane", lane=lane)
     lanes = []
     for lane in configured:
         report = verify_lane(session, site_id, lane, batch_size)
         if not report.intact:
-            report.lane = lane if several else None
+            report.lane = lane if len(configured) > 1 else None
             return report
         lanes.append((report.events_checked, report.head_hash))
     total = sum(events for events, _head in lanes)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from consent.stats.rollup import COUNTERS, OUTCOMES, SECONDS_BUCKETS, site_lanes
+from consent.stats.rollup import COUNTERS, OUTCOMES, SECONDS_BUCKETS, lanes_to_count
 from consent.storage.models import ConsentEvent
 from consent.storage.operations import DecisionStats, FunnelStats, StatsProgress
 
@@ -109,7 +109,7 @@ def behind(session, site_id):
     counted = dict(session.execute(select(StatsProgress.lane, StatsProgress.last_seq)
                                    .where(StatsProgress.site_id == site_id)).all())
     return sum(max(_newest_seq(session, site_id, lane) - counted.get(lane, 0), 0)
-               for lane in site_lanes(session, site_id))
+               for lane in lanes_to_count(session, site_id))
 
 
 def _newest_seq(session, site_id, lane):

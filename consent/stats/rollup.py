@@ -18,8 +18,9 @@ import json
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
+from consent.ledger.chain import lanes_in_log
 from consent.ledger.choices import MINOR_STATEMENTS
 from consent.sites import purposes
 from consent.stats.days import day_of, zone_name
@@ -46,7 +47,7 @@ def roll_up_all():
 def roll_up(site_id):
     """Count what is new for `site_id`, until nothing is: (decisions counted, banner marks counted)."""
     zone = zone_name(get_session().get(Site, site_id))
-    lanes = site_lanes(get_session(), site_id)
+    lanes = lanes_to_count(get_session(), site_id)
     get_session().rollback()
     _track_lanes(site_id, zone, lanes)
     decisions = marks = 0
@@ -72,12 +73,10 @@ def _counters(writer, model, key, empty):
     return row
 
 
-def site_lanes(session, site_id):
-    """The lanes of a site's log: as many as it has now (a count only ever raised), and any beyond that holds events
-    all the same, so that no event goes uncounted."""
-    configured = session.scalar(select(Site.lanes).where(Site.id == site_id)) or 1
-    highest = session.scalar(select(func.max(ConsentEvent.lane)).where(ConsentEvent.site_id == site_id))
-    return range(max(configured, highest + 1 if highest is not None else 0))
+def lanes_to_count(session, site_id):
+    """The lanes of a site's log, and any an event names beyond them all the same, so that no event goes uncounted."""
+    configured, stray = lanes_in_log(session, site_id)
+    return sorted({*configured, *stray})
 
 
 def _track_lanes(site_id, zone, lanes):
