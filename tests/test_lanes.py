@@ -19,15 +19,12 @@ from consent.storage.models import ConsentEvent, Subject
 from consent.subjects import identity
 from tests.audit_support import drop_append_only_triggers, run_sql
 from tests.conftest import import_site, load_site_config
+from tests.conftest import visitor_credential as visitor
 from tests.test_log import checkpoint, verify
 
 
 def with_lanes(app, count):
     import_site(app, load_site_config(lanes=count))
-
-
-def visitor(number):
-    return f"visitor-credential-{number:04d}-0123456789abcdef"
 
 
 def lane_of_visitor(app, secret, count=4):

@@ -30,7 +30,8 @@ import pytest
 from sqlalchemy import func, select
 
 from consent import config
-from consent.ledger.checkpoints import read_published, site_checkpoints, verify_log
+from consent.ledger.checkpoints import site_checkpoints, verify_log
+from consent.ledger.outside_copies import read_published
 from consent.proof.verify import verify_receipt
 from consent.storage import db
 from consent.storage.models import ConsentEvent, Receipt

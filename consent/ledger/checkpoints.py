@@ -19,7 +19,7 @@ CONSENT_CHECKPOINT_FILE, a message to the site's webhook, and the public list an
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from flask import current_app
@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from consent.errors import ChainBroken, ConsentError
 from consent.ledger import signing
 from consent.ledger.chain import GENESIS_HASH, ChainReport, verify_chain, verify_lane
-from consent.proof.verify import VerificationError, lanes_root, strict_loads, verify_jws
+from consent.proof.verify import VerificationError, lanes_root, verify_jws
 from consent.sites.configs import get_site
 from consent.storage.models import Checkpoint, ConsentEvent, in_utc, utcnow
 from consent.storage.operations import SiteWebhook, WebhookDelivery
@@ -358,86 +358,6 @@ def _checkpoints_around(session, event):
         elif count >= event.seq and (cover is None or count < covered_heads(cover)[event.lane][0]):
             cover = checkpoint
     return anchor, cover
-
-
-# --- Outside copies: does the log still hold every head someone outside the database has seen? --
-
-
-def read_published(path):
-    """[(where, entry)] for the checkpoints in a file: JSON Lines as CONSENT_CHECKPOINT_FILE holds them, or the
-    JSON the API answered ({"checkpoints": [...]}, a list, or one checkpoint). An entry that is not JSON is
-    the ValueError that says why."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConsentError(f"{path}: cannot be read ({error})") from error
-    try:
-        document = _strict_json(text)
-    except ValueError:
-        return [(f"{path} line {number}", _strict_json_or_error(line))
-                for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if isinstance(document, dict) and "checkpoints" in document:
-        document = document["checkpoints"]
-    if isinstance(document, list):
-        return [(f"{path} checkpoint {number}", entry) for number, entry in enumerate(document, 1)]
-    return [(f"{path} line 1", document)]
-
-
-def _strict_json(text):
-    """verify.strict_loads (every key once: with a key twice, what a reader sees and what the parser keeps
-    may differ), its refusal a ValueError like any other unreadable JSON."""
-    try:
-        return strict_loads(text)
-    except VerificationError as error:
-        raise ValueError(str(error)) from None
-
-
-def _strict_json_or_error(text):
-    try:
-        return _strict_json(text)
-    except ValueError as error:
-        return error
-
-
-def outside_checkpoint(entry):
-    """A published checkpoint (a line of the file, or the API's JSON) as an unsaved Checkpoint; ValueError if none."""
-    if isinstance(entry, ValueError):
-        raise ValueError(f"not JSON: {entry}")
-    if not isinstance(entry, dict):
-        raise ValueError("not a JSON object")
-    try:
-        return Checkpoint(site_id=entry["site_id"], lane=entry.get("lane"), lanes=entry.get("lanes"),
-                          count=entry["count"], head_hash=entry["head_hash"],
-                          signed_at=datetime.fromisoformat(entry["time"]), kid=entry.get("kid"), jws=entry["jws"])
-    except KeyError as error:
-        raise ValueError(f"no {error.args[0]!r}") from error
-    except (TypeError, ValueError) as error:
-        raise ValueError("'time' is not an ISO 8601 time") from error
-
-
-def outside_problem(session, checkpoint, keys=None):
-    """Why an outside checkpoint is not ours, or the log no longer holds the head it signed; None if it does.
-
-    Its signature is checked first (with `keys`, else the database's), so what is compared with
-    the log is what was signed, whatever else the copy says.
-    """
-    problem = checkpoint_problem(session, checkpoint, keys)
-    if problem:
-        return problem
-    heads = covered_heads(checkpoint)
-    several = checkpoint.lanes is not None
-    for lane, (count, head_hash) in sorted(heads.items()):
-        held = head_hash_at(session, checkpoint.site_id, count, lane)
-        if held == head_hash:
-            continue
-        of_lane = f" of lane {lane}" if several or lane else ""
-        if held is None:
-            events = session.scalar(select(func.count()).where(ConsentEvent.site_id == checkpoint.site_id,
-                                                               ConsentEvent.lane == lane))
-            return (f"it signed {count} events{of_lane}, the log now holds {events}: "
-                    f"events were removed from the end")
-        return f"event {count}{of_lane} is not the one it signed: events up to {count} were rewritten"
-    return None
 
 
 def broken_at(report):

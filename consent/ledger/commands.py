@@ -7,13 +7,11 @@ from consent.ledger.checkpoints import (
     broken_at,
     checkpoint_now,
     checkpoint_payload,
-    outside_checkpoint,
-    outside_problem,
     publish_to_file,
-    read_published,
     sites_with_events,
     verify_log,
 )
+from consent.ledger.outside_copies import outside_checkpoint, outside_problem, read_published
 from consent.ledger.signing import key_dir, list_keys, rotate
 from consent.proof.verify import VerificationError, keys_by_kid, read_json
 from consent.sites.configs import get_site, list_sites
