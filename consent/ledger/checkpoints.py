@@ -20,6 +20,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, timedelta
+from operator import itemgetter
 from pathlib import Path
 
 from flask import current_app
@@ -273,10 +274,10 @@ def _checkpoint_mismatch(session, checkpoint, held, last_good):
     (None, None, None). `held`: {lane: (count, head)} of the log; `last_good`: {lane: the count of the last
     checkpoint that matched}, moved on here when this one matches."""
     problem = checkpoint_problem(session, checkpoint)
-    covered = covered_heads(checkpoint) if not problem else {}
     if problem:
         lane = checkpoint.lane or 0
         return lane, last_good.get(lane, 0) + 1, problem
+    covered = covered_heads(checkpoint)
     for lane, (count, head_hash) in sorted(covered.items()):
         events_in_lane = held.get(lane, (0, GENESIS_HASH))[0]
         good = last_good.get(lane, 0)
@@ -336,27 +337,26 @@ def verify_position(session, event):
 
 
 def _checkpoints_around(session, event):
-    """(the last checkpoint of the event's lane before it, the first at or after it), either None if there is none.
+    """(the last checkpoint covering the event's lane before the event, the first at or after it), None where none.
 
-    A lane's count is at most the checkpoint's count (the sum of its lanes), so only those signed later than the
-    event's seq can cover it; a single lane's are found by the (site, count) index alone.
+    Checkpoints of one lane cover lane 0 and are found by the (site, count) index; those of several lanes hold each
+    lane's count inside their signed list, so they are read and compared here. Among equal counts the first found.
     """
     around = select(Checkpoint).where(Checkpoint.site_id == event.site_id)
+    counted = []  # (the count of the event's lane it signed, checkpoint)
     if event.lane == 0:
         single = around.where(Checkpoint.lanes.is_(None))
-        anchor = session.scalars(single.where(Checkpoint.count < event.seq).order_by(Checkpoint.count.desc())).first()
-        cover = session.scalars(single.where(Checkpoint.count >= event.seq).order_by(Checkpoint.count)).first()
-    else:
-        anchor = cover = None
-    # Those of several lanes: their lane's count is inside the signed list.
+        nearest = (single.where(Checkpoint.count < event.seq).order_by(Checkpoint.count.desc()),
+                   single.where(Checkpoint.count >= event.seq).order_by(Checkpoint.count))
+        counted += [(found.count, found) for found in (session.scalars(query).first() for query in nearest) if found]
     for checkpoint in session.scalars(around.where(Checkpoint.lanes.is_not(None)).order_by(Checkpoint.id)):
-        if event.lane not in covered_heads(checkpoint):  # signed before the site had this lane
-            continue
-        count = covered_heads(checkpoint)[event.lane][0]
-        if count < event.seq and (anchor is None or count > covered_heads(anchor)[event.lane][0]):
-            anchor = checkpoint
-        elif count >= event.seq and (cover is None or count < covered_heads(cover)[event.lane][0]):
-            cover = checkpoint
+        heads = covered_heads(checkpoint)
+        if event.lane in heads:  # not one signed before the site had this lane
+            counted.append((heads[event.lane][0], checkpoint))
+    before = [item for item in counted if item[0] < event.seq]
+    after = [item for item in counted if item[0] >= event.seq]
+    anchor = max(before, key=itemgetter(0))[1] if before else None
+    cover = min(after, key=itemgetter(0))[1] if after else None
     return anchor, cover
 
 

@@ -271,8 +271,8 @@ class Checkpoint(Base):
     count: Mapped[int] = mapped_column(Integer)
     head_hash: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Which of the site's chains it covers (0: today each site has one); NULL for checkpoints signed
-    # before 0009, whose signed payload has no lane and must keep verifying as it is.
+    # Which of the site's chains it covers: 0 for a site of one lane; NULL for checkpoints signed before 0009, whose
+    # signed payload has no lane and must keep verifying as it is, and for those of several lanes (`lanes`).
     lane: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # [[count, head_hash] of lane 0, of lane 1, ...] of a site of several lanes (migration 0021); else None.
     lanes: Mapped[list | None] = mapped_column(JSON, nullable=True)
