@@ -199,9 +199,12 @@ def derived_hmac(secret_key, purpose, message):
     One key per purpose, so a hash made for one use (client addresses, erased subjects) can never
     be matched against a hash made for another.
     """
-    return hmac.new(_derived_key(secret_key, purpose), message.encode(), hashlib.sha256).hexdigest()
+    mac = _keyed_mac(secret_key, purpose).copy()
+    mac.update(message.encode())
+    return mac.hexdigest()
 
 
-@functools.lru_cache(maxsize=64)  # a few purposes, times the keys in rotation; four derivations a decision
-def _derived_key(secret_key, purpose):
-    return hashlib.sha256(purpose + secret_key.encode()).digest()
+@functools.lru_cache(maxsize=64)  # a few purposes, times the keys in rotation; five uses a decision
+def _keyed_mac(secret_key, purpose):
+    """An HMAC under the purpose's key, keyed once: copying it costs less than keying a new one."""
+    return hmac.new(hashlib.sha256(purpose + secret_key.encode()).digest(), digestmod=hashlib.sha256)

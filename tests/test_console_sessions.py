@@ -3,6 +3,7 @@ password change or disabling opens nothing afterwards; sessions end after a work
 `Secure` whenever the public URL is https."""
 import time
 
+import flask
 import pytest
 from sqlalchemy import delete
 
@@ -150,3 +151,18 @@ def test_a_new_auditor_password_signs_in(app, client, users):
     answer = client.post("/audit/login", data={"email": AUDITOR, "password": "a brand new password",
                                                "csrf_token": token})
     assert answer.status_code == 302 and client.get("/audit/").status_code == 200
+
+
+@pytest.mark.parametrize("console", CONSOLES)
+def test_the_api_opens_no_console_session_even_with_a_signed_in_cookie(app, client, users, console):
+    """The API's callers prove themselves with bearer tokens or credentials in their bodies: a console's cookie,
+    sent along to the API, is not even read, and no API answer can set or renew one (issue 18)."""
+    signed_in(client, console)
+    cookie = client.get_cookie("session").value
+    with app.test_request_context("/api/v1/consents", headers={"Cookie": f"session={cookie}"}):
+        api_session = app.session_interface.open_session(app, flask.request)
+        assert app.session_interface.is_null_session(api_session) and console not in api_session
+    with app.test_request_context(CONSOLES[console][1], headers={"Cookie": f"session={cookie}"}):
+        assert console in app.session_interface.open_session(app, flask.request)
+    answer = client.get("/api/v1/sites/shop/config")
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers

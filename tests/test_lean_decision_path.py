@@ -16,7 +16,8 @@ from sqlalchemy import event, make_url, select
 
 from bench.latency_proxy import LatencyProxy
 from consent.http.local_counters import LocalCounters
-from consent.ledger import writer
+from consent.ledger import receipts, writer
+from consent.proof.verify import canonical_json
 from consent.storage import db
 from consent.storage.models import Receipt
 from tests.conftest import ConsentActions, import_site, load_site_config
@@ -132,6 +133,35 @@ def test_the_answer_embeds_the_receipt_exactly_as_stored_and_signed(app_with):
     signed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
     assert f'"receipt":{stored}' in body and signed == stored
     assert json.loads(stored) == result["receipt"] and "示例商城" in body  # UTF-8 as stored, not escaped
+
+
+def test_every_stored_receipt_is_the_canonical_json_of_its_document(app_with):
+    """The purposes are spliced in as text made once per worker: each variant of them, in both languages, with and
+    without a separate consent and an expiry, must come out as canonical_json would encode the whole receipt."""
+    app = app_with()
+    everything = {"necessary": True, "analytics": True, "advertising": True, "marketing_sms": True,
+                  "personalized_recommendation": True, "cross_border_transfer": True}
+    consent = ConsentActions(app.test_client(), app)
+    bodies = [{}, {"language": "en"}, {"choices": everything, "separate_consents": ["cross_border_transfer"]},
+              {"choices": {**everything, "cross_border_transfer": False}, "language": "en"}, {}]
+    for changes in bodies:
+        assert consent.post(**changes).status_code == 201
+    stored = consent.stored_receipts()
+    assert len(stored) == len(bodies)
+    for receipt in stored:
+        assert receipt.document == canonical_json(json.loads(receipt.document))
+    # The spliced purposes are shared between decisions: what one receipt was given, another did not change.
+    given = [{p["purposeId"]: p["consentGiven"] for p in json.loads(r.document)["services"][0]["purposes"]}
+             for r in sorted(stored, key=lambda r: r.created_at)]
+    assert given[0]["analytics"] is False and given[2]["analytics"] is True and given[4] == given[0]
+
+
+@pytest.mark.parametrize("document", [{}, {"a": 1}, {"z": [1, "二"]}, {"a": None, "z": {"y": 1, "b": 2}},
+                                      {"service": 1, "servicez": 2, "Services": 3}])
+def test_a_member_spliced_in_as_text_sorts_as_canonical_json_would(document):
+    value = {"purposes": [{"b": 1, "a": "文"}], "service": "x"}
+    spliced = receipts.canonical_with_member(document, "services", canonical_json(value))
+    assert spliced == canonical_json({**document, "services": value})
 
 
 # --- Limits without a timer thread ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select, update
 
 from consent.errors import InvalidRequest
-from consent.ledger import lifetime
+from consent.ledger import lifetime, receipts
 from consent.ledger.chain import text_hash, verify_chain
 from consent.proof.verify import verify_receipt
 from consent.sites import configs
@@ -286,6 +286,10 @@ def test_the_receipt_page_says_until_when_and_once_expired(client, consent, cloc
     assert "Valid until" in english and expires in english and "Expired" not in english
     assert "有效期至" in client.get(page + "&lang=zh-CN").get_data(as_text=True)
     clock.set(at(answer["expires_at"]) + timedelta(days=1))
+    # A year on, the token the decision gave has expired too: the visitor's history hands out a fresh one.
+    assert client.get(page + "&lang=en").status_code == 403
+    with consent.app.app_context():
+        page = f"/receipts/{answer['receipt_id']}?token={receipts.access_token(answer['receipt_id'])}"
     assert "Expired: the site asks you again." in client.get(page + "&lang=en").get_data(as_text=True)
     assert "已过期" in client.get(page + "&lang=zh-CN").get_data(as_text=True)
 

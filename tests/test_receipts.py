@@ -110,6 +110,43 @@ def test_bad_access_token_is_refused(client, app, consent, recorded, token):
     assert response.status_code == 403 and response.mimetype == "application/problem+json"
 
 
+@pytest.mark.parametrize("token", ["v3.", "v3.1.", "v3..", "v3.-5.ab", "v3.１２.ab", "v3.99999999999999999.ab",
+                                   "v3.12.ab\u00e9", "v3.12.ab.cd", "v3.%ED%A0%80.x", "v3.12.%FF"])
+def test_a_malformed_receipt_token_is_refused_not_an_error(client, recorded, token):
+    response = client.get(f"/api/v1/receipts/{recorded['receipt_id']}?token={token}")  # as sent, not encoded
+    assert response.status_code == 403 and response.mimetype == "application/problem+json"
+
+
+def test_a_receipt_token_lasts_its_lifetime_and_no_longer(client, app, recorded, clock):
+    url, token = f"/api/v1/receipts/{recorded['receipt_id']}", recorded["receipt_token"]
+    assert token.startswith(receipts.ACCESS_PREFIX)
+    clock.shift(seconds=app.config["CONSENT_RECEIPT_TOKEN_MAX_AGE_SECONDS"] - 60)
+    assert client.get(url, query_string={"token": token}).status_code == 200
+    clock.shift(seconds=120)
+    expired = client.get(url, query_string={"token": token})
+    assert expired.status_code == 403 and "expired" in expired.get_json()["detail"]
+
+
+def test_a_receipt_token_from_a_clock_far_ahead_is_refused(client, app, recorded, clock):
+    clock.shift(seconds=2 * receipts.CLOCK_SKEW_SECONDS)
+    with app.app_context():
+        ahead = receipts.access_token(recorded["receipt_id"])
+    clock.shift(seconds=-2 * receipts.CLOCK_SKEW_SECONDS)
+    response = client.get(f"/api/v1/receipts/{recorded['receipt_id']}", query_string={"token": ahead})
+    assert response.status_code == 403
+
+
+def test_receipt_tokens_issued_before_v3_stay_valid(client, app, recorded):
+    """Tokens issued before issue 18 were itsdangerous timed tokens of the receipt id: still honoured, and still
+    only for their own receipt."""
+    with app.app_context():
+        legacy = receipts.timed_token(receipts.ACCESS_SALT, recorded["receipt_id"])
+        other = receipts.timed_token(receipts.ACCESS_SALT, "another-receipt")
+    url = f"/api/v1/receipts/{recorded['receipt_id']}"
+    assert client.get(url, query_string={"token": legacy}).status_code == 200
+    assert client.get(url, query_string={"token": other}).status_code == 403
+
+
 def test_rotated_secret_still_verifies_old_receipts(database_url, recorded):
     from tests.conftest import make_app
 

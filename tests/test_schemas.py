@@ -4,7 +4,7 @@ Python's `$` matches before a final newline, so "https://shop.example\\n" passed
 "alice\\n" for a user id with no control characters; every pattern now anchors with \\A and \\Z.
 """
 import pytest
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 
 from consent import schemas
 from consent.sites import config_schema
@@ -50,3 +50,25 @@ def test_a_cookie_domain_may_be_an_allowed_host_or_a_domain_above_it(domain):
     config = load_site_config(allowed_origins=["https://www.shop.example", "https://partner.example"],
                               cookie_domain=domain)
     assert config_schema.SiteConfigSchema().load(config)["cookie_domain"] == domain
+
+
+class _GenericChoices(Schema):
+    """The choices field as it was before issue 18: marshmallow's own Dict of two fields."""
+    choices = fields.Dict(keys=fields.String(validate=schemas.PURPOSE_ID), values=schemas.StrictBoolean(),
+                          required=True, validate=validate.Length(1, 30))
+
+
+@pytest.mark.parametrize("choices", [
+    {"analytics": True, "ads": False}, {"Analytics": True}, {"analytics": 1}, {"analytics": "true", "9x": None},
+    {"a" * 65: True}, {"ok": True, "bad key": [], "worse\n": {}}, [], "analytics", None, 1, {},
+    {f"p{i}": True for i in range(31)},
+])
+def test_the_one_pass_choices_field_loads_and_refuses_as_the_generic_dict_did(choices):
+    def outcome(schema):
+        try:
+            return "loaded", schema.load({"choices": choices})["choices"]
+        except ValidationError as error:
+            return "refused", error.messages["choices"]
+
+    mine = schemas.ConsentRequestSchema(only=("choices",))
+    assert outcome(mine) == outcome(_GenericChoices())

@@ -18,6 +18,8 @@ from flask.sessions import SecureCookieSessionInterface
 
 from consent.storage.db import write_transaction
 
+API_PREFIX = "/api/"
+
 
 class SessionCookies(SecureCookieSessionInterface):
     """Flask's signed session cookie, with its signer built once per keys instead of at every request.
@@ -31,6 +33,14 @@ class SessionCookies(SecureCookieSessionInterface):
         if keys not in cache:
             cache[keys] = super().get_signing_serializer(app)
         return cache[keys]
+
+    def open_session(self, app, request):
+        # The API never reads the consoles' cookie (its callers prove themselves with bearer tokens or the
+        # credentials in their bodies): its requests get Flask's null session, which cannot be written.
+        # That also spares every decision parsing a cookie header: 0.05 ms of it (issue 18).
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def begin(console, user):

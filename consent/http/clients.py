@@ -1,5 +1,5 @@
 """Who is asking: the client's address, kept only as a keyed, truncated hash (records, rate limits, logs)."""
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consent.config import derived_hmac
@@ -15,16 +15,22 @@ def client_hash(client_ip):
     """
     if not client_ip:
         return None
+    if has_request_context() and client_ip == request.remote_addr:
+        return current_client_hash()
+    return _hashed(client_ip)
+
+
+def _hashed(client_ip):
     return derived_hmac(current_app.config["SECRET_KEY"], b"consent.client-ip", client_ip)[:HASH_LENGTH]
 
 
 def current_client_hash():
     """The hash of the current request's client address (the proxy's client when behind trusted proxies).
 
-    Computed once per request: the rate limits and the request log both ask.
+    Computed once per request: the rate limits, the request log and the decision recorded all ask.
     """
     if "client_hash" not in g:
-        g.client_hash = client_hash(request.remote_addr) or "unknown"
+        g.client_hash = _hashed(request.remote_addr) if request.remote_addr else "unknown"
     return g.client_hash
 
 

@@ -27,7 +27,7 @@ from consent.ledger import lanes, lifetime, receipts, signing, site_facts, write
 from consent.ledger.choices import awaits_guardian, checked_choices, classify
 from consent.ledger.site_facts import PublishedPolicy
 from consent.proof.verify import canonical_json
-from consent.storage.db import get_session, storable
+from consent.storage.db import SessionOnFirstUse, storable
 from consent.storage.models import ConsentEvent, Receipt, SiteOrigin, in_utc
 from consent.subjects import identity
 from consent.subjects.rights import latest_verified_choices
@@ -113,7 +113,7 @@ def record_consent(data, origin, client_ip=None, header_signals=None, principal=
     happen before the write: the write lock covers only linking the event into the chain and
     storing it (consent/ledger/writer.py), so concurrent decisions wait for each other as little as possible.
     """
-    session = get_session()
+    session = SessionOnFirstUse()
     for attempt in (1, 2):
         # The worker's copy of the site first; once more from the database if the writer found it stale.
         if attempt == 2:
@@ -304,13 +304,12 @@ class Decision:
 
     def for_pseudonym(self, pseudonym):
         """This decision, by a subject whose pseudonym turned out to be `pseudonym`, signed anew."""
-        return self._signed(get_session(), pseudonym, new_subject=False)
+        return self._signed(SessionOnFirstUse(), pseudonym, new_subject=False)
 
     def _signed(self, session, pseudonym, **changes):
         event = {**self.event, "subject_ref": pseudonym,
                  "principal": receipts.principal_id(pseudonym, self.event["visitor_ref"])}
-        receipt = receipts.build_receipt(self.site, self.policy, event)
-        receipt_text = canonical_json(receipt)
+        receipt, receipt_text = receipts.receipt_and_text(self.site, self.policy, event)
         # The second signature, Ed25519, is the one anyone can check offline with our public keys.
         kid, jws = signing.sign_text(session, receipt_text)
         return replace(self, event=event, receipt=receipt, receipt_text=receipt_text,

@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 from consent.accounts import api_keys
 from consent.errors import InvalidRequest
 from consent.http.api_requests import bearer_token, json_body, protect_responses
-from consent.http.links import public_url
+from consent.ledger import receipts
 from consent.schemas import (
     SUBJECT_ID,
     ConsentQuerySchema,
@@ -74,8 +74,7 @@ def guardian_decision(site_id, subject_id):
     request.max_content_length = current_app.config["CONSENT_MAX_BODY_BYTES"]
     body = load(GuardianDecisionSchema(), json_body())
     result, created = record_guardian_decision(site_id, subject_id, body, g.api_key, request.remote_addr)
-    result["receipt_url"] = public_url("api.get_receipt", receipt_id=result["receipt_id"],
-                                       token=result["receipt_token"])
+    result["receipt_url"] = receipts.receipt_url(result["receipt_id"], result["receipt_token"])
     return jsonify(result), 201 if created else 200
 
 

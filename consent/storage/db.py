@@ -153,6 +153,18 @@ def get_session() -> Session:
     return g.db_session
 
 
+class SessionOnFirstUse:
+    """get_session()'s session, opened only once something is asked of it: a decision prepared from the worker's
+    copy of its site reads nothing before its write, and opening and closing a session it never used cost
+    0.08 ms of it (issue 18)."""
+
+    def __getattr__(self, name):
+        return getattr(get_session(), name)
+
+    def in_transaction(self):
+        return "db_session" in g and g.db_session.in_transaction()
+
+
 def close_session(_exc=None):
     session = g.pop("db_session", None)
     if session is not None:

@@ -1,4 +1,5 @@
 """Public JSON API, called by the widget from the host page's origin: /api/v1/..."""
+import json
 
 from flask import Blueprint, current_app, g, jsonify, request
 
@@ -27,6 +28,7 @@ CORS_HEADERS = (("Access-Control-Allow-Headers", "Content-Type"),
 CONSENT_REQUEST = ConsentRequestSchema()  # schemas keep no state between loads: build once
 VISITOR_PROOF = VisitorProofSchema()
 FUNNEL_MARK = FunnelMarkSchema()
+ANSWER_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per answer
 
 
 @bp.before_request
@@ -39,11 +41,16 @@ def limit_body_size():
 def allow_embedding_origins(response):
     """CORS: answer readable responses only to origins some site allows to embed the widget."""
     origin = request.headers.get("Origin")
+    added = []
     # A decision just recorded has proved its origin already: no need to ask the database again.
     if origin and (g.get("origin_proved") == origin or origin_is_allowed(get_session(), origin)):
-        # Added, not set: no view of this blueprint sets them, and setting scans the headers for each.
-        response.headers.extend([("Access-Control-Allow-Origin", origin), *CORS_HEADERS])
-    response.vary.add("Origin")
+        added += [("Access-Control-Allow-Origin", origin), *CORS_HEADERS]
+    if "Vary" in response.headers:  # the widget script's, which varies by language too
+        response.vary.add("Origin")
+    else:  # the one Vary, without parsing and writing back a set of one (response.vary)
+        added.append(("Vary", "Origin"))
+    # Added, not set: no view of this blueprint sets them, and setting scans the headers for each.
+    response.headers.extend(added)
     return response
 
 
@@ -69,15 +76,14 @@ def create_consent():
         header_signals={"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"},
     )
     g.origin_proved = request.headers.get("Origin")
-    result["receipt_url"] = public_url("api.get_receipt", receipt_id=result["receipt_id"],
-                                       token=result["receipt_token"])
+    result["receipt_url"] = receipts.receipt_url(result["receipt_id"], result["receipt_token"])
     return decision_response(result, 201 if created else 200)
 
 
 def decision_response(answer, status):
     """`answer` (decisions.DecisionAnswer) as JSON, its receipt as the very text stored and signed: encoding the
     receipt again cost as much as signing it (issue 18). The same JSON value as jsonify's, keys in another order."""
-    rest = current_app.json.dumps({key: value for key, value in answer.items() if key != "receipt"})
+    rest = ANSWER_JSON.encode({key: value for key, value in answer.items() if key != "receipt"})
     body = f'{rest[:-1]},"receipt":{answer.receipt_text}}}'
     return current_app.response_class(body, status=status, mimetype="application/json")
 
