@@ -153,6 +153,11 @@ COLUMN_EDITS = [
     ("consent_events.subject_verified", in_third_event("subject_verified", False), None),
     ("consent_events.decided_at", in_third_event("decided_at", A_TIME), None),
     ("consent_events.request_hash", in_third_event("request_hash", "a" * 64), None),
+    # An event without a key has no request hash: one written in later is caught as well.
+    ("consent_events.request_hash (none)",
+     lambda _d: ("UPDATE consent_events SET request_hash = :value WHERE site_id = 'shop' AND seq = 4",
+                 {"value": "a" * 64}),
+     "shop: BROKEN at event 4 (consent_events.request_hash"),
     ("receipts.receipt_id", in_thirds_receipt("receipts", "receipt_id", new_id), None),
     ("receipts.event_id", in_thirds_receipt("receipts", "event_id", new_id),
      "shop: BROKEN at event 3 (receipts.event_id): no receipt names this event"),
@@ -227,6 +232,14 @@ def test_idempotency_key_and_request_are_inside_the_hashed_document(consent, dec
     # Keyed: the request holds the user id, and auditors export the document.
     asked = {"site_id": "shop", "subject_id": "bob"}
     assert hashlib.sha256(canonical_json(asked).encode()).hexdigest() != stored.request_hash
+
+
+def test_a_request_without_an_idempotency_key_leaves_no_request_hash(consent, decided):
+    """Nothing is ever answered by the request hash of a decision without a key: none is made or kept."""
+    keyless = [event for event in consent.stored_events() if event.idempotency_key is None]
+    assert keyless
+    for event in keyless:
+        assert event.request_hash is None and json.loads(event.document)["request_hash"] is None
 
 
 def test_an_old_events_idempotency_key_hands_out_nothing(app, consent):

@@ -234,7 +234,7 @@ class Decision:
     client_hash: str | None
     created_at: datetime
     decided_at: datetime
-    request_hash: str
+    request_hash: str | None  # None for a request without an idempotency key
     event: dict
     receipt: dict
     receipt_text: str  # the receipt's canonical JSON, as stored and signed
@@ -254,7 +254,8 @@ class Decision:
     def prepare(cls, session, site, policy, data, choices, header_signals, hashed_client, stored, principal, now,
                 decided_at, expires_at):
         """`stored`: the (pseudonym, lane) of the decision's user, if they have one already."""
-        hashed_request = request_hash(data, principal)
+        # Only a retry under the same idempotency key is ever answered by it: without a key, nothing to hash.
+        hashed_request = request_hash(data, principal) if data["idempotency_key"] else None
         event = {
             "event_id": str(uuid.uuid4()),
             "receipt_id": str(uuid.uuid4()),
