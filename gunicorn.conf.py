@@ -3,7 +3,9 @@
 Workers are stateless: every one reads the same DATABASE_URL and SECRET_KEY from the environment,
 so any number of them, on any number of hosts, can serve behind one load balancer.
 """
+import gc
 import os
+import threading
 
 bind = os.environ.get("CONSENT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -24,3 +26,25 @@ limit_request_fields = 50
 limit_request_field_size = 8190
 timeout = 30
 graceful_timeout = 10
+
+# A worker's heap, once its first requests have built what the app builds lazily (caches, compiled statements,
+# the rest of its modules): about 146,000 objects that live as long as the worker. Python's full collection
+# walks all of them, 40 ms on the benchmark machine, every few thousand requests, and the workers of one
+# server reach it at about the same time since they serve alike: that was the p99 of decisions at half load
+# (issue 18, docs/performance.md). Frozen objects are left out of every collection, so each worker collects
+# once and freezes what survived, after its first requests and again after more, to take in what only rarer
+# requests build; whatever comes later is collected as usual. Each worker has its own copy of these: they
+# are set in the master, which serves nothing, and copied by the fork.
+_FREEZE_AFTER_REQUESTS = (100, 1000)
+_freezes_due = list(_FREEZE_AFTER_REQUESTS)
+_freeze_lock = threading.Lock()  # a gthread worker's threads finish requests at the same time
+
+
+def post_request(worker, _req, _environ, _resp):
+    if not _freezes_due or worker.nr < _freezes_due[0]:
+        return
+    with _freeze_lock:
+        if _freezes_due and worker.nr >= _freezes_due[0]:
+            _freezes_due.pop(0)
+            gc.collect()
+            gc.freeze()
