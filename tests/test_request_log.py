@@ -1,5 +1,6 @@
 """Our logs never hold a raw client address, a subject id or a receipt token."""
 import logging
+import urllib.error
 import urllib.request
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from consent.http.clients import client_hash
 from consent.storage import db
 from tests.browser.conftest import BackgroundServer
+from tests.server import GunicornServer
 
 ADDRESS = "198.51.100.23"
 SUBJECT = "subject-13800138000"
@@ -71,3 +73,16 @@ def test_database_errors_do_not_quote_their_parameters(app):
         db.get_session().execute(text("SELECT no_such_column FROM consent_events WHERE subject_id = :s"),
                                  {"s": SUBJECT})
     assert SUBJECT not in str(raised.value)
+
+
+def test_gunicorn_workers_write_their_request_lines_to_the_error_log(tmp_path):
+    """Before: under gunicorn nothing had asked Flask for the app's logger, which gets its handler then, until
+    the first error: every request line before it reached no handler and was lost."""
+    log = tmp_path / "gunicorn.log"
+    with GunicornServer(f"sqlite:///{tmp_path / 'consent.sqlite3'}", log_path=log) as server:
+        urllib.request.urlopen(server.url + "/api/v1/openapi.json").close()
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(server.url + f"/no/such/page/{SUBJECT}")
+    lines = log.read_text().splitlines()
+    assert [line for line in lines if "GET /api/v1/openapi.json 200" in line and "client=" in line]
+    assert [line for line in lines if "GET - 404" in line] and not [line for line in lines if SUBJECT in line]
