@@ -4,6 +4,7 @@ Workers are stateless: every one reads the same DATABASE_URL and SECRET_KEY from
 so any number of them, on any number of hosts, can serve behind one load balancer.
 """
 import gc
+import logging
 import os
 import threading
 
@@ -26,6 +27,17 @@ limit_request_fields = 50
 limit_request_field_size = 8190
 timeout = 30
 graceful_timeout = 10
+
+
+def post_worker_init(worker):
+    """The app's log ("consent": the request lines of consent/http/request_log.py, errors) goes where gunicorn's
+    own lines go, its error log. Nothing else gives it a handler here: Flask adds its default one when something
+    first asks for the app's logger, which under gunicorn nothing did until the first error, and every request
+    line before it was lost. (The development server and the benchmarks' own apps keep Flask's way.)"""
+    app_log = logging.getLogger("consent")
+    for handler in worker.log.error_log.handlers:
+        app_log.addHandler(handler)
+
 
 # A worker's heap, once its first requests have built what the app builds lazily (caches, compiled statements,
 # the rest of its modules): about 146,000 objects that live as long as the worker. Python's full collection

@@ -223,9 +223,9 @@ def test_a_gunicorn_worker_freezes_what_its_first_requests_built_and_later_what_
 
 def test_a_threaded_worker_freezes_once_for_each_step_however_its_threads_finish():
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    worker, threads = SimpleNamespace(nr=100), []
+    worker = SimpleNamespace(nr=100)
+    threads = [threading.Thread(target=conf["post_request"], args=(worker, None, None, None)) for _ in range(8)]
     try:
-        threads = [threading.Thread(target=conf["post_request"], args=(worker, None, None, None)) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -101,9 +101,5 @@ def init_app(app):
     werkzeug_log.addFilter(DevServerRedaction(app))
     if app.config["CONSENT_REQUEST_LOG"]:
         request_log.setLevel(logging.INFO)
-        # Request lines go up to the app's logger ("consent"), which Flask gives its handler (the WSGI error
-        # stream: gunicorn's error log) when it is first asked for. Asked for here: under gunicorn nothing else
-        # did until the first error, and every request line before it reached no handler.
-        app.logger  # noqa: B018 (asked for its side effect)
         app.before_request(start_timer)
         app.after_request(log_request)
