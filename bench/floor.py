@@ -10,6 +10,7 @@ import argparse
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from flask import Flask, jsonify, request
@@ -27,19 +28,21 @@ def parse_json():
     return jsonify(ok=True, fields=len(request.get_json())), 201
 
 
-def serve(workers):
-    """gunicorn with `workers` sync workers serving this module's app; (process, url)."""
+def serve(workers, target="bench.floor:app", env=None):
+    """gunicorn with `workers` sync workers serving `target`; (process, url) once it answers."""
     from bench.common import PROJECT_ROOT
     from tests.postgres import free_port
 
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "bench.floor:app"], cwd=PROJECT_ROOT)
+         "--log-level", "warning", target], cwd=PROJECT_ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            urllib.request.urlopen(urllib.request.Request(url + "/empty", method="POST", data=b""), timeout=1)
+            urllib.request.urlopen(url + "/", timeout=1)
+            return process, url
+        except urllib.error.HTTPError:  # an answer, if only a 404: it is up
             return process, url
         except OSError:
             time.sleep(0.05)

@@ -5,7 +5,19 @@
 import argparse
 import time
 
-from bench import audit_log, backend_check, floor, in_process, lookup, scan, server, single_site, stats, widget
+from bench import (
+    audit_log,
+    backend_check,
+    durable_floor,
+    floor,
+    in_process,
+    lookup,
+    scan,
+    server,
+    single_site,
+    stats,
+    widget,
+)
 from bench.common import machine_note, ms, print_table
 
 OURS, CC, KLARO = widget.OURS, "vanilla-cookieconsent", "klaro"
@@ -46,7 +58,7 @@ def widget_rows(medians):
     return rows
 
 
-def server_rows(results, floor_answers, floor_cpu_ms):
+def server_rows(results, floor_answers, floor_cpu_ms, durable=None):
     rows = []
     for backend in ("sqlite", "postgresql"):
         runs = {shape: r for (b, shape), r in results.items() if b == backend}
@@ -73,6 +85,13 @@ def server_rows(results, floor_answers, floor_cpu_ms):
             rows.append([f"workers' CPU a consent ÷ a floor answer, {backend}, 2 workers", "reported",
                          f"{cost:.1f}× ({two['full']['cpu_ms']:.2f} / {floor_cpu_ms[2, 'json']:.2f} ms)", "", "",
                          "measured"])
+        if two and durable and backend == "sqlite":
+            # Against the view that does only the durable write and the signatures (bench/durable_floor.py): how
+            # much of what SQLite on this machine allows a durable 201 our decisions reach.
+            rows.append(["durable consents/s ÷ durable floor, sqlite, 2 workers", "reported",
+                         f"{two['full']['ok_per_s'] / durable['ok_per_s']:.2f} ({two['full']['ok_per_s']:.0f} / "
+                         f"{durable['ok_per_s']:.0f}; the floor's CPU {durable['cpu_ms']:.2f} ms, ours "
+                         f"{two['full']['cpu_ms']:.2f})", "", "", "measured"])
         worst = max(r["half"]["p99_us"] for r in runs.values()) / 1000
         rows.append([f"p99 ms at half load, {backend}, every shape", f"< {HALF_LOAD_P99_MS}",
                      " / ".join(f"{ms(r['half']['p99_us'])} at {r['half']['ok_per_s']:.0f}/s" for r in runs.values()),
@@ -113,6 +132,9 @@ def main():
     # What Flask alone answers on the same machine, and what each answer costs its workers: right before the
     # server's decisions, which are compared with it, so that both meet the machine at nearly the same speed.
     floor_answers, floor_cpu_ms = floor.main(seconds=2 if args.quick else 5)
+    durable = durable_floor.main(seconds=2 if args.quick else 5)
+    print(f"\nDurable floor (bench/durable_floor.py), 2 workers: {durable['ok_per_s']:.0f} answers/s, "
+          f"{durable['cpu_ms']:.2f} ms of workers' CPU an answer")
     server_table, server_results = server.run(seconds=2 if args.quick else 5)
     print_table("Server details: gunicorn + wrk on loopback, fsync on", server.HEADER, server_table)
     # Issue 19: one site against its one chain head, the database near and 1 and 3 ms away.
@@ -139,7 +161,7 @@ def main():
     peers = [name for name in (row[0] for row in widget_table) if not name.startswith("consent.js")]
     print_table(f"make bench: ours and the peers, one run ({note}; took {time.monotonic() - started:.0f} s)",
                 ["measure", "target", "ours", *peers, "verdict"],
-                widget_rows(medians) + server_rows(server_results, floor_answers, floor_cpu_ms)
+                widget_rows(medians) + server_rows(server_results, floor_answers, floor_cpu_ms, durable)
                 + single_site_rows(single_site_results) + lookup_rows(lookup_results)
                 + [in_process_row(in_process_table, in_process_ratio)] + stats_rows(stats_table)
                 + [scan_row(scan_results)])
