@@ -8,10 +8,9 @@ lookups, no subjects, no hooks. What a decision costs beyond this view is everyt
 (docs/performance.md, "Fifth session"); what this view answers is as far as SQLite on this machine
 goes with a durable 201 and nothing else.
 
-    .venv/bin/python -m bench.durable_floor [--seconds 5]
+    .venv/bin/python -m bench.durable_floor [--workers 2] [--seconds 5]
 """
 import argparse
-import base64
 import fcntl
 import hashlib
 import hmac
@@ -25,13 +24,17 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, jsonify, request
 
+from consent.proof.verify import b64url_encode, canonical_json
+
 app = Flask(__name__)
 KEY = Ed25519PrivateKey.generate()
 MAC_KEY = os.urandom(32)
 KID = "durable-floor"
+JWS_HEADER = b64url_encode(canonical_json({"alg": "EdDSA", "kid": KID}).encode())  # the same for every receipt
 # A real decision's receipt is about 5.8 KB of canonical JSON (the demo site's purposes and texts), its JWS
-# about 7.9 KB: padded to that, so the commit writes as many pages (overflow pages included).
-RECEIPT_BYTES = 5_750
+# about 7.9 KB. This view's receipt is its event (about 500 bytes) and this text, so the commit writes as many
+# pages, overflow pages included (tests/test_durable_floor.py holds the sizes to a tenth of a real decision's).
+POLICY_TEXT = "x" * 5_250
 _database = None
 
 
@@ -45,14 +48,6 @@ def database():
     return _database
 
 
-def canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 @app.post("/durable")
 def durable():
     body, now = request.get_json(), datetime.now(UTC).isoformat()
@@ -60,10 +55,10 @@ def durable():
     event = {"event_id": str(uuid.uuid4()), "receipt_id": str(uuid.uuid4()), "site_id": site, "recorded_at": now,
              "policy_version": body["policy_version"], "choices": body["choices"], "idempotency_key": key,
              "visitor_ref": hmac.new(MAC_KEY, body["visitor_secret"].encode(), "sha256").hexdigest()[:32],
-             "request_hash": hmac.new(MAC_KEY, canonical(body).encode(), "sha256").hexdigest()}
-    receipt = canonical({**event, "policy": "x" * (RECEIPT_BYTES - len(canonical(event)))})
-    signing_input = b64(canonical({"alg": "EdDSA", "kid": KID}).encode()) + "." + b64(receipt.encode())
-    jws = signing_input + "." + b64(KEY.sign(signing_input.encode()))
+             "request_hash": hmac.new(MAC_KEY, canonical_json(body).encode(), "sha256").hexdigest()}
+    receipt = canonical_json({**event, "policy": POLICY_TEXT})
+    signing_input = JWS_HEADER + "." + b64url_encode(receipt.encode())
+    jws = signing_input + "." + b64url_encode(KEY.sign(signing_input.encode()))
     mac = hmac.new(MAC_KEY, receipt.encode(), "sha256").hexdigest()
     connection = database()
     queue = os.open(os.environ["BENCH_DURABLE_DB"] + "-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -73,7 +68,7 @@ def durable():
         seq, prev_hash = connection.execute(
             "SELECT seq, event_hash FROM consent_events WHERE site_id = ? AND lane = 0 ORDER BY seq DESC LIMIT 1",
             (site,)).fetchone() or (0, "0" * 64)
-        document = canonical({**event, "seq": seq + 1, "prev_hash": prev_hash})
+        document = canonical_json({**event, "seq": seq + 1, "prev_hash": prev_hash})
         connection.execute(
             "INSERT INTO consent_events (site_id, lane, seq, event_id, visitor_id, policy_version, action,"
             " idempotency_key, created_at, document, prev_hash, event_hash, subject_verified, decided_at,"
@@ -102,7 +97,7 @@ def prepare(path):
     config = prepare_database(f"sqlite:///{path}")
     with sqlite3.connect(path) as connection:
         connection.execute("INSERT INTO signing_keys (kid, public_key, created_at) VALUES (?, ?, ?)",
-                           (KID, b64(KEY.public_key().public_bytes_raw()), datetime.now(UTC).isoformat()))
+                           (KID, b64url_encode(KEY.public_key().public_bytes_raw()), datetime.now(UTC).isoformat()))
     connection.close()
     return config
 

@@ -1,6 +1,5 @@
 """bench/durable_floor.py, the view a decision's throughput is compared with in `make bench`: it must do the
 durable write a decision does, rows as big and every index, or the comparison flatters us."""
-import base64
 import hashlib
 import sqlite3
 
@@ -10,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from bench import durable_floor
 from bench.common import bench_app, prepare_database
 from bench.stats import accept_all, decider
+from consent.proof.verify import b64url_decode
 
 
 @pytest.fixture
@@ -30,10 +30,6 @@ def rows(path, query):
     return found
 
 
-def unpadded(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def test_the_durable_floor_chains_signs_and_stores_what_a_decision_stores(floor_db):
     path, config = floor_db
     body = {**accept_all(config), "visitor_secret": "visitor-credential-1", "idempotency_key": "k1"}
@@ -50,7 +46,7 @@ def test_the_durable_floor_chains_signs_and_stores_what_a_decision_stores(floor_
     jws = answers[0].get_json()["jws"]
     signing_input, signature = jws.rsplit(".", 1)
     Ed25519PublicKey.from_public_bytes(durable_floor.KEY.public_key().public_bytes_raw()).verify(
-        unpadded(signature), signing_input.encode())
+        b64url_decode(signature), signing_input.encode())
 
 
 def test_a_repeated_idempotency_key_is_refused_by_the_same_unique_index_as_a_decisions(floor_db):
